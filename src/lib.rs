@@ -1,0 +1,1 @@
+//! executor: deploys, validates and tears down a Kubernetes platform.

@@ -1,0 +1,2 @@
+//! The `executor` binary: parse, run, map the outcome to an exit code.
+fn main() {}

@@ -1,0 +1,2 @@
+//! kube-sim placeholder.
+fn main() {}
