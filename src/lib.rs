@@ -1,1 +1,67 @@
-//! executor: deploys, validates and tears down a Kubernetes platform.
+//! # executor
+//!
+//! Deploys, validates and tears down a Kubernetes platform of interdependent
+//! applications through Argo CD, following a dependency graph, with health
+//! gating, idempotency, clear exit codes and structured output.
+//!
+//! The binary is a thin shell over [`run`]; inputs are validated by
+//! [`config`] into a [`config::Request`], the graph and plan live in [`dag`],
+//! results are reported through [`report`] and mapped to exit codes by
+//! [`outcome`].
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod dag;
+pub mod observe;
+pub mod outcome;
+pub mod redact;
+pub mod report;
+
+use std::io::Write as _;
+
+use cli::{Cli, Command, PlanFor};
+use outcome::Outcome;
+
+/// Runs one command line and returns its outcome.
+pub fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Deploy => actions::run(config::Action::Deploy, &cli.global),
+        Command::Validate => actions::run(config::Action::Validate, &cli.global),
+        Command::Teardown => actions::run(config::Action::Teardown, &cli.global),
+        Command::Plan(args) => {
+            let action = match args.action {
+                PlanFor::Deploy => dag::PlanAction::Deploy,
+                PlanFor::Validate => dag::PlanAction::Validate,
+                PlanFor::Teardown => dag::PlanAction::Teardown,
+            };
+            match config::load_plan(action, &cli.global) {
+                Ok(plan) => print(&dag::render::render(&plan, args.format)),
+                Err(problems) => {
+                    let mut stderr = std::io::stderr().lock();
+                    for problem in problems {
+                        let _ = writeln!(stderr, "error: {}", redact::scrub(&problem.to_string()));
+                    }
+                    Outcome::Invalid
+                }
+            }
+        }
+        Command::Version => print(&version()),
+    }
+}
+
+fn print(text: &str) -> Outcome {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Outcome::Succeeded,
+        Err(_) => Outcome::Failed,
+    }
+}
+
+/// The text of `executor version`.
+pub fn version() -> String {
+    format!("executor {}\n", env!("CARGO_PKG_VERSION"))
+}

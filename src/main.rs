@@ -1,2 +1,21 @@
 //! The `executor` binary: parse, run, map the outcome to an exit code.
-fn main() {}
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match executor::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                // Invalid arguments: the contract's exit code 3, not clap's 2.
+                _ => ExitCode::from(executor::outcome::Outcome::Invalid.exit_code()),
+            };
+        }
+    };
+    ExitCode::from(executor::run(cli).exit_code())
+}

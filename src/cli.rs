@@ -1,0 +1,124 @@
+//! The command line: raw flags, each with its environment variable.
+//!
+//! Everything here is as the operator typed it (strings, mostly); turning it
+//! into validated settings is the job of [`crate::config`], so that a bad
+//! value becomes a clear input problem (exit 3) and a report, not a clap
+//! usage error. Flags win over environment variables.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::dag::render::PlanFormat;
+
+/// Deploys, validates and tears down the platform through Argo CD,
+/// following its dependency graph.
+#[derive(Debug, Parser)]
+#[command(name = "executor", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options shared by every command (each also read from its variable).
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// The actions and tools of the executor.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take the cluster from its current state to the platform in scope, healthy.
+    Deploy,
+    /// Check health and compliance of the platform in scope; changes nothing.
+    Validate,
+    /// Remove the platform in scope, dependents first (needs TEARDOWN_CONFIRM).
+    Teardown,
+    /// Print the plan of an action and exit; touches no cluster.
+    Plan(PlanArgs),
+    /// Print the version of the executor and of what it bundles.
+    Version,
+}
+
+/// Options of `executor plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+    /// The action to plan.
+    #[arg(long = "for", value_enum, default_value = "deploy")]
+    pub action: PlanFor,
+}
+
+/// Which action `executor plan` plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFor {
+    /// Deploy order.
+    Deploy,
+    /// Validate (same nodes as deploy).
+    Validate,
+    /// Teardown order (reverse).
+    Teardown,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// Base64-encoded kubeconfig (one of this or --kubeconfig-path).
+    #[arg(
+        long,
+        env = "KUBECONFIG_DATA",
+        hide_env_values = true,
+        global = true,
+        value_name = "BASE64"
+    )]
+    pub kubeconfig_data: Option<String>,
+    /// Path to a mounted kubeconfig file.
+    #[arg(long, env = "KUBECONFIG_PATH", global = true, value_name = "FILE")]
+    pub kubeconfig_path: Option<PathBuf>,
+    /// Target environment: development, staging or production.
+    #[arg(long, env = "ENVIRONMENT", global = true)]
+    pub environment: Option<String>,
+    /// What to act on: platform (default), stack:NAME or app:NAME.
+    #[arg(long, env = "TARGET_SCOPE", global = true, value_name = "SCOPE")]
+    pub target_scope: Option<String>,
+    /// Go up to the point of change, report what would change, change nothing.
+    #[arg(long, env = "DRY_RUN", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub dry_run: Option<String>,
+    /// Log verbosity: debug, info, warn or error.
+    #[arg(long, env = "LOG_LEVEL", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json (default: text on a terminal, json otherwise).
+    #[arg(long, env = "LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Directory holding environment.yaml, dag.yaml and script overrides.
+    #[arg(long, env = "CONFIG_DIR", global = true, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Directory holding credential files.
+    #[arg(long, env = "SECRETS_DIR", global = true, value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
+    /// Directory holding the bootstrap bundle's upstream manifests.
+    #[arg(long, env = "BUNDLE_DIR", global = true, value_name = "DIR")]
+    pub bundle_dir: Option<PathBuf>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, env = "REPORT_FILE", global = true, value_name = "FILE")]
+    pub report_file: Option<PathBuf>,
+    /// Report format: json (default), yaml or text.
+    #[arg(long, env = "REPORT_FORMAT", global = true, value_name = "FORMAT")]
+    pub report_format: Option<String>,
+    /// Overall deadline of the action, e.g. 30m.
+    #[arg(long, env = "ACTION_TIMEOUT", global = true, value_name = "DURATION")]
+    pub action_timeout: Option<String>,
+    /// Teardown confirmation: must equal the environment's name.
+    #[arg(long, env = "TEARDOWN_CONFIRM", global = true, value_name = "NAME")]
+    pub teardown_confirm: Option<String>,
+    /// What teardown does with volumes: retain (default) or delete.
+    #[arg(long, env = "PV_POLICY", global = true, value_name = "POLICY")]
+    pub pv_policy: Option<String>,
+    /// Parent trace id (W3C, 32 hex digits).
+    #[arg(long, env = "TRACE_ID", global = true, value_name = "HEX")]
+    pub trace_id: Option<String>,
+    /// Parent span id (W3C, 16 hex digits).
+    #[arg(long, env = "SPAN_ID", global = true, value_name = "HEX")]
+    pub span_id: Option<String>,
+}

@@ -1,0 +1,481 @@
+//! Inputs → a validated [`Request`], or every problem with them.
+//!
+//! This is the "hi-args" layer: [`crate::cli`] holds what the operator typed;
+//! this module checks all of it (environment variables, flags, mounted files,
+//! the kubeconfig, the graph) before anything touches the cluster, and
+//! collects every problem instead of stopping at the first.
+
+pub mod duration;
+pub mod environment;
+pub mod kubeconfig;
+pub mod names;
+pub mod paths;
+pub mod problem;
+pub mod secrets;
+pub mod yaml;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::cli::GlobalArgs;
+use crate::dag::{self, Plan, PlanAction, Scope, ValidGraph};
+use crate::observe::log::{LogFormat, LogLevel};
+use crate::observe::trace::TraceContext;
+use crate::report::render::ReportFormat;
+
+pub use environment::EnvironmentConfig;
+pub use kubeconfig::ClusterAccess;
+pub use problem::{Problem, Problems, Source};
+pub use secrets::Secrets;
+
+/// `CONFIG_DIR` when not set.
+pub const DEFAULT_CONFIG_DIR: &str = "/config";
+/// `SECRETS_DIR` when not set.
+pub const DEFAULT_SECRETS_DIR: &str = "/secrets";
+/// `BUNDLE_DIR` when not set: where the image keeps the bootstrap bundle.
+pub const DEFAULT_BUNDLE_DIR: &str = "/bundle";
+
+/// `ENVIRONMENT`: the kind of environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// development
+    Development,
+    /// staging
+    Staging,
+    /// production
+    Production,
+}
+
+impl FromStr for Tier {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "development" => Ok(Tier::Development),
+            "staging" => Ok(Tier::Staging),
+            "production" => Ok(Tier::Production),
+            other => Err(format!(
+                "`{other}` is not an environment; expected development, staging or production"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Development => "development",
+            Tier::Staging => "staging",
+            Tier::Production => "production",
+        })
+    }
+}
+
+/// `PV_POLICY`: what teardown does with persistent volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PvPolicy {
+    /// Keep PVCs and their volumes (the default).
+    #[default]
+    Retain,
+    /// Delete PVCs so volumes are reclaimed per their class.
+    Delete,
+}
+
+impl FromStr for PvPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "retain" => Ok(PvPolicy::Retain),
+            "delete" => Ok(PvPolicy::Delete),
+            _ => Err(format!(
+                "`{text}` is not a volume policy; expected retain or delete"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PvPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PvPolicy::Retain => "retain",
+            PvPolicy::Delete => "delete",
+        })
+    }
+}
+
+/// The action of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `executor deploy`
+    Deploy,
+    /// `executor validate`
+    Validate,
+    /// `executor teardown`
+    Teardown,
+}
+
+impl Action {
+    /// The plan this action follows.
+    pub fn plan_action(self) -> PlanAction {
+        match self {
+            Action::Deploy => PlanAction::Deploy,
+            Action::Validate => PlanAction::Validate,
+            Action::Teardown => PlanAction::Teardown,
+        }
+    }
+
+    /// `deploy`, `validate` or `teardown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Validate => "validate",
+            Action::Teardown => "teardown",
+        }
+    }
+}
+
+/// Settings needed before anything else (to log and to report), always
+/// available: a bad value falls back to its default and is also a problem.
+#[derive(Debug, Clone)]
+pub struct OutputSettings {
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `LOG_LEVEL`.
+    pub log_level: LogLevel,
+    /// `REPORT_FORMAT`.
+    pub report_format: ReportFormat,
+    /// `REPORT_FILE`.
+    pub report_file: Option<PathBuf>,
+    /// Trace context from `TRACE_ID`/`SPAN_ID` (a new trace when unset or invalid).
+    pub trace: TraceContext,
+    /// `ENVIRONMENT`, when valid (recorded on every log line).
+    pub tier: Option<Tier>,
+    /// `TARGET_SCOPE` as given, for the report.
+    pub scope_text: String,
+    /// `DRY_RUN`, when valid.
+    pub dry_run: bool,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The action.
+    pub action: Action,
+    /// `ENVIRONMENT`.
+    pub tier: Tier,
+    /// environment.yaml.
+    pub environment: EnvironmentConfig,
+    /// `TARGET_SCOPE`.
+    pub scope: Scope,
+    /// `DRY_RUN`.
+    pub dry_run: bool,
+    /// The kubeconfig.
+    pub cluster: ClusterAccess,
+    /// Files of `SECRETS_DIR`.
+    pub secrets: Secrets,
+    /// The validated graph.
+    pub graph: ValidGraph,
+    /// The plan of this action.
+    pub plan: Plan,
+    /// `ACTION_TIMEOUT`.
+    pub action_timeout: Option<Duration>,
+    /// `PV_POLICY`.
+    pub pv_policy: PvPolicy,
+    /// `CONFIG_DIR`.
+    pub config_dir: PathBuf,
+    /// `BUNDLE_DIR`.
+    pub bundle_dir: PathBuf,
+}
+
+/// A non-empty value of an optional input.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{text}` is not a boolean; expected true or false")),
+    }
+}
+
+/// Reads the output settings, recording problems with them.
+pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSettings {
+    let log_format = match given(&args.log_format).map(str::parse::<LogFormat>) {
+        Some(Ok(format)) => format,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("LOG_FORMAT"), message));
+            LogFormat::Json
+        }
+        None if crate::observe::log::stderr_is_terminal() => LogFormat::Text,
+        None => LogFormat::Json,
+    };
+    let log_level = match given(&args.log_level).map(str::parse::<LogLevel>) {
+        Some(Ok(level)) => level,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("LOG_LEVEL"), message));
+            LogLevel(tracing::Level::INFO)
+        }
+        None => LogLevel(tracing::Level::INFO),
+    };
+    let report_format = match given(&args.report_format).map(str::parse::<ReportFormat>) {
+        Some(Ok(format)) => format,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("REPORT_FORMAT"), message));
+            ReportFormat::Json
+        }
+        None => ReportFormat::Json,
+    };
+    let trace = match TraceContext::from_inputs(args.trace_id.as_deref(), args.span_id.as_deref()) {
+        Ok(trace) => trace,
+        Err(error) => {
+            let var = if args
+                .trace_id
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty())
+                && !matches!(error, crate::observe::trace::TraceError::SpanWithoutTrace)
+                && TraceContext::from_inputs(args.trace_id.as_deref(), None).is_err()
+            {
+                "TRACE_ID"
+            } else {
+                "SPAN_ID"
+            };
+            problems.push(Problem::new(Source::Var(var), error.to_string()));
+            TraceContext::from_inputs(None, None).unwrap_or_else(|_| TraceContext {
+                trace_id: crate::observe::trace::random_hex(16),
+                parent_span_id: None,
+                span_id: crate::observe::trace::random_hex(8),
+            })
+        }
+    };
+    let tier = match given(&args.environment).map(str::parse::<Tier>) {
+        Some(Ok(tier)) => Some(tier),
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("ENVIRONMENT"), message));
+            None
+        }
+        None => None,
+    };
+    let dry_run = match given(&args.dry_run).map(parse_bool) {
+        Some(Ok(value)) => value,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("DRY_RUN"), message));
+            false
+        }
+        None => false,
+    };
+    OutputSettings {
+        log_format,
+        log_level,
+        report_format,
+        report_file: args
+            .report_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
+        trace,
+        tier,
+        scope_text: given(&args.target_scope).unwrap_or("platform").to_owned(),
+        dry_run,
+    }
+}
+
+/// The directories of a run, with their defaults.
+pub fn config_dir(args: &GlobalArgs) -> PathBuf {
+    dir_or(&args.config_dir, DEFAULT_CONFIG_DIR)
+}
+
+fn dir_or(value: &Option<PathBuf>, default: &str) -> PathBuf {
+    value
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+fn scope(args: &GlobalArgs, problems: &mut Problems) -> Scope {
+    match given(&args.target_scope).map(str::parse::<Scope>) {
+        Some(Ok(scope)) => scope,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("TARGET_SCOPE"), message));
+            Scope::Platform
+        }
+        None => Scope::Platform,
+    }
+}
+
+/// Loads the graph and computes the plan for `executor plan`: needs no
+/// cluster credentials; environment.yaml is read only if present (for its
+/// default timeouts).
+///
+/// # Errors
+/// Every problem with the scope, environment.yaml or the graph.
+pub fn load_plan(action: PlanAction, args: &GlobalArgs) -> Result<Plan, Vec<Problem>> {
+    let mut problems = Problems::default();
+    let config_dir = config_dir(args);
+    let scope = scope(args, &mut problems);
+    let env_path = config_dir.join("environment.yaml");
+    let timeouts = if env_path.exists() {
+        match environment::load(&env_path) {
+            Ok(env) => env.timeouts,
+            Err(more) => {
+                problems.extend(more);
+                environment::Timeouts::default()
+            }
+        }
+    } else {
+        environment::Timeouts::default()
+    };
+    let graph = match dag::load(&config_dir) {
+        Ok(graph) => Some(graph),
+        Err(more) => {
+            problems.extend(more);
+            None
+        }
+    };
+    let plan = graph.and_then(|g| problems.take(dag::plan::build(&g, action, &scope, timeouts)));
+    match plan {
+        Some(plan) if problems.is_empty() => Ok(plan),
+        _ => Err(problems.into_vec()),
+    }
+}
+
+/// Validates every input of an action.
+///
+/// # Errors
+/// Every problem found, in a stable order (variables, then files).
+pub fn load(
+    action: Action,
+    args: &GlobalArgs,
+    output: &OutputSettings,
+) -> Result<Request, Vec<Problem>> {
+    let mut problems = Problems::default();
+    let config_dir = config_dir(args);
+    let secrets_dir = dir_or(&args.secrets_dir, DEFAULT_SECRETS_DIR);
+    let bundle_dir = dir_or(&args.bundle_dir, DEFAULT_BUNDLE_DIR);
+
+    if given(&args.environment).is_none() {
+        problems.push(Problem::new(
+            Source::Var("ENVIRONMENT"),
+            "not set; expected development, staging or production",
+        ));
+    }
+    let scope = scope(args, &mut problems);
+    let action_timeout = match given(&args.action_timeout).map(str::parse::<duration::Span>) {
+        Some(Ok(span)) => Some(span.0),
+        Some(Err(error)) => {
+            problems.push(Problem::new(
+                Source::Var("ACTION_TIMEOUT"),
+                error.to_string(),
+            ));
+            None
+        }
+        None => None,
+    };
+    let pv_policy = match given(&args.pv_policy).map(str::parse::<PvPolicy>) {
+        Some(Ok(policy)) => policy,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("PV_POLICY"), message));
+            PvPolicy::Retain
+        }
+        None => PvPolicy::Retain,
+    };
+    let cluster = problems.take(kubeconfig::load(kubeconfig::KubeconfigInput {
+        data: given(&args.kubeconfig_data),
+        path: args
+            .kubeconfig_path
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty()),
+    }));
+    let environment = match environment::load(&config_dir.join("environment.yaml")) {
+        Ok(env) => Some(env),
+        Err(more) => {
+            problems.extend(more);
+            None
+        }
+    };
+    let secrets = match Secrets::load(&secrets_dir) {
+        Ok(secrets) => Some(secrets),
+        Err(more) => {
+            problems.extend(more);
+            None
+        }
+    };
+    let graph = match dag::load(&config_dir) {
+        Ok(graph) => Some(graph),
+        Err(more) => {
+            problems.extend(more);
+            None
+        }
+    };
+    let plan = match (&graph, &environment) {
+        (Some(graph), Some(env)) => problems.take(dag::plan::build(
+            graph,
+            action.plan_action(),
+            &scope,
+            env.timeouts,
+        )),
+        (Some(graph), None) => {
+            // Still check the scope against the graph so its problem is reported too.
+            let _ = problems.take(dag::plan::build(
+                graph,
+                action.plan_action(),
+                &scope,
+                environment::Timeouts::default(),
+            ));
+            None
+        }
+        _ => None,
+    };
+    if action == Action::Teardown
+        && !output.dry_run
+        && let Some(env) = &environment
+    {
+        confirm_teardown(args, env, &mut problems);
+    }
+
+    match (output.tier, environment, cluster, secrets, graph, plan) {
+        (Some(tier), Some(environment), Some(cluster), Some(secrets), Some(graph), Some(plan))
+            if problems.is_empty() =>
+        {
+            Ok(Request {
+                action,
+                tier,
+                environment,
+                scope,
+                dry_run: output.dry_run,
+                cluster,
+                secrets,
+                graph,
+                plan,
+                action_timeout,
+                pv_policy,
+                config_dir,
+                bundle_dir,
+            })
+        }
+        _ => Err(problems.into_vec()),
+    }
+}
+
+fn confirm_teardown(args: &GlobalArgs, env: &EnvironmentConfig, problems: &mut Problems) {
+    match given(&args.teardown_confirm) {
+        Some(token) if token == env.name => {}
+        Some(_) => problems.push(Problem::new(
+            Source::Var("TEARDOWN_CONFIRM"),
+            format!(
+                "does not match the environment's name; to remove the platform set TEARDOWN_CONFIRM={}",
+                env.name
+            ),
+        )),
+        None => problems.push(Problem::new(
+            Source::Var("TEARDOWN_CONFIRM"),
+            format!(
+                "teardown removes the platform and needs explicit confirmation: set TEARDOWN_CONFIRM to the environment's name ({})",
+                env.name
+            ),
+        )),
+    }
+}

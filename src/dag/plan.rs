@@ -1,0 +1,350 @@
+//! The plan: which applications an action touches, in which order, with
+//! which timeouts and hooks.
+//!
+//! Deterministic by construction: the same graph, action and scope always
+//! give the same plan (topological order with ties broken by name), so two
+//! runs can be compared byte for byte. Deploy and validate include a target's
+//! transitive dependencies; teardown includes its transitive dependents and
+//! runs in the reverse of the deploy order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::load::ValidGraph;
+use super::model::{GraphOrigin, ResourceGate};
+use crate::config::environment::{Timeouts, serde_duration};
+use crate::config::problem::{Problem, Source, closest, did_you_mean};
+
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanAction {
+    /// Create and sync Applications, dependencies first.
+    Deploy,
+    /// Check health; same nodes and order as deploy.
+    Validate,
+    /// Delete Applications, dependents first.
+    Teardown,
+}
+
+impl fmt::Display for PlanAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PlanAction::Deploy => "deploy",
+            PlanAction::Validate => "validate",
+            PlanAction::Teardown => "teardown",
+        })
+    }
+}
+
+/// `TARGET_SCOPE`: what an action applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The whole platform.
+    #[default]
+    Platform,
+    /// One stack.
+    Stack(String),
+    /// One application.
+    App(String),
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        match text.split_once(':') {
+            None if text == "platform" || text.is_empty() => Ok(Scope::Platform),
+            Some(("stack", name)) if !name.is_empty() => Ok(Scope::Stack(name.to_owned())),
+            Some(("app", name)) if !name.is_empty() => Ok(Scope::App(name.to_owned())),
+            _ => Err(format!(
+                "`{text}` is not a scope; expected `platform`, `stack:<name>` or `app:<name>`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Platform => f.write_str("platform"),
+            Scope::Stack(name) => write!(f, "stack:{name}"),
+            Scope::App(name) => write!(f, "app:{name}"),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Why a node is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Named by the scope.
+    Target,
+    /// A dependency of a target (deploy, validate).
+    Dependency,
+    /// A dependent of a target (teardown).
+    Dependent,
+}
+
+/// The plan of one action.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The action.
+    pub action: PlanAction,
+    /// The scope it was computed for.
+    pub scope: Scope,
+    /// Where the graph came from.
+    pub graph: GraphOrigin,
+    /// Nodes in execution order.
+    pub nodes: Vec<PlanNode>,
+    /// Stacks with at least one node in the plan, in order of first node.
+    pub stacks: Vec<PlanStack>,
+}
+
+/// A stack in the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStack {
+    /// Stack name.
+    pub name: String,
+    /// Its applications in the plan, in plan order.
+    pub apps: Vec<String>,
+}
+
+/// One application node of the plan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanNode {
+    /// Application name.
+    pub name: String,
+    /// Its stack.
+    pub stack: String,
+    /// Manifest path in the platform repository.
+    pub path: String,
+    /// Destination namespace.
+    pub namespace: String,
+    /// Dependency level: 0 for nodes that wait for nothing in this plan.
+    pub level: usize,
+    /// Why the node is in the plan.
+    pub role: Role,
+    /// Direct dependencies within the plan.
+    pub depends_on: Vec<String>,
+    /// Direct dependents within the plan.
+    pub dependents: Vec<String>,
+    /// Sync timeout (node override or environment default).
+    #[serde(with = "serde_duration")]
+    pub sync_timeout: Duration,
+    /// Health timeout (node override or environment default).
+    #[serde(with = "serde_duration")]
+    pub health_timeout: Duration,
+    /// Hook scripts by hook point key (`preSync`, ...).
+    pub hooks: BTreeMap<String, String>,
+    /// Resource-level health gates.
+    pub resources: Vec<ResourceGate>,
+    /// Whether the Application syncs automatically.
+    pub auto_sync: bool,
+}
+
+impl Plan {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&PlanNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Number of dependency levels.
+    pub fn levels(&self) -> usize {
+        self.nodes.iter().map(|n| n.level + 1).max().unwrap_or(0)
+    }
+}
+
+/// Computes the plan of `action` over `scope`.
+///
+/// # Errors
+/// A problem on `TARGET_SCOPE` when the scope names nothing in the graph.
+pub fn build(
+    valid: &ValidGraph,
+    action: PlanAction,
+    scope: &Scope,
+    defaults: Timeouts,
+) -> Result<Plan, Problem> {
+    let graph = &valid.graph;
+    let resolved = &valid.resolved;
+    let targets: BTreeSet<String> = match scope {
+        Scope::Platform => graph.apps().map(|(_, a)| a.name.name.clone()).collect(),
+        Scope::Stack(name) => match graph.stack(name) {
+            Some(stack) => stack.apps.iter().map(|a| a.name.name.clone()).collect(),
+            None => {
+                return Err(scope_problem(
+                    "stack",
+                    name,
+                    graph.stacks.iter().map(|s| s.name.name.as_str()),
+                ));
+            }
+        },
+        Scope::App(name) => match graph.app(name) {
+            Some(app) => BTreeSet::from([app.name.name.clone()]),
+            None => {
+                return Err(scope_problem(
+                    "application",
+                    name,
+                    graph.apps().map(|(_, a)| a.name.name.as_str()),
+                ));
+            }
+        },
+    };
+    let mut selected = targets.clone();
+    if *scope != Scope::Platform {
+        for target in &targets {
+            match action {
+                PlanAction::Deploy | PlanAction::Validate => {
+                    selected.extend(resolved.ancestors(target))
+                }
+                PlanAction::Teardown => selected.extend(resolved.descendants(target)),
+            }
+        }
+    }
+    let mut deps_map: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut dependents_map: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for name in &selected {
+        let deps: Vec<String> = resolved
+            .deps
+            .get(name)
+            .map(|d| {
+                d.keys()
+                    .filter(|k| selected.contains(*k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for dep in &deps {
+            if let Some(dep) = selected.get(dep) {
+                dependents_map
+                    .entry(dep.as_str())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        deps_map.insert(name.as_str(), deps);
+    }
+    let deps_in = |name: &str| -> Vec<String> { deps_map.get(name).cloned().unwrap_or_default() };
+    let dependents_in =
+        |name: &str| -> Vec<String> { dependents_map.get(name).cloned().unwrap_or_default() };
+    let apps: BTreeMap<&str, (&super::model::Stack, &super::model::App)> = graph
+        .apps()
+        .map(|(s, a)| (a.name.name.as_str(), (s, a)))
+        .collect();
+
+    // Kahn's algorithm, always taking the smallest ready name.
+    let mut remaining: BTreeMap<String, usize> = selected
+        .iter()
+        .map(|n| (n.clone(), deps_in(n).len()))
+        .collect();
+    let mut ready: BTreeSet<String> = remaining
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut order = Vec::with_capacity(selected.len());
+    while let Some(next) = ready.pop_first() {
+        remaining.remove(&next);
+        for dependent in dependents_in(&next) {
+            if let Some(count) = remaining.get_mut(&dependent) {
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(dependent);
+                }
+            }
+        }
+        order.push(next);
+    }
+    if action == PlanAction::Teardown {
+        order.reverse();
+    }
+
+    let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in &order {
+        let before = match action {
+            PlanAction::Teardown => dependents_in(name),
+            _ => deps_in(name),
+        };
+        let level = before
+            .iter()
+            .filter_map(|d| levels.get(d.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        levels.insert(name, level);
+    }
+
+    let mut nodes = Vec::with_capacity(order.len());
+    for name in &order {
+        let Some(&(stack, app)) = apps.get(name.as_str()) else {
+            continue;
+        };
+        let role = if targets.contains(name) {
+            Role::Target
+        } else if action == PlanAction::Teardown {
+            Role::Dependent
+        } else {
+            Role::Dependency
+        };
+        nodes.push(PlanNode {
+            name: name.clone(),
+            stack: stack.name.name.clone(),
+            path: app.path.clone(),
+            namespace: app.namespace.clone(),
+            level: levels.get(name.as_str()).copied().unwrap_or(0),
+            role,
+            depends_on: deps_in(name),
+            dependents: dependents_in(name),
+            sync_timeout: app.timeouts.sync.unwrap_or(defaults.sync),
+            health_timeout: app.timeouts.health.unwrap_or(defaults.health),
+            hooks: app
+                .hooks
+                .0
+                .iter()
+                .map(|(p, h)| (p.key().to_owned(), h.path.clone()))
+                .collect(),
+            resources: app.resources.clone(),
+            auto_sync: app.auto_sync,
+        });
+    }
+    let mut stacks: Vec<PlanStack> = Vec::new();
+    for node in &nodes {
+        match stacks.iter_mut().find(|s| s.name == node.stack) {
+            Some(stack) => stack.apps.push(node.name.clone()),
+            None => stacks.push(PlanStack {
+                name: node.stack.clone(),
+                apps: vec![node.name.clone()],
+            }),
+        }
+    }
+    Ok(Plan {
+        action,
+        scope: scope.clone(),
+        graph: graph.origin.clone(),
+        nodes,
+        stacks,
+    })
+}
+
+fn scope_problem<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> Problem {
+    Problem::new(
+        Source::Var("TARGET_SCOPE"),
+        format!(
+            "no {what} named `{name}` in the graph{}",
+            did_you_mean(closest(name, known))
+        ),
+    )
+}

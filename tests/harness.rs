@@ -1,0 +1,183 @@
+//! Helpers: a temporary `/config` + `/secrets` per test, a runner for the
+//! real binary with a clean environment, and a trap that proves no network
+//! connection was attempted.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+
+pub const ENVIRONMENT_YAML: &str = "name: staging-eu
+domain: staging.example.com
+gitRepository: https://git.example.com/platform.git
+gitRevision: main
+";
+
+/// A sandbox for one run: config and secrets directories and the env to pass.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+    /// A listener the kubeconfig points at; nothing should ever connect to it
+    /// during input validation.
+    pub trap: TcpListener,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The report on stdout, parsed as JSON.
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Messages of the report's failures.
+    pub fn failure_messages(&self) -> Vec<String> {
+        self.report()["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["message"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Asserts the run was refused as invalid input, with a report saying so
+    /// and a message containing `needle` both in the report and in the logs.
+    pub fn assert_invalid(&self, needle: &str) {
+        assert_eq!(
+            self.code, 3,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        let report = self.report();
+        assert_eq!(report["summary"]["status"], "Invalid", "{report:#}");
+        assert_eq!(report["summary"]["exitCode"], 3);
+        let messages = self.failure_messages();
+        assert!(
+            messages.iter().any(|m| m.contains(needle)),
+            "expected a failure containing {needle:?}, got:\n{messages:#?}"
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "expected {needle:?} in the logs:\n{}",
+            self.stderr
+        );
+    }
+}
+
+pub fn kubeconfig_for(server: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+current-context: test
+contexts:
+- name: test
+  context: {{cluster: test, user: test}}
+clusters:
+- name: test
+  cluster: {{server: '{server}'}}
+users:
+- name: test
+  user: {{token: test-token-0123456789}}
+"
+    )
+}
+
+pub fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+impl Sandbox {
+    /// A valid set of inputs: environment.yaml, ENVIRONMENT, a kubeconfig
+    /// pointing at the trap, JSON logs.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        std::fs::write(dir.path().join("config/environment.yaml"), ENVIRONMENT_YAML).unwrap();
+        let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+        trap.set_nonblocking(true).unwrap();
+        let server = format!("http://{}", trap.local_addr().unwrap());
+        let mut env = BTreeMap::new();
+        env.insert(
+            "CONFIG_DIR".into(),
+            dir.path().join("config").display().to_string(),
+        );
+        env.insert(
+            "SECRETS_DIR".into(),
+            dir.path().join("secrets").display().to_string(),
+        );
+        env.insert("ENVIRONMENT".into(), "staging".into());
+        env.insert("KUBECONFIG_DATA".into(), b64(&kubeconfig_for(&server)));
+        env.insert("LOG_FORMAT".into(), "json".into());
+        Sandbox { dir, env, trap }
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.dir.path().join("secrets")
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.env.remove(key);
+        self
+    }
+
+    /// Writes a file under the config directory.
+    pub fn config_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.config_dir().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `executor <args>` with exactly this sandbox's environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(executor_bin())
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts nothing connected to the kubeconfig's server.
+    pub fn assert_no_network(&self) {
+        match self.trap.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok((_, peer)) => panic!("input validation connected to the cluster (from {peer})"),
+            Err(e) => panic!("trap failed: {e}"),
+        }
+    }
+}
+
+pub fn executor_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_executor"))
+}

@@ -1,0 +1,371 @@
+//! Bad input gets a clear error and nothing else: exit 3, a message naming
+//! the file (line/column for YAML), the field and what is expected, a report
+//! with status `Invalid`, and no connection to the cluster.
+
+use crate::harness::{ENVIRONMENT_YAML, Sandbox, b64, kubeconfig_for};
+
+fn refused(sandbox: &Sandbox, needle: &str) {
+    let run = sandbox.run(&["validate"]);
+    run.assert_invalid(needle);
+    sandbox.assert_no_network();
+}
+
+#[test]
+fn neither_kubeconfig_variable() {
+    let mut sandbox = Sandbox::new();
+    sandbox.unset("KUBECONFIG_DATA");
+    refused(
+        &sandbox,
+        "KUBECONFIG_DATA: no cluster credentials: set KUBECONFIG_DATA (base64 kubeconfig) or KUBECONFIG_PATH",
+    );
+}
+
+#[test]
+fn both_kubeconfig_variables() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("KUBECONFIG_PATH", "/nonexistent/kubeconfig");
+    refused(
+        &sandbox,
+        "both KUBECONFIG_DATA and KUBECONFIG_PATH are set; set exactly one",
+    );
+}
+
+#[test]
+fn kubeconfig_data_not_base64() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("KUBECONFIG_DATA", "not*base64!");
+    refused(&sandbox, "KUBECONFIG_DATA: not valid base64");
+}
+
+#[test]
+fn kubeconfig_not_yaml() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set(
+        "KUBECONFIG_DATA",
+        &b64("clusters: [unclosed\n  token: secret-in-broken-file"),
+    );
+    refused(&sandbox, "not a valid kubeconfig (line");
+    let run = sandbox.run(&["validate"]);
+    assert!(
+        !run.stdout.contains("secret-in-broken-file")
+            && !run.stderr.contains("secret-in-broken-file")
+    );
+}
+
+#[test]
+fn kubeconfig_path_missing_file() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .unset("KUBECONFIG_DATA")
+        .set("KUBECONFIG_PATH", "/nonexistent/kubeconfig");
+    refused(
+        &sandbox,
+        "/nonexistent/kubeconfig: file not found (KUBECONFIG_PATH)",
+    );
+}
+
+#[test]
+fn kubeconfig_without_current_context() {
+    let mut sandbox = Sandbox::new();
+    let text = kubeconfig_for("http://127.0.0.1:1").replace("current-context: test\n", "");
+    let path = sandbox.dir.path().join("kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    sandbox
+        .unset("KUBECONFIG_DATA")
+        .set("KUBECONFIG_PATH", path.to_str().unwrap());
+    refused(&sandbox, "the kubeconfig has no current-context");
+}
+
+#[test]
+fn missing_environment_yaml() {
+    let sandbox = Sandbox::new();
+    std::fs::remove_file(sandbox.config_dir().join("environment.yaml")).unwrap();
+    refused(
+        &sandbox,
+        "environment.yaml: file not found; mount the environment configuration at this path (or set CONFIG_DIR)",
+    );
+}
+
+#[test]
+fn missing_required_field() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "environment.yaml",
+        &ENVIRONMENT_YAML.replace("gitRevision: main\n", ""),
+    );
+    refused(
+        &sandbox,
+        "environment.yaml:3:1: missing field `gitRevision`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "environment.yaml",
+        &format!("{ENVIRONMENT_YAML}retries: {{maxAttempts: many}}\n"),
+    );
+    refused(&sandbox, "environment.yaml:5:24: invalid u32");
+}
+
+#[test]
+fn bad_duration() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "environment.yaml",
+        &format!("{ENVIRONMENT_YAML}timeouts:\n  sync: 10 parsecs\n"),
+    );
+    refused(
+        &sandbox,
+        "environment.yaml:6:9: timeouts.sync: `10 parsecs` is not a duration; expected a number and a unit, such as 90s, 10m or 1h30m",
+    );
+}
+
+#[test]
+fn unknown_field_with_suggestion() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "environment.yaml",
+        &format!("{ENVIRONMENT_YAML}argocdNamspace: gitops\n"),
+    );
+    refused(
+        &sandbox,
+        "environment.yaml:5:1: unknown field `argocdNamspace` (did you mean `argocdNamespace`?)",
+    );
+}
+
+#[test]
+fn invalid_environment() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("ENVIRONMENT", "prod");
+    refused(
+        &sandbox,
+        "ENVIRONMENT: `prod` is not an environment; expected development, staging or production",
+    );
+}
+
+#[test]
+fn missing_environment() {
+    let mut sandbox = Sandbox::new();
+    sandbox.unset("ENVIRONMENT");
+    refused(
+        &sandbox,
+        "ENVIRONMENT: not set; expected development, staging or production",
+    );
+}
+
+#[test]
+fn scope_naming_nothing() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("TARGET_SCOPE", "app:vualt");
+    refused(
+        &sandbox,
+        "TARGET_SCOPE: no application named `vualt` in the graph (did you mean `vault`?)",
+    );
+    sandbox.set("TARGET_SCOPE", "everything");
+    refused(
+        &sandbox,
+        "TARGET_SCOPE: `everything` is not a scope; expected `platform`, `stack:<name>` or `app:<name>`",
+    );
+}
+
+#[test]
+fn graph_cycle() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file("dag.yaml", "overlay:\n  dependsOn:\n    metallb: [vault]\n");
+    refused(&sandbox, "dag.yaml:3:15: dependsOn: dependency cycle: ");
+    let run = sandbox.run(&["validate"]);
+    let message = run.failure_messages().join("\n");
+    assert!(message.contains("metallb → vault"), "{message}");
+    assert!(
+        message.contains("→ metallb"),
+        "the cycle closes on its first node: {message}"
+    );
+}
+
+#[test]
+fn graph_unknown_dependency_and_duplicate() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "dag.yaml",
+        "stacks:
+  - name: base
+    apps:
+      - {name: net, path: base/net, namespace: net, dependsOn: [dsn]}
+      - {name: dns, path: base/dns, namespace: dns}
+      - {name: net, path: base/net2, namespace: net}
+",
+    );
+    let run = sandbox.run(&["validate"]);
+    run.assert_invalid("dag.yaml:4:65: dependsOn: `net` depends on unknown application or stack `dsn` (did you mean `dns`?)");
+    run.assert_invalid("dag.yaml:6:16: name: `net` is defined twice (first at");
+    sandbox.assert_no_network();
+}
+
+#[test]
+fn missing_hook_file() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file(
+        "dag.yaml",
+        "overlay:\n  hooks:\n    vault: {postSync: hooks/vault-init.rhai}\n",
+    );
+    refused(
+        &sandbox,
+        "dag.yaml:3:23: hooks.postSync: hook script `hooks/vault-init.rhai` of `vault` not found",
+    );
+}
+
+#[test]
+fn unreadable_secret_file() {
+    let sandbox = Sandbox::new();
+    // A dangling symlink, as a broken Secret volume mount leaves it.
+    std::os::unix::fs::symlink(
+        "..data/git-password",
+        sandbox.secrets_dir().join("git-password"),
+    )
+    .unwrap();
+    refused(&sandbox, "git-password: cannot read the secret file");
+}
+
+#[test]
+fn invalid_trace_ids() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("TRACE_ID", "xyz");
+    refused(
+        &sandbox,
+        "TRACE_ID: `xyz` is not a W3C trace id; expected 32 lowercase hex digits",
+    );
+    sandbox.set("TRACE_ID", &"0".repeat(32));
+    refused(&sandbox, "TRACE_ID: an all-zero trace id is invalid");
+    sandbox
+        .set("TRACE_ID", "4bf92f3577b34da6a3ce929d0e0e4736")
+        .set("SPAN_ID", "123");
+    refused(
+        &sandbox,
+        "SPAN_ID: `123` is not a W3C span id; expected 16 lowercase hex digits",
+    );
+}
+
+#[test]
+fn bad_enumerations() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .set("DRY_RUN", "maybe")
+        .set("PV_POLICY", "shred")
+        .set("ACTION_TIMEOUT", "soon")
+        .set("LOG_LEVEL", "loud");
+    let run = sandbox.run(&["validate"]);
+    run.assert_invalid("DRY_RUN: `maybe` is not a boolean; expected true or false");
+    run.assert_invalid("PV_POLICY: `shred` is not a volume policy; expected retain or delete");
+    run.assert_invalid("ACTION_TIMEOUT: `soon` is not a duration");
+    run.assert_invalid("LOG_LEVEL: `loud` is not a log level; expected debug, info, warn or error");
+    sandbox.assert_no_network();
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut sandbox = Sandbox::new();
+    sandbox.unset("KUBECONFIG_DATA").set("ENVIRONMENT", "qa");
+    sandbox.config_file(
+        "environment.yaml",
+        &format!("{ENVIRONMENT_YAML}timeouts: {{health: 0s}}\n"),
+    );
+    let run = sandbox.run(&["validate"]);
+    assert_eq!(
+        run.failure_messages().len(),
+        3,
+        "{:#?}",
+        run.failure_messages()
+    );
+}
+
+#[test]
+fn teardown_needs_the_environment_name_as_confirmation() {
+    let mut sandbox = Sandbox::new();
+    let run = sandbox.run(&["teardown"]);
+    run.assert_invalid(
+        "TEARDOWN_CONFIRM: teardown removes the platform and needs explicit confirmation",
+    );
+    sandbox.set("TEARDOWN_CONFIRM", "yes");
+    sandbox
+        .run(&["teardown"])
+        .assert_invalid("TEARDOWN_CONFIRM: does not match the environment's name");
+    sandbox.assert_no_network();
+}
+
+#[test]
+fn unknown_flag_is_exit_3() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["deploy", "--no-such-flag"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("--no-such-flag"));
+}
+
+#[test]
+fn report_formats_and_file_for_invalid_runs() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .set("ENVIRONMENT", "qa")
+        .set("REPORT_FORMAT", "yaml");
+    let run = sandbox.run(&["validate"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.contains("status: Invalid"), "{}", run.stdout);
+    let file = sandbox.dir.path().join("report.json");
+    sandbox
+        .set("REPORT_FORMAT", "json")
+        .set("REPORT_FILE", file.to_str().unwrap());
+    let run = sandbox.run(&["validate"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.is_empty(), "the report goes to REPORT_FILE only");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(report["summary"]["status"], "Invalid");
+}
+
+#[test]
+fn json_log_lines_have_the_contract_shape() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .set("ENVIRONMENT", "qa")
+        .set("TRACE_ID", "4bf92f3577b34da6a3ce929d0e0e4736")
+        .set("SPAN_ID", "00f067aa0ba902b7");
+    let run = sandbox.run(&["validate"]);
+    let line = run.stderr.lines().next().expect("a log line");
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    assert_eq!(
+        keys[..5],
+        ["timestamp", "level", "action", "phase", "message"],
+        "{line}"
+    );
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(value["level"], "error");
+    assert_eq!(value["action"], "validate");
+    assert_eq!(value["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(value["span_id"].as_str().unwrap().len(), 16);
+    assert_ne!(
+        value["span_id"], "00f067aa0ba902b7",
+        "the run has its own span"
+    );
+    let stamp = value["timestamp"].as_str().unwrap();
+    assert!(stamp.len() == 20 && stamp.ends_with('Z'), "{stamp}");
+}
+
+#[test]
+fn text_log_lines_have_the_contract_shape() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("ENVIRONMENT", "qa").set("LOG_FORMAT", "text");
+    let run = sandbox.run(&["validate"]);
+    let line = run.stderr.lines().next().expect("a log line");
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    assert_eq!(stamp.len(), 20, "{line}");
+    assert!(
+        rest.starts_with("ERROR [validate/config] ENVIRONMENT: `qa` is not an environment"),
+        "{line}"
+    );
+}
