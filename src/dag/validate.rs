@@ -88,6 +88,9 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
         .copied()
         .collect();
 
+    let stacks_by_name: HashMap<&str, &super::model::Stack> =
+        graph.stacks.iter().map(|s| (s.name.name.as_str(), s)).collect();
+    let app_set: std::collections::HashSet<&str> = app_names.iter().copied().collect();
     let mut resolved = Resolved::default();
     for (stack, app) in graph.apps() {
         let edges = resolved.deps.entry(app.name.name.clone()).or_default();
@@ -111,13 +114,13 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
                     )
                     .field("dependsOn"),
                 );
-            } else if let Some(target) = graph.stack(&dep.name) {
+            } else if let Some(target) = stacks_by_name.get(dep.name.as_str()) {
                 for member in &target.apps {
                     edges
                         .entry(member.name.name.clone())
                         .or_insert_with(|| dep.at.clone());
                 }
-            } else if !stack_only && graph.app(&dep.name).is_some() {
+            } else if !stack_only && app_set.contains(dep.name.as_str()) {
                 edges
                     .entry(dep.name.clone())
                     .or_insert_with(|| dep.at.clone());
