@@ -10,9 +10,11 @@
 //! [`outcome`].
 
 pub mod actions;
+pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod dag;
+pub mod health;
 pub mod observe;
 pub mod outcome;
 pub mod redact;

@@ -1,0 +1,1 @@
+//! Health assessment of Kubernetes objects (Argo CD parity) and aggregation.
