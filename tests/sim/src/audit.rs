@@ -104,6 +104,10 @@ pub struct AuditEvent {
     pub request_received_timestamp: String,
     /// When the answer was complete.
     pub stage_timestamp: String,
+    /// Extra facts; kube-sim sets `kube-sim.io/dry-run: "true"` for dry runs
+    /// (also those that ask for it in a `DeleteOptions` body).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl AuditEvent {
@@ -127,12 +131,17 @@ impl AuditEvent {
             response_status: ResponseStatus::default(),
             request_received_timestamp: received.into(),
             stage_timestamp: received.into(),
+            annotations: Default::default(),
         }
     }
 
     /// Whether the request was made with `dryRun`.
     pub fn is_dry_run(&self) -> bool {
         self.request_uri.contains("dryRun=")
+            || self
+                .annotations
+                .get("kube-sim.io/dry-run")
+                .is_some_and(|v| v == "true")
     }
 
     /// Whether the verb changes state.

@@ -93,7 +93,7 @@ impl User {
         out["status"] = if allowed {
             json!({"allowed": true, "reason": "allowed by kube-sim token rules"})
         } else {
-            json!({"allowed": false, "reason": "denied by kube-sim token rules"})
+            json!({"allowed": false})
         };
         out
     }

@@ -241,7 +241,9 @@ async fn serve(
         }
         Target::Resource(p) => p,
     };
-    if !user.allows(verb, &path.resource, path.namespace.as_deref()) {
+    let self_review =
+        path.group == "authorization.k8s.io" && path.resource.starts_with("selfsubject");
+    if !self_review && !user.allows(verb, &path.resource, path.namespace.as_deref()) {
         let e = user.forbidden(verb, &path.group, &path.resource, path.namespace.as_deref());
         finish(event, e.code);
         return Ok(error_response(&e));
@@ -254,6 +256,14 @@ async fn serve(
             return Ok(error_response(&e));
         }
     };
+    let body_dry_run = matches!(verb, "delete" | "deletecollection")
+        && serde_json::from_slice::<serde_json::Value>(&body)
+            .is_ok_and(|b| b["dryRun"].as_array().is_some_and(|a| !a.is_empty()));
+    if query.dry_run() || body_dry_run {
+        event
+            .annotations
+            .insert("kube-sim.io/dry-run".into(), "true".into());
+    }
     let api_request = ApiRequest {
         method,
         path,

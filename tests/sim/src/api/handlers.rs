@@ -145,7 +145,10 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         if verb != "create" {
             return Err(ApiError::method_not_allowed());
         }
-        let body = decode_body(&req.body, &req.content_type)?;
+        let body = match super::protobuf::decode_review(&req.body, &rt.resource) {
+            Some(review) => review,
+            None => decode_body(&req.body, &req.content_type)?,
+        };
         let answer = if rt.resource == "selfsubjectaccessreviews" {
             req.user.access_review(&body)
         } else {
@@ -254,6 +257,10 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
             let name = p.name.as_deref().unwrap_or("");
             let body = decode_body(&req.body, &req.content_type)?;
             let options = DeleteOptions::from_body(&body, req.query.propagation_policy());
+            let ctx = WriteCtx {
+                dry_run: ctx.dry_run || options.dry_run,
+                ..ctx.clone()
+            };
             let outcome = write::delete(cluster, &rt, &namespace, name, &options, &ctx)?;
             let code = match outcome {
                 Outcome::Removed(_) => 200,
@@ -267,6 +274,10 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         "deletecollection" => {
             let body = decode_body(&req.body, &req.content_type)?;
             let options = DeleteOptions::from_body(&body, req.query.propagation_policy());
+            let ctx = WriteCtx {
+                dry_run: ctx.dry_run || options.dry_run,
+                ..ctx.clone()
+            };
             let labels = LabelSelector::parse(req.query.label_selector().unwrap_or(""))?;
             let fields = FieldSelector::parse(req.query.field_selector().unwrap_or(""))?;
             let (items, _) = cluster

@@ -10,6 +10,7 @@ pub mod fieldset;
 pub mod handlers;
 pub mod object;
 pub mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod selectors;
 pub mod table;

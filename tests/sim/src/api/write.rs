@@ -51,6 +51,8 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     /// Required resourceVersion.
     pub precondition_rv: Option<String>,
+    /// `dryRun` given in the body.
+    pub dry_run: bool,
 }
 
 impl DeleteOptions {
@@ -66,6 +68,7 @@ impl DeleteOptions {
             precondition_rv: body["preconditions"]["resourceVersion"]
                 .as_str()
                 .map(String::from),
+            dry_run: body["dryRun"].as_array().is_some_and(|a| !a.is_empty()),
         }
     }
 }
@@ -149,10 +152,37 @@ fn normalize(cluster: &Cluster, rt: &ResourceType, object: &mut Value, old: Opti
                 object["type"] = json!("Opaque");
             }
         }
-        ("apps", "deployments" | "statefulsets" | "replicasets")
-            if object["spec"].is_object() && object["spec"]["replicas"].is_null() =>
-        {
-            object["spec"]["replicas"] = json!(1);
+        ("apps", kind) if object["spec"].is_object() => {
+            let spec = &mut object["spec"];
+            if kind != "daemonsets" && spec["replicas"].is_null() {
+                spec["replicas"] = json!(1);
+            }
+            if spec["revisionHistoryLimit"].is_null() && kind != "replicasets" {
+                spec["revisionHistoryLimit"] = json!(10);
+            }
+            match kind {
+                "deployments" => {
+                    if spec["strategy"].is_null() {
+                        spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+                    }
+                    if spec["progressDeadlineSeconds"].is_null() {
+                        spec["progressDeadlineSeconds"] = json!(600);
+                    }
+                }
+                "statefulsets" => {
+                    if spec["updateStrategy"].is_null() {
+                        spec["updateStrategy"] =
+                            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+                    }
+                    if spec["podManagementPolicy"].is_null() {
+                        spec["podManagementPolicy"] = json!("OrderedReady");
+                    }
+                }
+                "daemonsets" if spec["updateStrategy"].is_null() => {
+                    spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
+                }
+                _ => {}
+            }
         }
         ("", "services") => {
             if object["spec"].is_null() {
@@ -237,7 +267,6 @@ pub fn create(
         "resourceVersion",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
-        "managedFields",
     ] {
         meta.remove(k);
     }

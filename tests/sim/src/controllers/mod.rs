@@ -6,7 +6,11 @@
 //! so its writes obey finalizers and concurrency and show in the audit log
 //! under that user.
 
+pub mod custom;
 pub mod gc;
+pub mod pods;
+pub mod storage;
+pub mod workloads;
 
 use crate::api::write;
 use crate::cluster::Cluster;
@@ -87,5 +91,9 @@ pub fn seed(cluster: &Cluster) {
 
 /// Starts every controller; they stop when `shutdown` turns true.
 pub fn start(cluster: &Arc<Cluster>, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(gc::run(cluster.clone(), shutdown))]
+    vec![
+        tokio::spawn(gc::run(cluster.clone(), shutdown.clone())),
+        tokio::spawn(workloads::run(cluster.clone(), shutdown.clone())),
+        tokio::spawn(custom::run(cluster.clone(), shutdown)),
+    ]
 }
