@@ -80,6 +80,15 @@ impl SimProcess {
         }
     }
 
+    /// Starts the binary with a `sim.yaml` file.
+    pub fn start_with_config_file(path: &Path) -> Self {
+        let text = std::fs::read_to_string(path).unwrap();
+        let base = path.parent().unwrap();
+        // Make relative directories absolute, since the copy lives elsewhere.
+        let text = text.replace("dir: ./", &format!("dir: {}/", base.display()));
+        Self::start(Some(&text))
+    }
+
     /// The admin kubeconfig the binary wrote.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
@@ -262,4 +271,110 @@ pub fn http(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, head.to_string(), rest.to_string())
+}
+
+/// An in-process simulator and a kube-rs client for it (through the
+/// kubeconfig the simulator renders, so TLS and the token are exercised).
+pub async fn kube_client(config: kube_sim::SimConfig) -> (kube_sim::Sim, kube::Client) {
+    let sim = kube_sim::Sim::start(kube_sim::SimOptions::with_config(config))
+        .await
+        .unwrap();
+    let client = client_for(&sim, "admin").await;
+    (sim, client)
+}
+
+/// A kube-rs client for a running simulator and token.
+pub async fn client_for(sim: &kube_sim::Sim, token: &str) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig(token)).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Server-side applies every document of a YAML file (as `kube-sim-test`),
+/// placing namespaced objects without a namespace into `namespace`.
+pub async fn apply_file(client: &kube::Client, path: &Path, namespace: &str) -> usize {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::discovery::{Discovery, Scope};
+    let text = std::fs::read_to_string(path).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let mut discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let mut count = 0;
+    for doc in docs.into_iter().filter(|d| d.is_object()) {
+        let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+        let types = obj.types.clone().unwrap();
+        let gvk = kube::api::GroupVersionKind::try_from(&types).unwrap();
+        if discovery.resolve_gvk(&gvk).is_none() {
+            discovery = Discovery::new(client.clone()).run().await.unwrap();
+        }
+        let (ar, caps) = discovery.resolve_gvk(&gvk).unwrap();
+        let name = obj.metadata.name.clone().unwrap();
+        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
+            let ns = obj
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_string());
+            Api::namespaced_with(client.clone(), &ns, &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        api.patch(
+            &name,
+            &PatchParams::apply("kube-sim-test").force(),
+            &Patch::Apply(&doc),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
+        count += 1;
+    }
+    count
+}
+
+/// Waits (watching, with a deadline) until `check` holds for the named object.
+pub async fn wait_for<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    within: Duration,
+    check: impl Fn(&K) -> bool + Send + 'static,
+) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let cond = move |o: Option<&K>| o.is_some_and(&check);
+    match tokio::time::timeout(
+        within,
+        kube::runtime::wait::await_condition(api.clone(), name, cond),
+    )
+    .await
+    {
+        Ok(Ok(Some(o))) => o,
+        other => {
+            let current = api.get_opt(name).await;
+            panic!(
+                "condition on {name} not met within {within:?}: {other:?}; current: {current:?}"
+            );
+        }
+    }
+}
+
+/// Waits (watching, with a deadline) until the named object is gone.
+pub async fn wait_gone<K>(api: &kube::Api<K>, name: &str, within: Duration)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let absent = tokio::time::timeout(
+        within,
+        kube::runtime::wait::await_condition(api.clone(), name, |o: Option<&K>| o.is_none()),
+    )
+    .await;
+    assert!(
+        matches!(absent, Ok(Ok(_))),
+        "{name} still exists after {within:?}: {:?}",
+        api.get_opt(name).await
+    );
 }

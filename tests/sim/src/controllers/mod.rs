@@ -6,6 +6,7 @@
 //! so its writes obey finalizers and concurrency and show in the audit log
 //! under that user.
 
+pub mod argocd;
 pub mod custom;
 pub mod gc;
 pub mod pods;
@@ -94,6 +95,7 @@ pub fn start(cluster: &Arc<Cluster>, shutdown: watch::Receiver<bool>) -> Vec<Joi
     vec![
         tokio::spawn(gc::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(workloads::run(cluster.clone(), shutdown.clone())),
-        tokio::spawn(custom::run(cluster.clone(), shutdown)),
+        tokio::spawn(custom::run(cluster.clone(), shutdown.clone())),
+        tokio::spawn(argocd::run(cluster.clone(), shutdown)),
     ]
 }

@@ -3,7 +3,8 @@
 //! StorageClass's reclaim policy (Delete when no class is found); deleting
 //! a PVC deletes a Delete-policy PV and leaves a Retain-policy PV
 //! `Released`. LoadBalancer Services get an ingress IP from a documentation
-//! range (198.51.100.0/24); nothing is ever routed to it.
+//! range (198.51.100.0/24), and Ingresses the ingress controller's address;
+//! nothing is ever routed to them.
 
 use super::CONTROLLER_MANAGER;
 use crate::api::object;
@@ -189,6 +190,28 @@ pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
                 && !object::is_deleting(svc)
             {
                 load_balancer(cluster, svc);
+            }
+        }
+        ("networking.k8s.io", "ingresses", ChangeKind::Added | ChangeKind::Modified) => {
+            let ing = &change.object;
+            if ing["status"]["loadBalancer"]["ingress"].is_null()
+                && !object::is_deleting(ing)
+                && let Some(rt) = cluster.registry.preferred("networking.k8s.io", "ingresses")
+            {
+                {
+                    let _ = write::modify(
+                        cluster,
+                        &rt,
+                        object::namespace(ing),
+                        object::name(ing),
+                        Some("status"),
+                        &ctx(CONTROLLER_MANAGER),
+                        |i| {
+                            i["status"] =
+                                json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.250"}]}});
+                        },
+                    );
+                }
             }
         }
         _ => {}
