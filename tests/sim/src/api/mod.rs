@@ -4,6 +4,7 @@
 //! [`ApiError`] is the one error type of this layer because every failure a
 //! client can see is, in the end, a `Status` object with an HTTP code.
 
+mod admission;
 pub mod apply;
 pub mod discovery;
 pub mod fieldset;
