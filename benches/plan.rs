@@ -72,7 +72,11 @@ fn main() {
         render(&plan, PlanFormat::Text)
     };
     let text = once();
-    assert_eq!(text.lines().filter(|l| l.contains("app-")).count(), 1000, "1,000 nodes planned");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("app-")).count(),
+        1000,
+        "1,000 nodes planned"
+    );
 
     let mut samples: Vec<Duration> = (0..5).map(|_| time(&once)).collect(); // warm-up
     samples.clear();
@@ -97,7 +101,10 @@ fn main() {
         );
         format!("{}", parsed.is_ok())
     });
-    println!("  of which dag.yaml YAML parse alone: median {:.2} ms", ms(parse_only));
+    println!(
+        "  of which dag.yaml YAML parse alone: median {:.2} ms",
+        ms(parse_only)
+    );
 }
 
 /// Median of `runs` timings of `f`.

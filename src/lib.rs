@@ -10,15 +10,18 @@
 //! [`outcome`].
 
 pub mod actions;
+pub mod argocd;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod dag;
 pub mod health;
+pub mod k8s;
 pub mod observe;
 pub mod outcome;
 pub mod redact;
 pub mod report;
+pub mod script;
 
 use std::io::Write as _;
 

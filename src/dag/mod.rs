@@ -5,6 +5,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod scheduler;
 pub mod validate;
 
 pub use load::{ValidGraph, load};

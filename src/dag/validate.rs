@@ -88,8 +88,11 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
         .copied()
         .collect();
 
-    let stacks_by_name: HashMap<&str, &super::model::Stack> =
-        graph.stacks.iter().map(|s| (s.name.name.as_str(), s)).collect();
+    let stacks_by_name: HashMap<&str, &super::model::Stack> = graph
+        .stacks
+        .iter()
+        .map(|s| (s.name.name.as_str(), s))
+        .collect();
     let app_set: std::collections::HashSet<&str> = app_names.iter().copied().collect();
     let mut resolved = Resolved::default();
     for (stack, app) in graph.apps() {

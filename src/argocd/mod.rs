@@ -1,0 +1,279 @@
+//! Argo CD Applications, driven through the Kubernetes API (no Argo CD REST
+//! token needed): reading their state, requesting syncs, judging readiness,
+//! and collecting diagnostics when they fail.
+
+use serde_json::{Value, json};
+
+use crate::k8s::{Kind, ObjectKey};
+
+/// `apiVersion` of Applications.
+pub const API_VERSION: &str = "argoproj.io/v1alpha1";
+/// The finalizer that makes Argo CD delete an Application's resources with it.
+pub const CASCADE_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+/// Annotation asking Argo CD to refresh an Application.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// The Application kind.
+pub fn application_kind() -> Kind {
+    Kind::new(API_VERSION, "Application")
+}
+
+/// The key of Application `name` in `namespace`.
+pub fn app_key(namespace: &str, name: &str) -> ObjectKey {
+    ObjectKey::new(application_kind(), namespace, name)
+}
+
+/// What an Application reports, flattened.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppState {
+    /// `status.sync.status` (`Synced`, `OutOfSync`, `Unknown`; empty before the first reconcile).
+    pub sync: String,
+    /// `status.health.status`.
+    pub health: String,
+    /// `status.health.message`.
+    pub health_message: String,
+    /// `status.operationState.phase` (`Running`, `Succeeded`, `Failed`, `Error`, `Terminating`).
+    pub operation_phase: Option<String>,
+    /// `status.operationState.message`.
+    pub operation_message: String,
+    /// `status.operationState.startedAt`.
+    pub operation_started: Option<String>,
+    /// Whether an `operation` is requested and not yet picked up.
+    pub operation_pending: bool,
+    /// `status.conditions[]` as `Type: message`.
+    pub conditions: Vec<String>,
+    /// `status.sync.revision`.
+    pub revision: String,
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Reads an Application's state.
+pub fn state(app: &Value) -> AppState {
+    let status = &app["status"];
+    let operation = &status["operationState"];
+    AppState {
+        sync: text(&status["sync"]["status"]),
+        health: text(&status["health"]["status"]),
+        health_message: text(&status["health"]["message"]),
+        operation_phase: operation["phase"].as_str().map(str::to_owned),
+        operation_message: text(&operation["message"]),
+        operation_started: operation["startedAt"].as_str().map(str::to_owned),
+        operation_pending: !app["operation"].is_null(),
+        conditions: status["conditions"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .map(|c| format!("{}: {}", text(&c["type"]), text(&c["message"])))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        revision: text(&status["sync"]["revision"]),
+    }
+}
+
+/// Where an Application stands, for someone waiting on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Synced and Healthy, with no operation in flight.
+    Ready,
+    /// Not there yet; the reason says what it is waiting for.
+    Waiting(String),
+    /// The sync operation failed (may be retried).
+    SyncFailed(String),
+    /// Synced but Degraded (or otherwise failed health): the node fails.
+    Unhealthy(String),
+}
+
+fn parse_time(text: &str) -> Option<jiff::Timestamp> {
+    text.parse::<jiff::Timestamp>().ok()
+}
+
+/// Judges an Application. `since` is when we requested a sync, if we did:
+/// only an operation started at or after it counts.
+pub fn verdict(app: Option<&Value>, since: Option<jiff::Timestamp>) -> Verdict {
+    let Some(app) = app else {
+        return Verdict::Waiting("the Application does not exist".to_owned());
+    };
+    let s = state(app);
+    if app["metadata"]["deletionTimestamp"].is_string() {
+        return Verdict::Waiting("the Application is being deleted".to_owned());
+    }
+    if s.operation_pending {
+        return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
+    }
+    if let Some(since) = since {
+        // Argo CD records seconds; a start in the same second as the request counts.
+        let floor = jiff::Timestamp::from_second(since.as_second()).unwrap_or(since);
+        let started = s.operation_started.as_deref().and_then(parse_time);
+        if started.is_none_or(|t| t < floor) {
+            return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
+        }
+    }
+    match s.operation_phase.as_deref() {
+        Some("Running" | "Terminating") => {
+            return Verdict::Waiting(format!("sync running: {}", s.operation_message));
+        }
+        Some("Failed" | "Error") if since.is_some() || s.sync != "Synced" => {
+            return Verdict::SyncFailed(if s.operation_message.is_empty() {
+                "the sync operation failed".to_owned()
+            } else {
+                s.operation_message.clone()
+            });
+        }
+        _ => {}
+    }
+    if s.sync != "Synced" {
+        let why = if s.sync.is_empty() {
+            "not reconciled yet".to_owned()
+        } else {
+            s.sync.clone()
+        };
+        let detail = s
+            .conditions
+            .first()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        return Verdict::Waiting(format!("sync status {why}{detail}"));
+    }
+    match s.health.as_str() {
+        "Healthy" => Verdict::Ready,
+        "Degraded" => Verdict::Unhealthy(format!("Degraded: {}", s.health_message)),
+        "" => Verdict::Waiting("health not reported yet".to_owned()),
+        other if s.health_message.is_empty() => Verdict::Waiting(format!("health {other}")),
+        other => Verdict::Waiting(format!("health {other}: {}", s.health_message)),
+    }
+}
+
+/// The merge patch that requests a sync, as `argocd app sync` does.
+pub fn sync_patch(revision: &str) -> Value {
+    json!({
+        "operation": {
+            "initiatedBy": {"username": "executor", "automated": false},
+            "sync": {"revision": revision, "syncStrategy": {"hook": {}}},
+            "retry": {}
+        }
+    })
+}
+
+/// Why an Application is not healthy: conditions, the operation's message,
+/// and each unhealthy resource with its message.
+pub fn diagnostics(app: &Value) -> Vec<String> {
+    let s = state(app);
+    let mut out = Vec::new();
+    if !s.health.is_empty() && s.health != "Healthy" {
+        out.push(
+            format!("health {}: {}", s.health, s.health_message)
+                .trim_end_matches(": ")
+                .to_owned(),
+        );
+    }
+    if !s.sync.is_empty() && s.sync != "Synced" {
+        out.push(format!("sync {}", s.sync));
+    }
+    if let Some(phase) = &s.operation_phase
+        && phase != "Succeeded"
+    {
+        out.push(format!("operation {phase}: {}", s.operation_message));
+    }
+    out.extend(s.conditions.iter().map(|c| format!("condition {c}")));
+    for resource in app["status"]["resources"].as_array().into_iter().flatten() {
+        let health = text(&resource["health"]["status"]);
+        if !health.is_empty() && health != "Healthy" {
+            let namespace = text(&resource["namespace"]);
+            let place = if namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{namespace}/")
+            };
+            let message = text(&resource["health"]["message"]);
+            out.push(format!(
+                "{} {place}{}: {health}{}",
+                text(&resource["kind"]),
+                text(&resource["name"]),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({message})")
+                }
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(status: Value) -> Value {
+        json!({"apiVersion": API_VERSION, "kind": "Application", "metadata": {"name": "a", "namespace": "argocd"}, "status": status})
+    }
+
+    #[test]
+    fn ready_only_when_synced_and_healthy() {
+        let healthy = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}));
+        assert_eq!(verdict(Some(&healthy), None), Verdict::Ready);
+        let progressing = app(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing", "message": "1 of 2"}}),
+        );
+        assert_eq!(
+            verdict(Some(&progressing), None),
+            Verdict::Waiting("health Progressing: 1 of 2".into())
+        );
+        let degraded = app(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Degraded", "message": "crash"}}),
+        );
+        assert_eq!(
+            verdict(Some(&degraded), None),
+            Verdict::Unhealthy("Degraded: crash".into())
+        );
+        assert!(matches!(verdict(None, None), Verdict::Waiting(_)));
+    }
+
+    #[test]
+    fn a_requested_sync_must_have_started_after_the_request() {
+        let since: jiff::Timestamp = "2026-11-28T10:00:05.300Z".parse().unwrap();
+        let old = app(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T09:00:00Z"}}),
+        );
+        assert!(matches!(
+            verdict(Some(&old), Some(since)),
+            Verdict::Waiting(_)
+        ));
+        let same_second = app(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T10:00:05Z"}}),
+        );
+        assert_eq!(verdict(Some(&same_second), Some(since)), Verdict::Ready);
+        let failed = app(
+            json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
+            "operationState": {"phase": "Failed", "message": "namespace x not found", "startedAt": "2026-11-28T10:00:06Z"}}),
+        );
+        assert_eq!(
+            verdict(Some(&failed), Some(since)),
+            Verdict::SyncFailed("namespace x not found".into())
+        );
+    }
+
+    #[test]
+    fn diagnostics_name_unhealthy_resources() {
+        let a = app(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Degraded", "message": "db"},
+            "conditions": [{"type": "SyncError", "message": "boom"}],
+            "resources": [{"kind": "Deployment", "namespace": "h", "name": "core", "health": {"status": "Degraded", "message": "crashloop"}},
+                          {"kind": "Service", "namespace": "h", "name": "core", "health": {"status": "Healthy"}}]}),
+        );
+        assert_eq!(
+            diagnostics(&a),
+            vec![
+                "health Degraded: db",
+                "condition SyncError: boom",
+                "Deployment h/core: Degraded (crashloop)"
+            ]
+        );
+    }
+}

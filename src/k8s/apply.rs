@@ -1,0 +1,122 @@
+//! `ensure`: apply an object only when it differs from the live one.
+//!
+//! The live state comes from the run's [`LiveIndex`] when a bulk list
+//! already covered it, otherwise from one `get`. Identical objects cost no
+//! write; different ones are server-side applied under the executor's field
+//! manager; in a dry run nothing is written and the result says what would
+//! have been.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cluster::{Cluster, ObjectKey};
+use super::compare::{needs_write, with_hash};
+use super::error::K8sError;
+use super::index::{Known, LiveIndex};
+
+/// What `ensure` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ApplyAction {
+    /// The object did not exist and was created.
+    Created,
+    /// The object existed and was changed.
+    Updated,
+    /// The object already matched; nothing was written.
+    Unchanged,
+    /// Dry run: it would have been created.
+    WouldCreate,
+    /// Dry run: it would have been updated.
+    WouldUpdate,
+}
+
+impl ApplyAction {
+    /// True when the cluster was (or would have been) changed.
+    pub fn changed(self) -> bool {
+        self != ApplyAction::Unchanged
+    }
+}
+
+/// The result of `ensure`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// What happened.
+    pub action: ApplyAction,
+    /// The live object after the call (the desired one in a dry run).
+    pub live: Value,
+    /// Why a write was (or would have been) needed.
+    pub why: Vec<String>,
+}
+
+/// Makes the object in the cluster match `object`, writing only if needed.
+///
+/// # Errors
+/// An invalid object, or the API's error.
+pub async fn ensure(
+    cluster: &dyn Cluster,
+    index: &LiveIndex,
+    object: &Value,
+    dry_run: bool,
+) -> Result<Applied, K8sError> {
+    let desired = with_hash(object);
+    let key = ObjectKey::of(&desired)?;
+    let live = match index.lookup(&key, &desired) {
+        Known::Present(live) => Some(live),
+        Known::NeedsWrite => None,
+        Known::Unknown => {
+            let live = cluster.get(&key).await?;
+            index.record(&key, live.as_ref());
+            live
+        }
+    };
+    let Some(why) = needs_write(live.as_ref(), &desired) else {
+        return Ok(Applied {
+            action: ApplyAction::Unchanged,
+            live: live.unwrap_or(desired),
+            why: Vec::new(),
+        });
+    };
+    let existed = live.is_some();
+    if dry_run {
+        return Ok(Applied {
+            action: if existed {
+                ApplyAction::WouldUpdate
+            } else {
+                ApplyAction::WouldCreate
+            },
+            live: desired,
+            why,
+        });
+    }
+    let applied = cluster.apply(&desired).await?;
+    index.record(&key, Some(&applied));
+    // The server tells us whether it was new: a fresh object's
+    // resourceVersion equals its creation's, which we cannot see; what we
+    // can see is whether we knew of it before.
+    let action = if existed {
+        ApplyAction::Updated
+    } else {
+        created_or_updated(&applied)
+    };
+    Ok(Applied {
+        action,
+        live: applied,
+        why,
+    })
+}
+
+/// An object we had not seen may still have existed (e.g. without our
+/// labels): if another manager owns fields of it, it was an update.
+fn created_or_updated(applied: &Value) -> ApplyAction {
+    let others = applied["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|f| f["manager"].as_str() != Some(super::client::FIELD_MANAGER))
+        });
+    if others {
+        ApplyAction::Updated
+    } else {
+        ApplyAction::Created
+    }
+}

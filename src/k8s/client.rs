@@ -1,0 +1,358 @@
+//! [`Cluster`] over a real API server, through kube-rs.
+//!
+//! The client is built from the validated kubeconfig with kube's own config
+//! loader (contexts, exec plugins, tokens, client certificates), then wrapped
+//! in two tower layers: request counting + `traceparent` (inner, so retries
+//! are counted) and the transient-failure retry policy (outer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt as _, TryStreamExt as _};
+use http::HeaderValue;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::KubeConfigOptions;
+use kube::core::GroupVersionKind;
+use kube::runtime::watcher;
+use serde_json::Value;
+use tower::retry::RetryLayer;
+use tower::util::MapRequestLayer;
+
+use super::catalog::{Catalog, KindInfo, split_api_version};
+use super::cluster::{BoxFuture, Cluster, Kind, ObjectKey, ObjectState, Propagation};
+use super::error::K8sError;
+use super::retry::TransientRetry;
+use super::stats::{ApiStats, stamp};
+use crate::config::ClusterAccess;
+
+/// The field manager of every apply the executor makes.
+pub const FIELD_MANAGER: &str = "executor";
+
+/// Settings of the API client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Attempts per request for transient failures (first included).
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub backoff: Duration,
+    /// `traceparent` to send with every request.
+    pub traceparent: Option<String>,
+}
+
+/// A cluster reached through kube-rs.
+pub struct KubeCluster {
+    client: kube::Client,
+    catalog: Arc<Catalog>,
+    stats: Arc<ApiStats>,
+    server: String,
+}
+
+/// Why a client could not be built (an input problem: exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the kubeconfig's context `{context}`: {message}")]
+pub struct ConnectError {
+    /// The context.
+    pub context: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl KubeCluster {
+    /// Builds the client. Makes no request.
+    ///
+    /// # Errors
+    /// When kube cannot turn the kubeconfig into a client configuration
+    /// (unreadable certificate files, bad CA data, ...).
+    pub async fn connect(
+        access: &ClusterAccess,
+        settings: &ClientSettings,
+    ) -> Result<KubeCluster, ConnectError> {
+        let error = |message: String| ConnectError {
+            context: access.context.clone(),
+            message: crate::redact::scrub(&message).into_owned(),
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(
+            access.kubeconfig.clone(),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| error(e.to_string()))?;
+        // Retries are ours (bounded by retries.maxAttempts, counted in the report).
+        config.default_retry = false;
+        config.read_timeout = Some(Duration::from_secs(60));
+        let stats = Arc::new(ApiStats::default());
+        let traceparent = settings
+            .traceparent
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok());
+        let counting = {
+            let stats = stats.clone();
+            MapRequestLayer::new(move |request| stamp(&stats, traceparent.as_ref(), request))
+        };
+        let retry = RetryLayer::new(TransientRetry::new(
+            settings.max_attempts,
+            settings.backoff,
+            stats.clone(),
+        ));
+        let builder = kube::client::ClientBuilder::try_from(config.clone())
+            .map_err(|e| error(e.to_string()))?;
+        // Retry needs a cloneable inner service; the buffer provides it.
+        let buffer = tower::buffer::BufferLayer::new(1024);
+        let client = builder
+            .with_layer(&counting)
+            .with_layer(&buffer)
+            .with_layer(&retry)
+            .build();
+        Ok(KubeCluster {
+            client,
+            catalog: Arc::new(Catalog::new()),
+            stats,
+            server: config.cluster_url.to_string(),
+        })
+    }
+
+    /// Request counters of this client.
+    pub fn stats(&self) -> Arc<ApiStats> {
+        self.stats.clone()
+    }
+
+    /// The kinds known so far (CRDs applied in this run are learned here).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// The API server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn info(&self, kind: &Kind) -> Result<KindInfo, K8sError> {
+        if let Some(info) = self.catalog.lookup(&kind.api_version, &kind.kind) {
+            return Ok(info);
+        }
+        let (group, version) = split_api_version(&kind.api_version);
+        let gvk = GroupVersionKind::gvk(group, version, &kind.kind);
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok((resource, capabilities)) => {
+                let info = KindInfo {
+                    resource,
+                    namespaced: capabilities.scope == kube::discovery::Scope::Namespaced,
+                };
+                self.catalog
+                    .insert(&kind.api_version, &kind.kind, info.clone());
+                Ok(info)
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Err(K8sError::UnknownKind {
+                api_version: kind.api_version.clone(),
+                kind: kind.kind.clone(),
+            }),
+            Err(kube::Error::Discovery(_)) => Err(K8sError::UnknownKind {
+                api_version: kind.api_version.clone(),
+                kind: kind.kind.clone(),
+            }),
+            Err(other) => Err(K8sError::from_kube(
+                "get",
+                format!("discovery of {kind}"),
+                other,
+            )),
+        }
+    }
+
+    async fn api(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Api<DynamicObject>, KindInfo), K8sError> {
+        let info = self.info(kind).await?;
+        let api = match (info.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &info.resource),
+            _ => Api::all_with(self.client.clone(), &info.resource),
+        };
+        Ok((api, info))
+    }
+
+    async fn api_for(&self, key: &ObjectKey) -> Result<Api<DynamicObject>, K8sError> {
+        let (api, info) = self.api(&key.kind, key.namespace.as_deref()).await?;
+        if info.namespaced && key.namespace.is_none() {
+            return Err(K8sError::Invalid(format!(
+                "{key}: a namespaced kind needs metadata.namespace"
+            )));
+        }
+        Ok(api)
+    }
+}
+
+fn to_value(object: DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+impl Cluster for KubeCluster {
+    fn get<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<Option<Value>, K8sError>> {
+        Box::pin(async move {
+            let api = self.api_for(key).await?;
+            api.get_opt(&key.name)
+                .await
+                .map(|o| o.map(to_value))
+                .map_err(|e| K8sError::from_kube("get", key.to_string(), e))
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<Value>, K8sError>> {
+        Box::pin(async move {
+            let (api, _) = self.api(kind, namespace).await?;
+            let mut params = ListParams::default();
+            if let Some(selector) = label_selector.filter(|s| !s.is_empty()) {
+                params = params.labels(selector);
+            }
+            let list = api
+                .list(&params)
+                .await
+                .map_err(|e| K8sError::from_kube("list", kind.to_string(), e))?;
+            Ok(list
+                .items
+                .into_iter()
+                .map(|mut o| {
+                    // List items carry no type metadata; restore it so items
+                    // look like objects fetched one by one.
+                    o.types = Some(kube::core::TypeMeta {
+                        api_version: kind.api_version.clone(),
+                        kind: kind.kind.clone(),
+                    });
+                    to_value(o)
+                })
+                .collect())
+        })
+    }
+
+    fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            let key = ObjectKey::of(object)?;
+            let api = self.api_for(&key).await?;
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let live = api
+                .patch(&key.name, &params, &Patch::Apply(object))
+                .await
+                .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))?;
+            if key.kind.kind == "CustomResourceDefinition" {
+                let _ = self.catalog.learn_crd(object);
+            }
+            Ok(to_value(live))
+        })
+    }
+
+    fn merge_patch<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        patch: &'a Value,
+    ) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            let api = self.api_for(key).await?;
+            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map(to_value)
+                .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        propagation: Propagation,
+    ) -> BoxFuture<'a, Result<bool, K8sError>> {
+        Box::pin(async move {
+            let api = self.api_for(key).await?;
+            let params = match propagation {
+                Propagation::Background => DeleteParams::background(),
+                Propagation::Foreground => DeleteParams::foreground(),
+                Propagation::Orphan => DeleteParams::orphan(),
+            };
+            match api.delete(&key.name, &params).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+                Err(e) => Err(K8sError::from_kube("delete", key.to_string(), e)),
+            }
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+    ) -> BoxFuture<
+        'a,
+        Result<futures::stream::BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>,
+    > {
+        Box::pin(async move {
+            let api = self.api_for(key).await?;
+            let config = watcher::Config::default().fields(&format!("metadata.name={}", key.name));
+            let what = key.to_string();
+            let mut seen_in_init: Option<Value> = None;
+            let stream = watcher::watcher(api, config)
+                .map_err(move |e| K8sError::Connection {
+                    verb: "watch",
+                    what: what.clone(),
+                    message: crate::redact::scrub(&e.to_string()).into_owned(),
+                })
+                .filter_map(move |event| {
+                    let state = match event {
+                        Ok(watcher::Event::Apply(object)) => Some(Ok(Some(to_value(object)))),
+                        Ok(watcher::Event::Delete(_)) => Some(Ok(None)),
+                        Ok(watcher::Event::Init) => {
+                            seen_in_init = None;
+                            None
+                        }
+                        Ok(watcher::Event::InitApply(object)) => {
+                            seen_in_init = Some(to_value(object));
+                            None
+                        }
+                        Ok(watcher::Event::InitDone) => Some(Ok(seen_in_init.take())),
+                        Err(e) => Some(Err(e)),
+                    };
+                    futures::future::ready(state)
+                });
+            Ok(stream.boxed())
+        })
+    }
+
+    fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
+        Box::pin(async move { self.info(kind).await.map(|i| i.namespaced) })
+    }
+
+    fn review<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            let kind = Kind::of(object)?;
+            let info = self.info(&kind).await?;
+            let url = if info.resource.group.is_empty() {
+                format!("/api/{}/{}", info.resource.version, info.resource.plural)
+            } else {
+                format!(
+                    "/apis/{}/{}/{}",
+                    info.resource.group, info.resource.version, info.resource.plural
+                )
+            };
+            let body = serde_json::to_vec(object).map_err(|e| K8sError::Invalid(e.to_string()))?;
+            let request = http::Request::post(url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .map_err(|e| K8sError::Invalid(e.to_string()))?;
+            self.client
+                .request::<Value>(request)
+                .await
+                .map_err(|e| K8sError::from_kube("create", kind.to_string(), e))
+        })
+    }
+
+    fn version(&self) -> BoxFuture<'_, Result<Value, K8sError>> {
+        Box::pin(async move {
+            self.client
+                .apiserver_version()
+                .await
+                .map(|info| serde_json::to_value(info).unwrap_or(Value::Null))
+                .map_err(|e| K8sError::from_kube("get", "/version", e))
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! Errors of cluster operations, each naming the operation and the object.
+
+use std::time::Duration;
+
+/// What went wrong talking to the cluster.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum K8sError {
+    /// The API server answered with an error status.
+    #[error("{verb} {what}: {code} {reason}: {message}")]
+    Api {
+        /// The Kubernetes verb (`get`, `patch`, ...).
+        verb: &'static str,
+        /// The object or collection, e.g. `apps/v1 Deployment argocd/argocd-server`.
+        what: String,
+        /// HTTP status code.
+        code: u16,
+        /// The Status reason (`NotFound`, `Conflict`, ...).
+        reason: String,
+        /// The Status message.
+        message: String,
+    },
+    /// The API server could not be reached, or the connection broke.
+    #[error("{verb} {what}: cannot reach the API server: {message}")]
+    Connection {
+        /// The Kubernetes verb.
+        verb: &'static str,
+        /// The object or collection.
+        what: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The cluster does not serve this kind.
+    #[error("the cluster does not serve {kind} in {api_version}")]
+    UnknownKind {
+        /// `group/version`.
+        api_version: String,
+        /// Kind.
+        kind: String,
+    },
+    /// The object given is not a valid Kubernetes object.
+    #[error("invalid object: {0}")]
+    Invalid(String),
+    /// A wait ran out of time.
+    #[error("timed out after {} waiting for {what}", crate::config::duration::format_duration(*after))]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The run was cancelled (deadline or signal) while this was in progress.
+    #[error("cancelled while {0}")]
+    Cancelled(String),
+}
+
+impl K8sError {
+    /// The HTTP status code, for API errors.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            K8sError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True for errors a retry may fix (throttling, server errors, broken connections).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            K8sError::Api { code, .. } => matches!(code, 429 | 500 | 502 | 503 | 504),
+            K8sError::Connection { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    /// Converts a kube error, naming the operation.
+    pub fn from_kube(verb: &'static str, what: impl Into<String>, error: kube::Error) -> Self {
+        let what = what.into();
+        match error {
+            kube::Error::Api(status) => K8sError::Api {
+                verb,
+                what,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => K8sError::Connection {
+                verb,
+                what,
+                message: crate::redact::scrub(&other.to_string()).into_owned(),
+            },
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The Kubernetes side: the [`Cluster`] interface, its kube-rs implementation,
+//! request accounting and retries, and the compare-before-write logic.
+
+pub mod apply;
+pub mod catalog;
+pub mod client;
+pub mod cluster;
+pub mod compare;
+pub mod error;
+pub mod index;
+pub mod retry;
+pub mod stats;
+pub mod wait;
+
+pub use cluster::{Cluster, Kind, ObjectKey, Propagation};
+pub use error::K8sError;

@@ -1,0 +1,236 @@
+//! Compiling every script a run will use, before the run starts.
+//!
+//! The action script (with its imports), the hooks named in the plan, the
+//! health checks and the policies are all compiled up front; a syntax error
+//! anywhere is an input problem (exit 3) reported as
+//! `path:line:column: message (bundled|override)`, before any cluster work.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rhai::{AST, Dynamic, Engine, Scope};
+
+use super::error::{Origins, ScriptError, from_rhai};
+use super::source::{Library, Source};
+use crate::config::problem::{Problem, Source as ProblemSource};
+use crate::dag::{HookPoint, Plan};
+
+/// A compiled script and where it came from.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Its source (text, display path, origin).
+    pub source: Source,
+    /// The compiled, self-contained AST (imports embedded).
+    pub ast: Arc<AST>,
+}
+
+/// Everything a run will execute, compiled.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// The action script, when compiling for an action.
+    pub action: Option<Script>,
+    /// Hook scripts by their path in `dag.yaml`.
+    pub hooks: BTreeMap<String, Script>,
+    /// Health checks by key (`<group>_<Kind>`).
+    pub health: BTreeMap<String, Script>,
+    /// Compliance policies by name.
+    pub policies: BTreeMap<String, Script>,
+}
+
+/// The scope every script is compiled and run with: `ctx` is defined.
+pub fn script_scope(ctx: Dynamic) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant("ctx", ctx);
+    scope
+}
+
+/// Compiles one source; `Err` carries the located error.
+///
+/// # Errors
+/// The script's first syntax error (or an import's).
+pub fn compile(engine: &Engine, source: Source, origins: &Origins) -> Result<Script, ScriptError> {
+    origins.record(&source.display, source.origin);
+    let scope = script_scope(Dynamic::UNIT);
+    let mut ast = engine
+        .compile_into_self_contained(&scope, &source.text)
+        .map_err(|error| from_rhai(&error, &source.display, origins))?;
+    ast.set_source(source.display.as_str());
+    tracing::debug!(
+        phase = "scripts",
+        "compiled {} ({})",
+        source.display,
+        source.origin
+    );
+    Ok(Script {
+        source,
+        ast: Arc::new(ast),
+    })
+}
+
+fn problem(error: &ScriptError) -> Problem {
+    Problem::new(
+        ProblemSource::file(error.path.clone()),
+        error
+            .to_string()
+            .trim_start_matches(&format!("{}:", error.path))
+            .trim_start_matches(' ')
+            .to_owned(),
+    )
+}
+
+/// Problem for a script error, keeping the exact `path:line:column: message (origin)` text.
+pub fn script_problem(error: &ScriptError) -> Problem {
+    let mut p = problem(error);
+    p.source = match error.position {
+        Some((line, column)) => ProblemSource::at(error.path.clone(), line as u64, column as u64),
+        None => ProblemSource::file(error.path.clone()),
+    };
+    p.message = match error.position {
+        Some((line, column)) => error
+            .to_string()
+            .trim_start_matches(&format!("{}:{line}:{column}: ", error.path))
+            .to_owned(),
+        None => error
+            .to_string()
+            .trim_start_matches(&format!("{}: ", error.path))
+            .to_owned(),
+    };
+    p
+}
+
+/// Which scripts to compile.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs<'a> {
+    /// The action script (`deploy.rhai`, ...), if any.
+    pub action: Option<&'a str>,
+    /// The plan whose hooks are needed.
+    pub plan: Option<&'a Plan>,
+    /// Whether health checks are needed.
+    pub health: bool,
+    /// Whether policies are needed.
+    pub policies: bool,
+}
+
+/// Compiles everything `needs` names, collecting every problem.
+///
+/// # Errors
+/// A problem per script that cannot be read or compiled, or that lacks the
+/// function its role requires.
+pub fn compile_all(
+    engine: &Engine,
+    library: &Library,
+    origins: &Origins,
+    needs: Needs<'_>,
+) -> Result<Compiled, Vec<Problem>> {
+    let mut compiled = Compiled::default();
+    let mut problems = Vec::new();
+    let take = |source: Result<Source, String>,
+                what: &str,
+                problems: &mut Vec<Problem>|
+     -> Option<Script> {
+        match source {
+            Err(message) => {
+                problems.push(Problem::new(
+                    ProblemSource::Args,
+                    format!("{what}: {message}"),
+                ));
+                None
+            }
+            Ok(source) => match compile(engine, source, origins) {
+                Ok(script) => {
+                    tracing::info!(
+                        phase = "scripts",
+                        "{what}: {} ({})",
+                        script.source.display,
+                        script.source.origin
+                    );
+                    Some(script)
+                }
+                Err(error) => {
+                    problems.push(script_problem(&error));
+                    None
+                }
+            },
+        }
+    };
+    if let Some(action) = needs.action {
+        compiled.action = take(library.tree(action), "action script", &mut problems);
+    }
+    if let Some(plan) = needs.plan {
+        for node in &plan.nodes {
+            for (point, path) in &node.hooks {
+                if compiled.hooks.contains_key(path) {
+                    continue;
+                }
+                if let Some(script) = take(
+                    library.hook(path),
+                    &format!("hook {point} of {}", node.name),
+                    &mut problems,
+                ) {
+                    let defines: Vec<String> = script
+                        .ast
+                        .iter_functions()
+                        .map(|f| f.name.to_owned())
+                        .collect();
+                    let wanted = HookPoint::ALL
+                        .iter()
+                        .find(|p| p.key() == point)
+                        .map_or("", |p| p.function());
+                    if !defines.iter().any(|d| d == wanted) {
+                        problems.push(Problem::new(
+                            ProblemSource::file(script.source.display.clone()),
+                            format!("hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`", node.name),
+                        ));
+                    }
+                    compiled.hooks.insert(path.clone(), script);
+                }
+            }
+        }
+    }
+    let collection = |sources: Result<Vec<(String, Source)>, String>,
+                      what: &str,
+                      function: &str,
+                      problems: &mut Vec<Problem>| {
+        let mut out = BTreeMap::new();
+        match sources {
+            Err(message) => problems.push(Problem::new(
+                ProblemSource::Args,
+                format!("{what}: {message}"),
+            )),
+            Ok(sources) => {
+                for (key, source) in sources {
+                    if let Some(script) = take(Ok(source), &format!("{what} {key}"), problems) {
+                        if !script
+                            .ast
+                            .iter_functions()
+                            .any(|f| f.name == function && f.params.len() == 1)
+                        {
+                            problems.push(Problem::new(
+                                ProblemSource::file(script.source.display.clone()),
+                                format!("{what} `{key}` defines no `fn {function}(...)` with one parameter"),
+                            ));
+                        }
+                        out.insert(key, script);
+                    }
+                }
+            }
+        }
+        out
+    };
+    if needs.health {
+        compiled.health = collection(
+            library.health_checks(),
+            "health check",
+            "health",
+            &mut problems,
+        );
+    }
+    if needs.policies {
+        compiled.policies = collection(library.policies(), "policy", "check", &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(compiled)
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,214 @@
+//! Script errors as operators read them: `path:line:column: message (bundled|override)`.
+//!
+//! Rhai nests errors (an error in a module function called from the action
+//! script, ...). The innermost position is where the problem is; the chain of
+//! calls is kept as context.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use rhai::{EvalAltResult, Position};
+
+use super::control::{TERMINATED_CANCELLED, TERMINATED_DEADLINE};
+use super::source::Origin;
+
+/// Which scripts are bundled and which are overrides, by their display name.
+#[derive(Debug, Default, Clone)]
+pub struct Origins(Arc<RwLock<HashMap<String, Origin>>>);
+
+impl Origins {
+    /// Records a script's origin.
+    pub fn record(&self, display: &str, origin: Origin) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(display.to_owned(), origin);
+        }
+    }
+
+    /// A script's origin (mounted files default to override).
+    pub fn of(&self, display: &str) -> Origin {
+        self.0
+            .read()
+            .ok()
+            .and_then(|m| m.get(display).copied())
+            .unwrap_or(Origin::Override)
+    }
+}
+
+/// How a script run ended badly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptErrorKind {
+    /// Does not compile.
+    Syntax,
+    /// Threw, or a primitive failed.
+    Runtime,
+    /// Hit a sandbox limit (operations, depth, sizes).
+    Limit,
+    /// Ran past its deadline.
+    Timeout,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// A script error with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    /// What kind of failure.
+    pub kind: ScriptErrorKind,
+    /// The script where it happened (display path).
+    pub path: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// The message.
+    pub message: String,
+    /// Bundled or override.
+    pub origin: Origin,
+    /// Calls that led there, outermost first (`in f() at path:line:col`).
+    pub trace: Vec<String>,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(
+                f,
+                "{}:{line}:{column}: {} ({})",
+                self.path, self.message, self.origin
+            )?,
+            None => write!(f, "{}: {} ({})", self.path, self.message, self.origin)?,
+        }
+        for call in &self.trace {
+            write!(f, "; {call}")?;
+        }
+        Ok(())
+    }
+}
+
+fn position(pos: Position) -> Option<(usize, usize)> {
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(column)) => Some((line, column)),
+        (Some(line), None) => Some((line, 1)),
+        _ => None,
+    }
+}
+
+/// The message of one error level, without Rhai's own position suffix.
+fn own_message(error: &EvalAltResult) -> String {
+    match error {
+        EvalAltResult::ErrorRuntime(value, _) => {
+            if value.is_string() {
+                value.clone().into_string().unwrap_or_default()
+            } else if let Some(map) = value.read_lock::<rhai::Map>() {
+                // A structured failure thrown by a primitive: #{reason, message, diagnostics}.
+                map.get("message")
+                    .map_or_else(|| value.to_string(), super::convert::text)
+            } else {
+                value.to_string()
+            }
+        }
+        EvalAltResult::ErrorParsing(kind, _) => kind.to_string(),
+        EvalAltResult::ErrorTerminated(token, _) => {
+            let token = token.clone().into_string().unwrap_or_default();
+            if token == TERMINATED_CANCELLED {
+                "cancelled: the run is stopping".to_owned()
+            } else {
+                "stopped at its deadline".to_owned()
+            }
+        }
+        other => {
+            let mut text = other.to_string();
+            if let Some(index) = text.rfind(" (line ") {
+                text.truncate(index);
+            }
+            text
+        }
+    }
+}
+
+fn kind_of(error: &EvalAltResult) -> ScriptErrorKind {
+    match error {
+        EvalAltResult::ErrorParsing(..) => ScriptErrorKind::Syntax,
+        EvalAltResult::ErrorTerminated(token, _) => {
+            if token.clone().into_string().unwrap_or_default() == TERMINATED_DEADLINE {
+                ScriptErrorKind::Timeout
+            } else {
+                ScriptErrorKind::Cancelled
+            }
+        }
+        EvalAltResult::ErrorTooManyOperations(_)
+        | EvalAltResult::ErrorTooManyModules(_)
+        | EvalAltResult::ErrorTooManyVariables(_)
+        | EvalAltResult::ErrorStackOverflow(_)
+        | EvalAltResult::ErrorDataTooLarge(..) => ScriptErrorKind::Limit,
+        EvalAltResult::ErrorRuntime(value, _) => {
+            // Primitives report timeouts and cancellation as tagged runtime
+            // errors, or as a structured failure with reason `TimedOut`.
+            if let Some(map) = value.read_lock::<rhai::Map>()
+                && map.get("reason").map(super::convert::text).as_deref() == Some("TimedOut")
+            {
+                return ScriptErrorKind::Timeout;
+            }
+            let text = value.clone().into_string().unwrap_or_default();
+            if text.starts_with(TIMEOUT_TAG) {
+                ScriptErrorKind::Timeout
+            } else if text.starts_with(CANCELLED_TAG) {
+                ScriptErrorKind::Cancelled
+            } else {
+                ScriptErrorKind::Runtime
+            }
+        }
+        _ => ScriptErrorKind::Runtime,
+    }
+}
+
+/// Prefix of a primitive's error when its wait ran out of time.
+pub const TIMEOUT_TAG: &str = "timed out";
+/// Prefix of a primitive's error when the run was cancelled.
+pub const CANCELLED_TAG: &str = "cancelled";
+
+/// Turns a Rhai error raised while running `script` into a [`ScriptError`].
+pub fn from_rhai(error: &EvalAltResult, script: &str, origins: &Origins) -> ScriptError {
+    let mut path = script.to_owned();
+    let mut trace = Vec::new();
+    let mut current = error;
+    loop {
+        match current {
+            EvalAltResult::ErrorInFunctionCall(name, source, inner, pos) => {
+                let at = position(*pos).map_or_else(String::new, |(l, c)| format!(":{l}:{c}"));
+                trace.push(format!("in call to {name}() at {path}{at}"));
+                if !source.is_empty() {
+                    path.clone_from(source);
+                }
+                current = inner;
+            }
+            EvalAltResult::ErrorInModule(module, inner, pos) => {
+                let at = position(*pos).map_or_else(String::new, |(l, c)| format!(":{l}:{c}"));
+                trace.push(format!("in module `{module}` imported at {path}{at}"));
+                path = origins_display(origins, module).unwrap_or_else(|| module.to_string());
+                current = inner;
+            }
+            other => {
+                trace.reverse();
+                return ScriptError {
+                    kind: kind_of(other),
+                    origin: origins.of(&path),
+                    position: position(other.position()),
+                    message: crate::redact::scrub(&own_message(other)).into_owned(),
+                    path,
+                    trace,
+                };
+            }
+        }
+    }
+}
+
+/// The display name of a module imported as `module` (e.g. `stdlib/argocd`).
+fn origins_display(origins: &Origins, module: &str) -> Option<String> {
+    let name = if module.ends_with(".rhai") {
+        module.to_owned()
+    } else {
+        format!("{module}.rhai")
+    };
+    let map = origins.0.read().ok()?;
+    map.keys().find(|display| display.ends_with(&name)).cloned()
+}

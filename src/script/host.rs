@@ -1,0 +1,228 @@
+//! The host: what the primitives of one run share.
+//!
+//! Scripts run on blocking threads; primitives reach the async Rust core
+//! through [`Host::block`], which runs a future on the run's Tokio runtime
+//! within the calling script's deadline and the run's cancellation (never
+//! `block_on` on an async worker: scripts are always on blocking threads).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use tokio::runtime::Handle;
+
+use super::control;
+use super::error::{CANCELLED_TAG, Origins};
+use crate::config::Secrets;
+use crate::config::environment::Retries;
+use crate::dag::Plan;
+use crate::k8s::Cluster;
+use crate::k8s::error::K8sError;
+use crate::k8s::index::LiveIndex;
+use crate::k8s::stats::ApiStats;
+use crate::k8s::wait::Bounds;
+use crate::observe::trace::TraceContext;
+use crate::report::{Component, Failure, ObjectRef};
+
+/// What scripts add to the report as they run.
+#[derive(Debug, Default)]
+pub struct ReportParts {
+    /// Components by name (last write wins), kept in first-seen order.
+    pub components: Vec<Component>,
+    /// Failures.
+    pub failures: Vec<Failure>,
+    /// Recommendations (deduplicated).
+    pub recommendations: Vec<String>,
+    /// Metrics set by scripts.
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Compliance section (validate).
+    pub compliance: Option<serde_json::Value>,
+    /// Removed objects (teardown).
+    pub removed: Vec<ObjectRef>,
+    /// Retained objects (teardown).
+    pub retained: Vec<ObjectRef>,
+    /// Orphans (teardown).
+    pub orphans: Vec<ObjectRef>,
+    /// The outcome a script decided, if it did.
+    pub outcome: Option<crate::outcome::Outcome>,
+}
+
+impl ReportParts {
+    /// Adds or replaces a component by name and kind.
+    pub fn upsert(&mut self, component: Component) {
+        match self
+            .components
+            .iter_mut()
+            .find(|c| c.name == component.name && c.kind == component.kind)
+        {
+            Some(existing) => *existing = component,
+            None => self.components.push(component),
+        }
+    }
+
+    /// Adds a recommendation once.
+    pub fn recommend(&mut self, text: String) {
+        if !self.recommendations.contains(&text) {
+            self.recommendations.push(text);
+        }
+    }
+}
+
+/// Settings primitives need from the request.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Whether this is a dry run (no writes).
+    pub dry_run: bool,
+    /// Retry policy for Argo CD operation errors.
+    pub retries: Retries,
+    /// Namespace of Argo CD (its Applications live there).
+    pub argocd_namespace: String,
+    /// `ENVIRONMENT`.
+    pub tier: String,
+}
+
+/// Everything the primitives of one run share.
+pub struct Host {
+    /// The cluster (real or fake).
+    pub cluster: Arc<dyn Cluster>,
+    /// Live objects seen in this run.
+    pub index: LiveIndex,
+    /// The runtime primitives block on.
+    pub runtime: Handle,
+    /// The run's deadline and cancellation.
+    pub bounds: Bounds,
+    /// Request settings.
+    pub settings: RunSettings,
+    /// `$SECRETS_DIR`.
+    pub secrets: Secrets,
+    /// The plan of the action.
+    pub plan: Plan,
+    /// Trace context of the run.
+    pub trace: TraceContext,
+    /// API request counters (real clusters only).
+    pub stats: Option<Arc<ApiStats>>,
+    /// What scripts add to the report.
+    pub report: Mutex<ReportParts>,
+    /// Attempts per node (1 + retries of Argo CD operations).
+    pub attempts: Mutex<HashMap<String, u32>>,
+    /// Origins of the scripts, for error messages.
+    pub origins: Origins,
+    /// The run's engine (set once built; weak to avoid a cycle).
+    engine: OnceLock<Weak<Engine>>,
+    /// Compiled scripts the primitives call (hooks, health checks, policies).
+    pub scripts: OnceLock<Arc<super::compile::Compiled>>,
+    /// The `ctx` value scripts see (hooks receive it too).
+    pub ctx: OnceLock<Dynamic>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a runtime error for a script.
+pub fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    ))
+}
+
+impl Host {
+    /// A host for one run.
+    #[allow(clippy::too_many_arguments)] // the parts of a run, each distinct
+    pub fn new(
+        cluster: Arc<dyn Cluster>,
+        runtime: Handle,
+        bounds: Bounds,
+        settings: RunSettings,
+        secrets: Secrets,
+        plan: Plan,
+        trace: TraceContext,
+        stats: Option<Arc<ApiStats>>,
+        origins: Origins,
+    ) -> Arc<Host> {
+        Arc::new(Host {
+            cluster,
+            index: LiveIndex::default(),
+            runtime,
+            bounds,
+            settings,
+            secrets,
+            plan,
+            trace,
+            stats,
+            report: Mutex::new(ReportParts::default()),
+            attempts: Mutex::new(HashMap::new()),
+            origins,
+            engine: OnceLock::new(),
+            scripts: OnceLock::new(),
+            ctx: OnceLock::new(),
+        })
+    }
+
+    /// Remembers the run's engine.
+    pub fn set_engine(&self, engine: &Arc<Engine>) {
+        let _ = self.engine.set(Arc::downgrade(engine));
+    }
+
+    /// The run's engine.
+    ///
+    /// # Errors
+    /// When called before the engine is built (a programming error).
+    pub fn engine(&self) -> Result<Arc<Engine>, Box<EvalAltResult>> {
+        self.engine
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| script_error("internal error: the script engine is not available"))
+    }
+
+    /// The bounds of the calling script (its node deadline), or the run's.
+    pub fn current_bounds(&self) -> Bounds {
+        control::current().map_or_else(|| self.bounds.clone(), |scope| scope.bounds)
+    }
+
+    /// Runs `future` to completion within the calling script's bounds.
+    ///
+    /// # Errors
+    /// The future's error, a timeout or a cancellation, as a script error.
+    pub fn block<T>(
+        &self,
+        what: &str,
+        future: impl Future<Output = Result<T, K8sError>>,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let bounds = self.current_bounds();
+        if bounds.cancel.is_cancelled() {
+            return Err(script_error(format!("{CANCELLED_TAG} while {what}")));
+        }
+        self.runtime
+            .block_on(bounds.run(what, future))
+            .map_err(|error| script_error(error.to_string()))
+    }
+
+    /// Counts one more attempt for the current node.
+    pub fn count_attempt(&self) {
+        if let Some(node) = control::current().and_then(|s| s.node)
+            && let Ok(mut attempts) = self.attempts.lock()
+        {
+            *attempts.entry(node).or_insert(1) += 1;
+        }
+    }
+
+    /// Attempts made for `node`.
+    pub fn attempts_of(&self, node: &str) -> u32 {
+        self.attempts
+            .lock()
+            .ok()
+            .and_then(|a| a.get(node).copied())
+            .unwrap_or(1)
+    }
+
+    /// Edits the report parts.
+    pub fn with_report<R>(&self, f: impl FnOnce(&mut ReportParts) -> R) -> Option<R> {
+        self.report.lock().ok().map(|mut parts| f(&mut parts))
+    }
+}

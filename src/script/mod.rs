@@ -1,0 +1,13 @@
+//! Scripting: the sandboxed Rhai engine, where scripts come from, how they
+//! are compiled and run, and the primitives they call.
+
+pub mod compile;
+pub mod control;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod primitives;
+pub mod resolver;
+pub mod run;
+pub mod source;

@@ -1,0 +1,143 @@
+//! `health::*` — assessing objects (Argo CD-parity rules, Rhai health
+//! checks) and aggregating statuses.
+
+use std::sync::Arc;
+
+use rhai::{Array, CallFnOptions, Dynamic, EvalAltResult, Map, Module, Scope};
+use serde_json::Value;
+
+use super::register;
+use crate::health::{Health, HealthStatus, aggregate, assess_builtin};
+use crate::k8s::Kind;
+use crate::script::convert::{to_dynamic, to_json};
+use crate::script::host::{Host, script_error};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// The health-check key of an object's kind: `<group>_<Kind>` (core group empty).
+pub fn check_key(object: &Value) -> Option<String> {
+    let kind = Kind::of(object).ok()?;
+    Some(format!("{}_{}", kind.group(), kind.kind))
+}
+
+/// Assesses one object: a Rhai health check for its kind wins (an operator's
+/// mounted check over the bundled one), then the built-in rules; an object
+/// with neither is Healthy by existing, as in Argo CD.
+///
+/// # Errors
+/// A health check that throws or returns something other than `#{status, message}`.
+pub fn assess(host: &Host, object: &Value) -> Result<Health> {
+    if let (Some(key), Some(scripts)) = (check_key(object), host.scripts.get())
+        && let Some(script) = scripts.health.get(&key)
+    {
+        let engine = host.engine()?;
+        let result: Dynamic = engine
+            .call_fn_with_options(
+                CallFnOptions::new(),
+                &mut Scope::new(),
+                &script.ast,
+                "health",
+                (to_dynamic(object),),
+            )
+            .map_err(|e| {
+                let located =
+                    crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
+                script_error(format!("health check {key}: {located}"))
+            })?;
+        return health_of(&result).map_err(|m| {
+            script_error(format!(
+                "health check {key} ({}): {m}",
+                script.source.display
+            ))
+        });
+    }
+    Ok(assess_builtin(object).unwrap_or(Health {
+        status: HealthStatus::Healthy,
+        message: String::new(),
+    }))
+}
+
+/// Reads `#{status, message}` returned by a script.
+///
+/// # Errors
+/// A message when the value is not such a map or the status is unknown.
+pub fn health_of(value: &Dynamic) -> std::result::Result<Health, String> {
+    let map = value
+        .read_lock::<Map>()
+        .ok_or_else(|| format!("expected #{{status, message}}, got {}", value.type_name()))?;
+    let status = map
+        .get("status")
+        .and_then(|s| s.clone().into_string().ok())
+        .ok_or("the result has no `status` string")?;
+    let message = map
+        .get("message")
+        .map(crate::script::convert::text)
+        .unwrap_or_default();
+    Ok(Health {
+        status: status
+            .parse()
+            .map_err(|e: crate::health::ParseHealthStatusError| e.to_string())?,
+        message: if message == "()" {
+            String::new()
+        } else {
+            message
+        },
+    })
+}
+
+fn health_map(health: &Health) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("status".into(), Dynamic::from(health.status.to_string()));
+    map.insert("message".into(), Dynamic::from(health.message.clone()));
+    Dynamic::from_map(map)
+}
+
+/// The `health` module.
+pub fn module(host: &Arc<Host>) -> Module {
+    let mut m = Module::new();
+    let h = host.clone();
+    register(
+        &mut m,
+        "assess",
+        &["object: Map", "Map"],
+        "Assesses an object's health: `#{status, message}` with status one of\n`Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`, `Unknown`.\nA Rhai health check for the object's `<group>_<Kind>` (mounted in\n`$CONFIG_DIR/health/`, or bundled) wins over the built-in Argo CD-parity\nrules; objects with neither are Healthy by existing.\n\n```rhai\nlet d = k8s::get(\"apps/v1\", \"Deployment\", \"argocd\", \"argocd-server\");\nif health::assess(d).status != \"Healthy\" { throw \"argocd-server is not ready\" }\n```",
+        move |object: Map| -> Result<Dynamic> {
+            let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;
+            assess(&h, &object).map(|hl| health_map(&hl))
+        },
+    );
+    register(
+        &mut m,
+        "aggregate",
+        &["statuses: Array", "String"],
+        "Aggregates statuses (strings, or maps with a `status`) as a stack or the\nplatform does: all Healthy → Healthy; any Failed → Failed; any Degraded,\nMissing or Unknown → Degraded; any Progressing or Suspended → Progressing.",
+        |statuses: Array| -> Result<String> {
+            let mut parsed = Vec::with_capacity(statuses.len());
+            for item in &statuses {
+                let text = match item.read_lock::<Map>() {
+                    Some(map) => map
+                        .get("status")
+                        .map(crate::script::convert::text)
+                        .unwrap_or_default(),
+                    None => crate::script::convert::text(item),
+                };
+                parsed.push(
+                    text.parse::<HealthStatus>()
+                        .map_err(|e| script_error(e.to_string()))?,
+                );
+            }
+            Ok(aggregate(parsed).to_string())
+        },
+    );
+    register(
+        &mut m,
+        "check_key",
+        &["object: Map", "String"],
+        "The health-check key of an object's kind, `<group>_<Kind>` (e.g.\n`ceph.rook.io_CephCluster`, `apps_Deployment`, `_Service`).",
+        |object: Map| -> Result<String> {
+            let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;
+            check_key(&object).ok_or_else(|| script_error("the object has no apiVersion/kind"))
+        },
+    );
+    m
+}
