@@ -34,7 +34,7 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster with no objects yet.
     pub fn new(config: SimConfig, audit: AuditLog) -> Self {
-        let store = Store::new(config.watch_history.unwrap_or(50_000));
+        let store = Store::new(config.watch_history.unwrap_or(10_000));
         let faults = Faults::new(config.faults.clone(), config.seed);
         let tokens = config.effective_tokens();
         Self {

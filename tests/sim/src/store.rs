@@ -117,7 +117,7 @@ pub fn rv_of(object: &Value) -> u64 {
 impl Store {
     /// An empty store keeping `history_cap` changes for watch resumption.
     pub fn new(history_cap: usize) -> Self {
-        let (feed, _) = broadcast::channel(65_536);
+        let (feed, _) = broadcast::channel(16_384);
         Self {
             inner: Mutex::new(Inner {
                 rv: 1,
