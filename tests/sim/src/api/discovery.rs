@@ -131,6 +131,17 @@ fn resource_list(cluster: &Cluster, group: &str, version: &str) -> Value {
             r["categories"] = json!(t.categories);
         }
         resources.push(r);
+        if crate::api::handlers::has_scale(&t) {
+            resources.push(json!({
+                "name": format!("{}/scale", t.resource),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if t.status_subresource {
             resources.push(json!({
                 "name": format!("{}/status", t.resource),

@@ -130,6 +130,9 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         ));
     }
     let verb = verb_of(&req.method, p, &req.query);
+    if p.subresource.as_deref() == Some("scale") && has_scale(&rt) {
+        return scale(cluster, &rt, &req, verb);
+    }
     if let Some(sub) = &p.subresource {
         let ok = (sub == "status" && rt.status_subresource)
             || (sub == "finalize" && rt.group.is_empty() && rt.resource == "namespaces");
@@ -308,6 +311,99 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// Whether the type has a `scale` subresource.
+pub fn has_scale(rt: &ResourceType) -> bool {
+    rt.group == "apps"
+        && matches!(
+            rt.resource.as_str(),
+            "deployments" | "statefulsets" | "replicasets"
+        )
+}
+
+fn scale_of(object: &Value) -> Value {
+    let selector = object["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": object["metadata"]["name"], "namespace": object["metadata"]["namespace"],
+            "uid": object["metadata"]["uid"], "resourceVersion": object["metadata"]["resourceVersion"],
+            "creationTimestamp": object["metadata"]["creationTimestamp"],
+        },
+        "spec": {"replicas": object["spec"]["replicas"]},
+        "status": {"replicas": object["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+/// The `scale` subresource (`autoscaling/v1` Scale) of workloads.
+fn scale(
+    cluster: &Arc<Cluster>,
+    rt: &Arc<ResourceType>,
+    req: &ApiRequest,
+    verb: &str,
+) -> Result<Reply, ApiError> {
+    let p = &req.path;
+    let namespace = p.namespace.clone().unwrap_or_default();
+    let name = p.name.as_deref().unwrap_or("");
+    let current = cluster
+        .store
+        .get(&rt.group_resource(), &namespace, name)
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
+    let replicas = match verb {
+        "get" => return Ok(Reply::Json(200, scale_of(&current))),
+        "update" => decode_body(&req.body, &req.content_type)?["spec"]["replicas"].clone(),
+        "patch" => {
+            let kind = PatchType::from_content_type(&req.content_type)
+                .filter(|k| *k != PatchType::Apply)
+                .ok_or_else(|| ApiError::unsupported_media(&req.content_type))?;
+            let patch = decode_body(&req.body, &req.content_type)?;
+            super::patch::apply_patch(&scale_of(&current), &patch, kind)?["spec"]["replicas"]
+                .clone()
+        }
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    if !replicas.is_i64() {
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            name,
+            "spec.replicas",
+            "must be an integer",
+        ));
+    }
+    let manager = req
+        .query
+        .field_manager()
+        .map(String::from)
+        .unwrap_or_else(|| default_manager(&req.user_agent));
+    let ctx = WriteCtx {
+        user: &req.user.name,
+        manager: &manager,
+        dry_run: req.query.dry_run(),
+        audit: false,
+    };
+    let (outcome, _) = write::patch(
+        cluster,
+        rt,
+        &namespace,
+        name,
+        PatchType::Merge,
+        &json!({"spec": {"replicas": replicas}}),
+        None,
+        false,
+        &ctx,
+    )?;
+    Ok(Reply::Json(200, scale_of(&outcome.object())))
 }
 
 fn list(
