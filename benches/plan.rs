@@ -101,10 +101,7 @@ fn main() {
         );
         format!("{}", parsed.is_ok())
     });
-    println!(
-        "  of which dag.yaml YAML parse alone: median {:.2} ms",
-        ms(parse_only)
-    );
+    println!("  of which dag.yaml YAML parse alone: median {:.2} ms", ms(parse_only));
 }
 
 /// Median of `runs` timings of `f`.

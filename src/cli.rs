@@ -112,6 +112,13 @@ pub struct GlobalArgs {
     /// Teardown confirmation: must equal the environment's name.
     #[arg(long, env = "TEARDOWN_CONFIRM", global = true, value_name = "NAME")]
     pub teardown_confirm: Option<String>,
+    /// Whether teardown also removes the bootstrap CRDs (default false: they
+    /// may serve others).
+    #[arg(long, env = "TEARDOWN_CRDS", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub teardown_crds: Option<String>,
+    /// Image the Argo Workflows templates run (default: this executor's image name).
+    #[arg(long, env = "EXECUTOR_IMAGE", global = true, value_name = "IMAGE")]
+    pub executor_image: Option<String>,
     /// What teardown does with volumes: retain (default) or delete.
     #[arg(long, env = "PV_POLICY", global = true, value_name = "POLICY")]
     pub pv_policy: Option<String>,

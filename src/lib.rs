@@ -57,10 +57,7 @@ pub fn run(cli: Cli) -> Outcome {
 
 fn print(text: &str) -> Outcome {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => Outcome::Succeeded,
         Err(_) => Outcome::Failed,
     }

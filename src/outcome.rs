@@ -58,11 +58,7 @@ impl Outcome {
             Outcome::TimedOut => 3,
             Outcome::Invalid => 4,
         };
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
+        if rank(other) > rank(self) { other } else { self }
     }
 }
 

@@ -103,10 +103,7 @@ mod tests {
     fn scrub_removes_registered_values_and_their_lines() {
         let _ = Secret::new("tok-123456789");
         let _ = Secret::new("-----BEGIN KEY-----\nMIIEabcdefgh\n-----END KEY-----\n");
-        assert_eq!(
-            scrub("bearer tok-123456789 failed"),
-            "bearer <redacted> failed"
-        );
+        assert_eq!(scrub("bearer tok-123456789 failed"), "bearer <redacted> failed");
         assert_eq!(scrub("line MIIEabcdefgh"), "line <redacted>");
         assert_eq!(scrub("nothing here"), "nothing here");
     }

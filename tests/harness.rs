@@ -111,14 +111,8 @@ impl Sandbox {
         trap.set_nonblocking(true).unwrap();
         let server = format!("http://{}", trap.local_addr().unwrap());
         let mut env = BTreeMap::new();
-        env.insert(
-            "CONFIG_DIR".into(),
-            dir.path().join("config").display().to_string(),
-        );
-        env.insert(
-            "SECRETS_DIR".into(),
-            dir.path().join("secrets").display().to_string(),
-        );
+        env.insert("CONFIG_DIR".into(), dir.path().join("config").display().to_string());
+        env.insert("SECRETS_DIR".into(), dir.path().join("secrets").display().to_string());
         env.insert("ENVIRONMENT".into(), "staging".into());
         env.insert("KUBECONFIG_DATA".into(), b64(&kubeconfig_for(&server)));
         env.insert("LOG_FORMAT".into(), "json".into());

@@ -46,10 +46,7 @@ fn kubeconfig_not_yaml() {
     );
     refused(&sandbox, "not a valid kubeconfig (line");
     let run = sandbox.run(&["validate"]);
-    assert!(
-        !run.stdout.contains("secret-in-broken-file")
-            && !run.stderr.contains("secret-in-broken-file")
-    );
+    assert!(!run.stdout.contains("secret-in-broken-file") && !run.stderr.contains("secret-in-broken-file"));
 }
 
 #[test]
@@ -58,10 +55,7 @@ fn kubeconfig_path_missing_file() {
     sandbox
         .unset("KUBECONFIG_DATA")
         .set("KUBECONFIG_PATH", "/nonexistent/kubeconfig");
-    refused(
-        &sandbox,
-        "/nonexistent/kubeconfig: file not found (KUBECONFIG_PATH)",
-    );
+    refused(&sandbox, "/nonexistent/kubeconfig: file not found (KUBECONFIG_PATH)");
 }
 
 #[test]
@@ -89,14 +83,8 @@ fn missing_environment_yaml() {
 #[test]
 fn missing_required_field() {
     let sandbox = Sandbox::new();
-    sandbox.config_file(
-        "environment.yaml",
-        &ENVIRONMENT_YAML.replace("gitRevision: main\n", ""),
-    );
-    refused(
-        &sandbox,
-        "environment.yaml:3:1: missing field `gitRevision`",
-    );
+    sandbox.config_file("environment.yaml", &ENVIRONMENT_YAML.replace("gitRevision: main\n", ""));
+    refused(&sandbox, "environment.yaml:3:1: missing field `gitRevision`");
 }
 
 #[test]
@@ -198,7 +186,9 @@ fn graph_unknown_dependency_and_duplicate() {
 ",
     );
     let run = sandbox.run(&["validate"]);
-    run.assert_invalid("dag.yaml:4:65: dependsOn: `net` depends on unknown application or stack `dsn` (did you mean `dns`?)");
+    run.assert_invalid(
+        "dag.yaml:4:65: dependsOn: `net` depends on unknown application or stack `dsn` (did you mean `dns`?)",
+    );
     run.assert_invalid("dag.yaml:6:16: name: `net` is defined twice (first at");
     sandbox.assert_no_network();
 }
@@ -220,11 +210,7 @@ fn missing_hook_file() {
 fn unreadable_secret_file() {
     let sandbox = Sandbox::new();
     // A dangling symlink, as a broken Secret volume mount leaves it.
-    std::os::unix::fs::symlink(
-        "..data/git-password",
-        sandbox.secrets_dir().join("git-password"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink("..data/git-password", sandbox.secrets_dir().join("git-password")).unwrap();
     refused(&sandbox, "git-password: cannot read the secret file");
 }
 
@@ -272,21 +258,14 @@ fn every_problem_is_reported_at_once() {
         &format!("{ENVIRONMENT_YAML}timeouts: {{health: 0s}}\n"),
     );
     let run = sandbox.run(&["validate"]);
-    assert_eq!(
-        run.failure_messages().len(),
-        3,
-        "{:#?}",
-        run.failure_messages()
-    );
+    assert_eq!(run.failure_messages().len(), 3, "{:#?}", run.failure_messages());
 }
 
 #[test]
 fn teardown_needs_the_environment_name_as_confirmation() {
     let mut sandbox = Sandbox::new();
     let run = sandbox.run(&["teardown"]);
-    run.assert_invalid(
-        "TEARDOWN_CONFIRM: teardown removes the platform and needs explicit confirmation",
-    );
+    run.assert_invalid("TEARDOWN_CONFIRM: teardown removes the platform and needs explicit confirmation");
     sandbox.set("TEARDOWN_CONFIRM", "yes");
     sandbox
         .run(&["teardown"])
@@ -305,9 +284,7 @@ fn unknown_flag_is_exit_3() {
 #[test]
 fn report_formats_and_file_for_invalid_runs() {
     let mut sandbox = Sandbox::new();
-    sandbox
-        .set("ENVIRONMENT", "qa")
-        .set("REPORT_FORMAT", "yaml");
+    sandbox.set("ENVIRONMENT", "qa").set("REPORT_FORMAT", "yaml");
     let run = sandbox.run(&["validate"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.contains("status: Invalid"), "{}", run.stdout);
@@ -318,8 +295,7 @@ fn report_formats_and_file_for_invalid_runs() {
     let run = sandbox.run(&["validate"]);
     assert_eq!(run.code, 3);
     assert!(run.stdout.is_empty(), "the report goes to REPORT_FILE only");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(report["summary"]["status"], "Invalid");
 }
 
@@ -332,12 +308,11 @@ fn json_log_lines_have_the_contract_shape() {
         .set("SPAN_ID", "00f067aa0ba902b7");
     let run = sandbox.run(&["validate"]);
     let line = run.stderr.lines().next().expect("a log line");
-    let keys: Vec<String> =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(
         keys[..5],
         ["timestamp", "level", "action", "phase", "message"],
@@ -348,10 +323,7 @@ fn json_log_lines_have_the_contract_shape() {
     assert_eq!(value["action"], "validate");
     assert_eq!(value["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(value["span_id"].as_str().unwrap().len(), 16);
-    assert_ne!(
-        value["span_id"], "00f067aa0ba902b7",
-        "the run has its own span"
-    );
+    assert_ne!(value["span_id"], "00f067aa0ba902b7", "the run has its own span");
     let stamp = value["timestamp"].as_str().unwrap();
     assert!(stamp.len() == 20 && stamp.ends_with('Z'), "{stamp}");
 }

@@ -25,11 +25,7 @@ fn mermaid_renders_the_reference_platform() {
     let first = plan(&sandbox, &["--format", "mermaid"]);
     assert_eq!(first, plan(&sandbox, &["--format", "mermaid"]));
     assert!(first.starts_with("flowchart LR\n"));
-    assert_eq!(
-        first.matches("  subgraph ").count(),
-        8,
-        "one subgraph per stack"
-    );
+    assert_eq!(first.matches("  subgraph ").count(), 8, "one subgraph per stack");
     assert!(first.contains("    ceph_cluster[\"ceph-cluster\"]\n"));
     assert!(first.contains("  storage_classes --> vault\n"));
     insta::assert_snapshot!("plan_reference_platform_mermaid", first);
@@ -42,8 +38,7 @@ fn dot_and_json_formats_are_deterministic() {
         let first = plan(&sandbox, &["--format", format]);
         assert_eq!(first, plan(&sandbox, &["--format", format]), "{format}");
     }
-    let json: serde_json::Value =
-        serde_json::from_str(&plan(&sandbox, &["--format", "json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan(&sandbox, &["--format", "json"])).unwrap();
     assert_eq!(json["nodes"].as_array().unwrap().len(), 27);
     assert_eq!(json["nodes"][0]["syncTimeout"], "5m");
 }
@@ -98,8 +93,7 @@ fn environment_timeouts_are_the_node_defaults() {
             crate::harness::ENVIRONMENT_YAML
         ),
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&plan(&sandbox, &["--format", "json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&plan(&sandbox, &["--format", "json"])).unwrap();
     let cert = json["nodes"]
         .as_array()
         .unwrap()

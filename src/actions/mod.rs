@@ -5,8 +5,12 @@
 //! any network activity), run the action, write the report, return the
 //! outcome for `main` to turn into an exit code.
 
+pub mod context;
+pub mod execute;
+pub mod outcome;
+
 use jiff::Timestamp;
-use tracing::{error, info};
+use tracing::error;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, Action, Problem, Problems};
@@ -27,15 +31,11 @@ pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
             environment: output.tier.map(|t| t.to_string()),
             trace_id: Some(output.trace.trace_id.clone()),
             span_id: Some(output.trace.span_id.clone()),
+            trace_in_text: args.trace_id.as_deref().is_some_and(|t| !t.trim().is_empty()),
         },
     );
     let request = config::load(action, args, &output);
-    let mut report = Report::new(
-        action.name(),
-        output.scope_text.clone(),
-        output.dry_run,
-        started,
-    );
+    let mut report = Report::new(action.name(), output.scope_text.clone(), output.dry_run, started);
     report.summary.environment = output.tier.map(|t| t.to_string());
     report.summary.trace_id = Some(output.trace.trace_id.clone());
 
@@ -47,27 +47,10 @@ pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
         Ok(_) if !problems.is_empty() => invalid(&mut report, problems.into_vec()),
         Ok(request) => {
             report.summary.environment_name = Some(request.environment.name.clone());
-            info!(
-                phase = "config",
-                "inputs valid: {} applications in scope {}",
-                request.plan.nodes.len(),
-                request.scope
-            );
-            error!(
-                phase = "config",
-                "the {} action is not available in this build yet",
-                action.name()
-            );
-            report.failures.push(Failure {
-                component: action.name().to_owned(),
-                reason: "NotImplemented".to_owned(),
-                message: format!(
-                    "the {} action is not available in this build yet",
-                    action.name()
-                ),
-                diagnostics: Vec::new(),
-            });
-            Outcome::Failed
+            match execute::execute(&request, &output.trace, &mut report) {
+                Ok(outcome) => outcome,
+                Err(execute::Refusal::Invalid(problems)) => invalid(&mut report, problems),
+            }
         }
     };
     finish(report, outcome, started, &output)
@@ -83,19 +66,13 @@ fn invalid(report: &mut Report, problems: Vec<Problem>) -> Outcome {
             diagnostics: vec![format!("source: {}", problem.source)],
         });
     }
-    report.recommendations.push(
-        "Fix the inputs listed under failures and run again; nothing was changed in the cluster."
-            .to_owned(),
-    );
+    report
+        .recommendations
+        .push("Fix the inputs listed under failures and run again; nothing was changed in the cluster.".to_owned());
     Outcome::Invalid
 }
 
-fn finish(
-    mut report: Report,
-    outcome: Outcome,
-    started: Timestamp,
-    output: &config::OutputSettings,
-) -> Outcome {
+fn finish(mut report: Report, outcome: Outcome, started: Timestamp, output: &config::OutputSettings) -> Outcome {
     report.finish(outcome, started, Timestamp::now());
     let rendered = render::render(&report, output.report_format);
     match render::write(&rendered, output.report_file.as_deref()) {

@@ -131,11 +131,7 @@ pub fn verdict(app: Option<&Value>, since: Option<jiff::Timestamp>) -> Verdict {
         } else {
             s.sync.clone()
         };
-        let detail = s
-            .conditions
-            .first()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
+        let detail = s.conditions.first().map(|c| format!(" ({c})")).unwrap_or_default();
         return Verdict::Waiting(format!("sync status {why}{detail}"));
     }
     match s.health.as_str() {
@@ -216,16 +212,13 @@ mod tests {
     fn ready_only_when_synced_and_healthy() {
         let healthy = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}));
         assert_eq!(verdict(Some(&healthy), None), Verdict::Ready);
-        let progressing = app(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing", "message": "1 of 2"}}),
-        );
+        let progressing =
+            app(json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing", "message": "1 of 2"}}));
         assert_eq!(
             verdict(Some(&progressing), None),
             Verdict::Waiting("health Progressing: 1 of 2".into())
         );
-        let degraded = app(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Degraded", "message": "crash"}}),
-        );
+        let degraded = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Degraded", "message": "crash"}}));
         assert_eq!(
             verdict(Some(&degraded), None),
             Verdict::Unhealthy("Degraded: crash".into())
@@ -236,23 +229,14 @@ mod tests {
     #[test]
     fn a_requested_sync_must_have_started_after_the_request() {
         let since: jiff::Timestamp = "2026-11-28T10:00:05.300Z".parse().unwrap();
-        let old = app(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
-            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T09:00:00Z"}}),
-        );
-        assert!(matches!(
-            verdict(Some(&old), Some(since)),
-            Verdict::Waiting(_)
-        ));
-        let same_second = app(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
-            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T10:00:05Z"}}),
-        );
+        let old = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T09:00:00Z"}}));
+        assert!(matches!(verdict(Some(&old), Some(since)), Verdict::Waiting(_)));
+        let same_second = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+            "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T10:00:05Z"}}));
         assert_eq!(verdict(Some(&same_second), Some(since)), Verdict::Ready);
-        let failed = app(
-            json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
-            "operationState": {"phase": "Failed", "message": "namespace x not found", "startedAt": "2026-11-28T10:00:06Z"}}),
-        );
+        let failed = app(json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
+            "operationState": {"phase": "Failed", "message": "namespace x not found", "startedAt": "2026-11-28T10:00:06Z"}}));
         assert_eq!(
             verdict(Some(&failed), Some(since)),
             Verdict::SyncFailed("namespace x not found".into())

@@ -73,17 +73,10 @@ mod tests {
 
     #[test]
     fn project_allows_the_repository_and_sorted_destinations() {
-        let destinations = vec![
-            "vault".to_owned(),
-            "cert-manager".to_owned(),
-            "vault".to_owned(),
-        ];
+        let destinations = vec!["vault".to_owned(), "cert-manager".to_owned(), "vault".to_owned()];
         let project = app_project("gitops", "https://git.example.com/p.git", &destinations);
         assert_eq!(project["metadata"]["namespace"], "gitops");
-        assert_eq!(
-            project["spec"]["sourceRepos"][0],
-            "https://git.example.com/p.git"
-        );
+        assert_eq!(project["spec"]["sourceRepos"][0], "https://git.example.com/p.git");
         let namespaces: Vec<&str> = project["spec"]["destinations"]
             .as_array()
             .unwrap()

@@ -54,9 +54,7 @@ pub fn configure(path: &Path, objects: &mut [Value]) -> Result<(), Problem> {
     else {
         return Err(Problem::new(
             Source::file(path),
-            format!(
-                "the Argo CD manifest has no `{ARGOCD_CM}` ConfigMap to add the health checks to"
-            ),
+            format!("the Argo CD manifest has no `{ARGOCD_CM}` ConfigMap to add the health checks to"),
         ));
     };
     let Some(fields) = config.as_object_mut() else {
@@ -65,18 +63,13 @@ pub fn configure(path: &Path, objects: &mut [Value]) -> Result<(), Problem> {
             format!("`{ARGOCD_CM}` is not a mapping"),
         ));
     };
-    let data = fields
-        .entry("data")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let data = fields.entry("data").or_insert_with(|| Value::Object(Map::new()));
     if !data.is_object() {
         *data = Value::Object(Map::new());
     }
     if let Some(data) = data.as_object_mut() {
         for (group_kind, script) in HEALTH_CHECKS {
-            data.insert(
-                format!("{HEALTH_KEY_PREFIX}{group_kind}"),
-                Value::from(script),
-            );
+            data.insert(format!("{HEALTH_KEY_PREFIX}{group_kind}"), Value::from(script));
         }
     }
     Ok(())
@@ -106,10 +99,7 @@ mod tests {
         let mut objects = vec![json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "argocd-cm"}})];
         configure(Path::new("cd.yaml"), &mut objects).unwrap();
-        assert_eq!(
-            objects[0]["data"].as_object().unwrap().len(),
-            HEALTH_CHECKS.len()
-        );
+        assert_eq!(objects[0]["data"].as_object().unwrap().len(), HEALTH_CHECKS.len());
         let problem = configure(Path::new("cd.yaml"), &mut []).unwrap_err();
         assert!(problem.message.contains("argocd-cm"));
     }

@@ -71,11 +71,7 @@ pub fn label_members<'a>(members: impl IntoIterator<Item = &'a mut Value>, id: &
 }
 
 /// The parent ConfigMap in `namespace` describing `members`.
-pub fn parent<'a>(
-    namespace: &str,
-    tier: &str,
-    members: impl IntoIterator<Item = &'a Value>,
-) -> Value {
+pub fn parent<'a>(namespace: &str, tier: &str, members: impl IntoIterator<Item = &'a Value>) -> Value {
     let mut group_kinds = BTreeSet::new();
     let mut namespaces = BTreeSet::new();
     for member in members {
@@ -120,10 +116,7 @@ mod tests {
         // sha256("executor-bootstrap.argocd.ConfigMap.") in unpadded base64url.
         let digest = Sha256::digest(b"executor-bootstrap.argocd.ConfigMap.");
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        assert_eq!(
-            bundle_applyset_id("argocd"),
-            format!("applyset-{encoded}-v1")
-        );
+        assert_eq!(bundle_applyset_id("argocd"), format!("applyset-{encoded}-v1"));
         let id = bundle_applyset_id("argocd");
         assert_eq!(id.len(), "applyset-".len() + 43 + "-v1".len());
         assert!(!id.contains(['=', '+', '/']));
@@ -153,14 +146,8 @@ mod tests {
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "c"}}),
         ];
         label_members(members.iter_mut(), "applyset-x-v1", "staging");
-        assert_eq!(
-            object::label(&members[0], PART_OF_LABEL),
-            Some("applyset-x-v1")
-        );
-        assert_eq!(
-            object::label(&members[2], ENVIRONMENT_LABEL),
-            Some("staging")
-        );
+        assert_eq!(object::label(&members[0], PART_OF_LABEL), Some("applyset-x-v1"));
+        assert_eq!(object::label(&members[2], ENVIRONMENT_LABEL), Some("staging"));
         let parent = parent("gitops", "staging", &members);
         let annotations = &parent["metadata"]["annotations"];
         assert_eq!(
@@ -172,10 +159,7 @@ mod tests {
             annotations[TOOLING_ANNOTATION],
             format!("executor/{}", env!("CARGO_PKG_VERSION"))
         );
-        assert_eq!(
-            parent["metadata"]["labels"][ID_LABEL],
-            bundle_applyset_id("gitops")
-        );
+        assert_eq!(parent["metadata"]["labels"][ID_LABEL], bundle_applyset_id("gitops"));
         assert!(object::label(&parent, PART_OF_LABEL).is_none());
     }
 }

@@ -75,12 +75,8 @@ pub fn parse_manifests(path: &Path, text: &str) -> Result<Vec<Value>, Problem> {
         if document.is_null() {
             continue;
         }
-        object::check(&document).map_err(|message| {
-            Problem::new(
-                Source::file(path),
-                format!("document {}: {message}", index + 1),
-            )
-        })?;
+        object::check(&document)
+            .map_err(|message| Problem::new(Source::file(path), format!("document {}: {message}", index + 1)))?;
         objects.push(document);
     }
     Ok(objects)
@@ -113,11 +109,7 @@ pub fn read_all(bundle_dir: &Path, lock: &Lock) -> Result<Vec<UpstreamFile>, Vec
             Err(problem) => problems.push(problem),
         }
     }
-    if problems.is_empty() {
-        Ok(files)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(files) } else { Err(problems) }
 }
 
 fn read_one(bundle_dir: &Path, locked: &LockedFile) -> Result<UpstreamFile, Problem> {
@@ -137,8 +129,7 @@ fn read_one(bundle_dir: &Path, locked: &LockedFile) -> Result<UpstreamFile, Prob
         Problem::new(Source::file(&path), message)
     })?;
     verify(&path, &bytes, locked)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Problem::new(Source::file(&path), "the file is not UTF-8 text"))?;
+    let text = String::from_utf8(bytes).map_err(|_| Problem::new(Source::file(&path), "the file is not UTF-8 text"))?;
     let objects = parse_manifests(&path, &text)?;
     Ok(UpstreamFile {
         locked: locked.clone(),
@@ -174,8 +165,7 @@ mod tests {
         assert_eq!(objects.len(), 2);
         assert_eq!(object::name(&objects[1]), "b");
 
-        let problem =
-            parse_manifests(Path::new("m.yaml"), "apiVersion: v1\nkind: X\n").unwrap_err();
+        let problem = parse_manifests(Path::new("m.yaml"), "apiVersion: v1\nkind: X\n").unwrap_err();
         assert!(problem.message.contains("metadata"), "{problem}");
 
         let problem = parse_manifests(Path::new("m.yaml"), "a: [1,\n").unwrap_err();

@@ -88,10 +88,7 @@ impl Lock {
     /// A problem (naming `bundled:bundle.lock.yaml`) if the embedded text is
     /// not a valid lock; the unit tests keep that from shipping.
     pub fn bundled() -> Result<Lock, Problem> {
-        Lock::parse(
-            Path::new(concat!("bundled:", "bundle.lock.yaml")),
-            LOCK_TEXT,
-        )
+        Lock::parse(Path::new(concat!("bundled:", "bundle.lock.yaml")), LOCK_TEXT)
     }
 
     /// Parses and checks a lock file's text read from `path`.
@@ -104,11 +101,8 @@ impl Lock {
         let mut seen = BTreeMap::new();
         for file in &lock.files {
             let problem = |message: String| Problem::new(Source::file(path), message);
-            if file.name.is_empty() || file.name.starts_with('.') || file.name.contains(['/', '\\'])
-            {
-                return Err(
-                    problem(format!("`{}` is not a plain file name", file.name)).field("name")
-                );
+            if file.name.is_empty() || file.name.starts_with('.') || file.name.contains(['/', '\\']) {
+                return Err(problem(format!("`{}` is not a plain file name", file.name)).field("name"));
             }
             if file.sha256.len() != 64
                 || !file
@@ -116,11 +110,9 @@ impl Lock {
                     .bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             {
-                return Err(problem(format!(
-                    "the sha256 of {} is not 64 lowercase hex digits",
-                    file.name
-                ))
-                .field("sha256"));
+                return Err(
+                    problem(format!("the sha256 of {} is not 64 lowercase hex digits", file.name)).field("sha256"),
+                );
             }
             if seen.insert(file.component, &file.name).is_some() {
                 return Err(problem(format!(
@@ -212,9 +204,7 @@ mod tests {
         let one = format!("{base}{sha}\n");
         let problem = Lock::parse(Path::new("lock"), &one).unwrap_err();
         assert!(
-            problem
-                .message
-                .contains("no file is locked for argo-workflows"),
+            problem.message.contains("no file is locked for argo-workflows"),
             "{problem}"
         );
 

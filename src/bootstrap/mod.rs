@@ -135,11 +135,7 @@ impl Bundle {
 
 impl fmt::Debug for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let objects: Vec<String> = self
-            .objects
-            .iter()
-            .map(|o| ObjectRef::of(o).to_string())
-            .collect();
+        let objects: Vec<String> = self.objects.iter().map(|o| ObjectRef::of(o).to_string()).collect();
         f.debug_struct("Phase")
             .field("name", &self.name)
             .field("objects", &objects)
@@ -175,11 +171,7 @@ pub fn load(inputs: &BundleInputs<'_>) -> Result<Bundle, Vec<Problem>> {
 ///
 /// # Errors
 /// As [`load()`], except for reading.
-pub fn assemble(
-    lock: &Lock,
-    files: Vec<UpstreamFile>,
-    inputs: &BundleInputs<'_>,
-) -> Result<Bundle, Vec<Problem>> {
+pub fn assemble(lock: &Lock, files: Vec<UpstreamFile>, inputs: &BundleInputs<'_>) -> Result<Bundle, Vec<Problem>> {
     let environment = inputs.environment;
     let argocd_namespace = environment.argocd_namespace.as_str();
     let workflows_namespace = environment.workflows_namespace.as_str();
@@ -216,11 +208,7 @@ pub fn assemble(
         &inputs.executor_image,
         inputs.tier,
     ));
-    match repository::repository_secret(
-        argocd_namespace,
-        &environment.git_repository,
-        inputs.secrets,
-    ) {
+    match repository::repository_secret(argocd_namespace, &environment.git_repository, inputs.secrets) {
         Ok(Some(secret)) => objects.push(secret),
         Ok(None) => {}
         Err(problem) => problems.push(problem),
@@ -246,12 +234,7 @@ pub fn assemble(
 pub fn kinds(bundle: &Bundle) -> Vec<(String, String)> {
     std::iter::once(&bundle.parent)
         .chain(bundle.objects())
-        .map(|o| {
-            (
-                object::api_version(o).to_owned(),
-                object::kind(o).to_owned(),
-            )
-        })
+        .map(|o| (object::api_version(o).to_owned(), object::kind(o).to_owned()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()

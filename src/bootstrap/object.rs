@@ -58,11 +58,7 @@ pub fn check(object: &Value) -> Result<(), String> {
         return Err("the document is not a mapping".to_owned());
     };
     for field in ["apiVersion", "kind"] {
-        if map
-            .get(field)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if map.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(format!("the object has no `{field}`"));
         }
     }
@@ -72,11 +68,7 @@ pub fn check(object: &Value) -> Result<(), String> {
             map.get("kind").and_then(Value::as_str).unwrap_or_default()
         ));
     };
-    if metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if metadata.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(format!(
             "the {} has no `metadata.name`",
             map.get("kind").and_then(Value::as_str).unwrap_or_default()
@@ -87,25 +79,17 @@ pub fn check(object: &Value) -> Result<(), String> {
 
 /// `apiVersion`.
 pub fn api_version(object: &Value) -> &str {
-    object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    object.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// `kind`.
 pub fn kind(object: &Value) -> &str {
-    object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
+    object.get("kind").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// The API group of `apiVersion` (`""` for `v1`).
 pub fn group(object: &Value) -> &str {
-    api_version(object)
-        .rsplit_once('/')
-        .map_or("", |(group, _)| group)
+    api_version(object).rsplit_once('/').map_or("", |(group, _)| group)
 }
 
 /// `metadata.name`.
@@ -118,9 +102,7 @@ pub fn name(object: &Value) -> &str {
 
 /// `metadata.namespace`, when set.
 pub fn namespace(object: &Value) -> Option<&str> {
-    object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
+    object.pointer("/metadata/namespace").and_then(Value::as_str)
 }
 
 /// `Kind.group`, or `Kind` for the core group: the ApplySet spelling of a group-kind.
@@ -139,9 +121,7 @@ pub fn is(object: &Value, group_name: &str, kind_name: &str) -> bool {
 /// `metadata`, created when missing.
 pub fn metadata_mut(object: &mut Value) -> Option<&mut Map<String, Value>> {
     let map = object.as_object_mut()?;
-    let metadata = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     metadata.as_object_mut()
 }
 
@@ -162,9 +142,7 @@ pub fn clear_namespace(object: &mut Value) {
 /// Sets one entry of the string map `metadata.<field>` (`labels` or `annotations`).
 fn set_metadata_entry(object: &mut Value, field: &str, key: &str, value: &str) {
     if let Some(metadata) = metadata_mut(object) {
-        let entries = metadata
-            .entry(field)
-            .or_insert_with(|| Value::Object(Map::new()));
+        let entries = metadata.entry(field).or_insert_with(|| Value::Object(Map::new()));
         if !entries.is_object() {
             *entries = Value::Object(Map::new());
         }
@@ -206,10 +184,7 @@ mod tests {
         assert_eq!(group(&config), "");
         assert_eq!(group_kind(&deployment), "Deployment.apps");
         assert_eq!(group_kind(&config), "ConfigMap");
-        assert_eq!(
-            ObjectRef::of(&deployment).to_string(),
-            "Deployment.apps shop/web"
-        );
+        assert_eq!(ObjectRef::of(&deployment).to_string(), "Deployment.apps shop/web");
         assert_eq!(ObjectRef::of(&config).to_string(), "ConfigMap c");
     }
 
@@ -230,8 +205,7 @@ mod tests {
 
     #[test]
     fn writes_labels_and_namespace() {
-        let mut object =
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
         set_label(&mut object, "a", "1");
         set_annotation(&mut object, "b", "2");
         set_namespace(&mut object, "ns");

@@ -52,23 +52,11 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("", "Node"),
     ("", "PersistentVolume"),
     ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingAdmissionPolicyBinding",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ("apiregistration.k8s.io", "APIService"),
     ("certificates.k8s.io", "CertificateSigningRequest"),
@@ -155,16 +143,13 @@ impl Scopes {
         } else if NAMESPACED.contains(&key) {
             Some(Scope::Namespaced)
         } else {
-            self.custom
-                .get(&(group.to_owned(), kind.to_owned()))
-                .copied()
+            self.custom.get(&(group.to_owned(), kind.to_owned())).copied()
         }
     }
 
     /// Is `kind` in `group` defined by one of the bundle's CRDs?
     pub fn is_custom(&self, group: &str, kind: &str) -> bool {
-        self.custom
-            .contains_key(&(group.to_owned(), kind.to_owned()))
+        self.custom.contains_key(&(group.to_owned(), kind.to_owned()))
     }
 }
 
@@ -212,26 +197,20 @@ pub fn place(
         }
         move_subjects(object, upstream, target);
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
 }
 
 /// Rewrites the ServiceAccount subjects of a binding from `upstream` to `target`.
 fn move_subjects(object: &mut Value, upstream: &str, target: &str) {
     let rbac = "rbac.authorization.k8s.io";
-    if !(object::is(object, rbac, "RoleBinding") || object::is(object, rbac, "ClusterRoleBinding"))
-    {
+    if !(object::is(object, rbac, "RoleBinding") || object::is(object, rbac, "ClusterRoleBinding")) {
         return;
     }
     let Some(subjects) = object.get_mut("subjects").and_then(Value::as_array_mut) else {
         return;
     };
     for subject in subjects {
-        let is_service_account =
-            subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
+        let is_service_account = subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
         let in_upstream = subject.get("namespace").and_then(Value::as_str) == Some(upstream);
         if is_service_account
             && in_upstream

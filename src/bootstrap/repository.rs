@@ -54,11 +54,7 @@ fn transport(url: &str) -> Transport {
 /// A problem (naming the secret files, never their values) when only one of
 /// `git-username`/`git-password` is given, or when the credentials given do
 /// not fit the URL's scheme.
-pub fn repository_secret(
-    namespace: &str,
-    url: &str,
-    secrets: &Secrets,
-) -> Result<Option<Value>, Problem> {
+pub fn repository_secret(namespace: &str, url: &str, secrets: &Secrets) -> Result<Option<Value>, Problem> {
     let username = secrets.get(GIT_USERNAME);
     let password = secrets.get(GIT_PASSWORD);
     let key = secrets.get(GIT_SSH_KEY);
@@ -67,17 +63,13 @@ pub fn repository_secret(
         (Some(_), None) => {
             return Err(Problem::new(
                 file(GIT_PASSWORD),
-                format!(
-                    "{GIT_USERNAME} is given but {GIT_PASSWORD} is missing; give both, or neither"
-                ),
+                format!("{GIT_USERNAME} is given but {GIT_PASSWORD} is missing; give both, or neither"),
             ));
         }
         (None, Some(_)) => {
             return Err(Problem::new(
                 file(GIT_USERNAME),
-                format!(
-                    "{GIT_PASSWORD} is given but {GIT_USERNAME} is missing; give both, or neither"
-                ),
+                format!("{GIT_PASSWORD} is given but {GIT_USERNAME} is missing; give both, or neither"),
             ));
         }
         _ => {}
@@ -104,11 +96,7 @@ pub fn repository_secret(
             ));
         }
         (Transport::Anonymous, _, _) => {
-            let given = if key.is_some() {
-                GIT_SSH_KEY
-            } else {
-                GIT_PASSWORD
-            };
+            let given = if key.is_some() { GIT_SSH_KEY } else { GIT_PASSWORD };
             return Err(Problem::new(
                 file(given),
                 "gitRepository is a git:// or file:// URL, which takes no credentials; \
@@ -162,8 +150,7 @@ mod tests {
 
     #[test]
     fn https_credentials() {
-        let (_dir, secrets) =
-            secrets(&[(GIT_USERNAME, "robot\n"), (GIT_PASSWORD, "tok-https-123\n")]);
+        let (_dir, secrets) = secrets(&[(GIT_USERNAME, "robot\n"), (GIT_PASSWORD, "tok-https-123\n")]);
         let secret = repository_secret("gitops", "https://git.example.com/p.git", &secrets)
             .unwrap()
             .unwrap();
@@ -179,10 +166,8 @@ mod tests {
 
     #[test]
     fn ssh_key_for_an_ssh_url() {
-        let key =
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAkeybody\n-----END OPENSSH PRIVATE KEY-----\n";
-        let (_dir, secrets) =
-            secrets(&[(GIT_SSH_KEY, key), (GIT_USERNAME, "u"), (GIT_PASSWORD, "p")]);
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAkeybody\n-----END OPENSSH PRIVATE KEY-----\n";
+        let (_dir, secrets) = secrets(&[(GIT_SSH_KEY, key), (GIT_USERNAME, "u"), (GIT_PASSWORD, "p")]);
         let secret = repository_secret("gitops", "git@git.example.com:org/p.git", &secrets)
             .unwrap()
             .unwrap();
@@ -199,10 +184,7 @@ mod tests {
     fn half_a_pair_or_a_mismatched_scheme_is_a_problem() {
         let (_dir, only_user) = secrets(&[(GIT_USERNAME, "robot")]);
         let problem = repository_secret("a", "https://h/p.git", &only_user).unwrap_err();
-        assert!(
-            problem.message.contains("git-password is missing"),
-            "{problem}"
-        );
+        assert!(problem.message.contains("git-password is missing"), "{problem}");
 
         let (_dir, only_key) = secrets(&[(GIT_SSH_KEY, "key-material-xyz")]);
         let problem = repository_secret("a", "https://h/p.git", &only_key).unwrap_err();

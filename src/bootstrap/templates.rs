@@ -88,10 +88,7 @@ pub fn workflow_templates(namespace: &str, image: &str, tier: &str) -> Vec<Value
             name: "sync-and-wait",
             description: "Deploys one application and its dependencies and waits until they are Synced and Healthy.",
             command: "deploy",
-            parameters: vec![Parameter::required(
-                "app",
-                "The application (graph node) to deploy.",
-            )],
+            parameters: vec![Parameter::required("app", "The application (graph node) to deploy.")],
             env: vec![("TARGET_SCOPE", "app:{{inputs.parameters.app}}")],
         },
         Action {
@@ -272,15 +269,9 @@ mod tests {
         assert_eq!(names, TEMPLATE_NAMES);
         let sync = &templates[0];
         assert_eq!(sync["metadata"]["namespace"], "wf");
-        assert_eq!(
-            sync["spec"]["templates"][0]["container"]["args"][0],
-            "deploy"
-        );
+        assert_eq!(sync["spec"]["templates"][0]["container"]["args"][0], "deploy");
         let env = env_of(sync);
-        assert!(env.contains(&(
-            "TARGET_SCOPE".into(),
-            "app:{{inputs.parameters.app}}".into()
-        )));
+        assert!(env.contains(&("TARGET_SCOPE".into(), "app:{{inputs.parameters.app}}".into())));
         assert!(env.contains(&("ENVIRONMENT".into(), "staging".into())));
         let image = sync["spec"]["arguments"]["parameters"]
             .as_array()
@@ -295,10 +286,7 @@ mod tests {
     fn teardown_confirmation_has_no_default() {
         let templates = workflow_templates("wf", "executor:1", "production");
         let teardown = &templates[2];
-        assert_eq!(
-            teardown["spec"]["templates"][0]["container"]["args"][0],
-            "teardown"
-        );
+        assert_eq!(teardown["spec"]["templates"][0]["container"]["args"][0], "teardown");
         let confirm = teardown["spec"]["templates"][0]["inputs"]["parameters"]
             .as_array()
             .unwrap()
@@ -306,10 +294,7 @@ mod tests {
             .find(|p| p["name"] == "confirm")
             .unwrap();
         assert!(confirm.get("value").is_none());
-        assert!(env_of(teardown).contains(&(
-            "TEARDOWN_CONFIRM".into(),
-            "{{inputs.parameters.confirm}}".into()
-        )));
+        assert!(env_of(teardown).contains(&("TEARDOWN_CONFIRM".into(), "{{inputs.parameters.confirm}}".into())));
     }
 
     #[test]

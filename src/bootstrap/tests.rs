@@ -41,11 +41,7 @@ fn inputs<'a>(environment: &'a EnvironmentConfig, secrets: &'a Secrets) -> Bundl
         environment,
         tier: "staging",
         secrets,
-        destination_namespaces: vec![
-            "vault".to_owned(),
-            "cert-manager".to_owned(),
-            "rook-ceph".to_owned(),
-        ],
+        destination_namespaces: vec!["vault".to_owned(), "cert-manager".to_owned(), "rook-ceph".to_owned()],
         executor_image: "registry.example.com/executor:0.1.0".to_owned(),
     }
 }
@@ -72,10 +68,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 }
 
 fn file_of(component: Component) -> &'static UpstreamFile {
-    upstream()
-        .iter()
-        .find(|f| f.locked.component == component)
-        .unwrap()
+    upstream().iter().find(|f| f.locked.component == component).unwrap()
 }
 
 #[test]
@@ -192,9 +185,7 @@ fn bundle_counts_are_upstream_plus_additions() {
 }
 
 /// Which component's namespace each object belongs in, by identity before placement.
-fn expected_namespaces(
-    environment: &EnvironmentConfig,
-) -> BTreeMap<(String, String, String), String> {
+fn expected_namespaces(environment: &EnvironmentConfig) -> BTreeMap<(String, String, String), String> {
     let mut expected = BTreeMap::new();
     for file in upstream() {
         let target = match file.locked.component {
@@ -242,8 +233,7 @@ fn placement_honours_both_namespaces_for_every_object_and_subject() {
             place::Scope::Cluster => assert_eq!(object::namespace(object), None, "{id}"),
             place::Scope::Namespaced => {
                 namespaced += 1;
-                let namespace =
-                    object::namespace(object).unwrap_or_else(|| panic!("{id}: no namespace"));
+                let namespace = object::namespace(object).unwrap_or_else(|| panic!("{id}: no namespace"));
                 let key = (id.group.clone(), id.kind.clone(), id.name.clone());
                 match expected.get(&key) {
                     Some(want) => assert_eq!(namespace, want, "{id}"),
@@ -310,15 +300,8 @@ fn no_other_reference_to_the_upstream_namespaces_remains() {
                 );
             }
             for upstream in ["argocd", "argo"] {
-                for pattern in [
-                    format!(".{upstream}.svc"),
-                    format!("{upstream}.svc.cluster"),
-                ] {
-                    assert!(
-                        !text.contains(&pattern),
-                        "{}: {key}: {text}",
-                        ObjectRef::of(object)
-                    );
+                for pattern in [format!(".{upstream}.svc"), format!("{upstream}.svc.cluster")] {
+                    assert!(!text.contains(&pattern), "{}: {key}: {text}", ObjectRef::of(object));
                 }
                 assert!(
                     !(text == upstream && key.to_ascii_lowercase().contains("namespace")),
@@ -382,16 +365,11 @@ fn every_object_carries_the_inventory_labels() {
         Some(bundle.applyset_id.as_str())
     );
     let annotations = &parent["metadata"]["annotations"];
-    assert_eq!(
-        annotations[inventory::ADDITIONAL_NAMESPACES_ANNOTATION],
-        "wf"
-    );
+    assert_eq!(annotations[inventory::ADDITIONAL_NAMESPACES_ANNOTATION], "wf");
     let group_kinds = annotations[inventory::CONTAINS_GROUP_KINDS_ANNOTATION]
         .as_str()
         .unwrap();
-    assert!(
-        group_kinds.starts_with("AppProject.argoproj.io,ClusterRole.rbac.authorization.k8s.io,")
-    );
+    assert!(group_kinds.starts_with("AppProject.argoproj.io,ClusterRole.rbac.authorization.k8s.io,"));
     assert!(group_kinds.contains(",ConfigMap,"));
     assert_eq!(group_kinds.split(',').count(), 16);
 }
@@ -399,17 +377,11 @@ fn every_object_carries_the_inventory_labels() {
 #[test]
 fn argocd_cm_gets_the_health_checks_and_keeps_its_settings() {
     let bundle = gitops_bundle(&Secrets::default());
-    let config = bundle
-        .objects()
-        .find(|o| object::name(o) == "argocd-cm")
-        .unwrap();
+    let config = bundle.objects().find(|o| object::name(o) == "argocd-cm").unwrap();
     let data = config["data"].as_object().unwrap();
     assert!(data.contains_key("resource.exclusions"));
     for (group_kind, script) in health_checks::HEALTH_CHECKS {
-        assert_eq!(
-            data[&format!("resource.customizations.health.{group_kind}")],
-            script
-        );
+        assert_eq!(data[&format!("resource.customizations.health.{group_kind}")], script);
     }
 }
 
@@ -417,11 +389,7 @@ fn argocd_cm_gets_the_health_checks_and_keeps_its_settings() {
 fn additions_are_where_the_design_wants_them() {
     let bundle = gitops_bundle(&Secrets::default());
     let custom = bundle.phase(PHASE_CUSTOM_RESOURCES).unwrap();
-    let ids: Vec<String> = custom
-        .objects
-        .iter()
-        .map(|o| ObjectRef::of(o).to_string())
-        .collect();
+    let ids: Vec<String> = custom.objects.iter().map(|o| ObjectRef::of(o).to_string()).collect();
     assert_eq!(
         ids,
         [
@@ -451,14 +419,8 @@ fn kinds_are_distinct_and_sorted() {
     assert!(kinds.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(kinds.len(), 16);
     assert!(kinds.contains(&("v1".to_owned(), "ConfigMap".to_owned())));
-    assert!(kinds.contains(&(
-        "argoproj.io/v1alpha1".to_owned(),
-        "WorkflowTemplate".to_owned()
-    )));
-    assert!(kinds.contains(&(
-        "scheduling.k8s.io/v1".to_owned(),
-        "PriorityClass".to_owned()
-    )));
+    assert!(kinds.contains(&("argoproj.io/v1alpha1".to_owned(), "WorkflowTemplate".to_owned())));
+    assert!(kinds.contains(&("scheduling.k8s.io/v1".to_owned(), "PriorityClass".to_owned())));
 }
 
 #[test]
@@ -477,10 +439,7 @@ fn repository_secret_only_with_credentials_and_never_in_debug_output() {
     let secret = bundle.objects().find(is_repository).unwrap();
     assert_eq!(object::namespace(secret), Some("gitops"));
     assert_eq!(secret["stringData"]["password"], password);
-    assert_eq!(
-        secret["stringData"]["url"],
-        "https://git.example.com/platform.git"
-    );
+    assert_eq!(secret["stringData"]["url"], "https://git.example.com/platform.git");
 
     assert!(!format!("{bundle:?}").contains(password));
     assert!(!format!("{:?}", bundle.phases).contains(password));
@@ -496,11 +455,7 @@ fn repository_secret_only_with_credentials_and_never_in_debug_output() {
             ObjectRef::of(object)
         );
         if !std::ptr::eq(object, secret) {
-            assert!(
-                !format!("{object:?}").contains(password),
-                "{}",
-                ObjectRef::of(object)
-            );
+            assert!(!format!("{object:?}").contains(password), "{}", ObjectRef::of(object));
         }
     }
 }
@@ -527,10 +482,8 @@ fn load_is_deterministic() {
     let again = assemble_from_cache(&inputs).unwrap();
     assert_eq!(loaded, again);
     assert_eq!(
-        serde_json::to_string(&loaded.phases.iter().map(|p| &p.objects).collect::<Vec<_>>())
-            .unwrap(),
-        serde_json::to_string(&again.phases.iter().map(|p| &p.objects).collect::<Vec<_>>())
-            .unwrap()
+        serde_json::to_string(&loaded.phases.iter().map(|p| &p.objects).collect::<Vec<_>>()).unwrap(),
+        serde_json::to_string(&again.phases.iter().map(|p| &p.objects).collect::<Vec<_>>()).unwrap()
     );
     // Shuffled destinations give the same project.
     let mut reversed = inputs.clone();
@@ -549,11 +502,7 @@ fn fetch_script_copies_verified_files_and_refuses_modified_ones() {
         .arg(dest.path())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     for file in Lock::bundled().unwrap().files {
         let bytes = std::fs::read(dest.path().join(&file.name)).unwrap();
         assert_eq!(load::sha256_hex(&bytes), file.sha256);
@@ -578,11 +527,6 @@ fn fetch_script_copies_verified_files_and_refuses_modified_ones() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sha256 mismatch, refused"), "{stderr}");
-    assert!(
-        !refused
-            .path()
-            .join("argo-workflows-v4.1.2-install.yaml")
-            .exists()
-    );
+    assert!(!refused.path().join("argo-workflows-v4.1.2-install.yaml").exists());
     assert!(refused.path().join("argo-cd-v3.5.1-install.yaml").exists());
 }

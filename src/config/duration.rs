@@ -28,9 +28,7 @@ impl FromStr for Span {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
-        let parsed: jiff::SignedDuration = trimmed
-            .parse()
-            .map_err(|_| DurationError::Syntax(text.to_owned()))?;
+        let parsed: jiff::SignedDuration = trimmed.parse().map_err(|_| DurationError::Syntax(text.to_owned()))?;
         if parsed.is_negative() || parsed.is_zero() {
             return Err(DurationError::NotPositive(text.to_owned()));
         }

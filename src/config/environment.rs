@@ -134,8 +134,7 @@ struct RetriesFile {
 pub fn load(path: &Path) -> Result<EnvironmentConfig, Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         let message = if error.kind() == std::io::ErrorKind::NotFound {
-            "file not found; mount the environment configuration at this path (or set CONFIG_DIR)"
-                .to_owned()
+            "file not found; mount the environment configuration at this path (or set CONFIG_DIR)".to_owned()
         } else {
             format!("cannot read the file: {error}")
         };
@@ -190,11 +189,7 @@ pub fn parse(path: &Path, text: &str) -> Result<EnvironmentConfig, Vec<Problem>>
     });
     let timeouts = Timeouts {
         sync: duration(&timeouts_file.sync, "timeouts.sync", DEFAULT_SYNC_TIMEOUT),
-        health: duration(
-            &timeouts_file.health,
-            "timeouts.health",
-            DEFAULT_HEALTH_TIMEOUT,
-        ),
+        health: duration(&timeouts_file.health, "timeouts.health", DEFAULT_HEALTH_TIMEOUT),
     };
     let retries_file = file.retries.unwrap_or(RetriesFile {
         max_attempts: None,
@@ -225,17 +220,10 @@ pub fn parse(path: &Path, text: &str) -> Result<EnvironmentConfig, Vec<Problem>>
         git_repository: file.git_repository.value,
         git_revision: file.git_revision.value,
         cluster_name: file.cluster_name.map(|c| c.value),
-        argocd_namespace: file
-            .argocd_namespace
-            .map_or_else(|| "argocd".to_owned(), |n| n.value),
-        workflows_namespace: file
-            .workflows_namespace
-            .map_or_else(|| "argo".to_owned(), |n| n.value),
+        argocd_namespace: file.argocd_namespace.map_or_else(|| "argocd".to_owned(), |n| n.value),
+        workflows_namespace: file.workflows_namespace.map_or_else(|| "argo".to_owned(), |n| n.value),
         timeouts,
-        retries: Retries {
-            max_attempts,
-            backoff,
-        },
+        retries: Retries { max_attempts, backoff },
     })
 }
 
@@ -278,10 +266,7 @@ mod tests {
         let problems = parse_text(text).unwrap_err();
         let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(rendered.len(), 4, "{rendered:#?}");
-        assert!(
-            rendered[0].starts_with("environment.yaml:1:7: name: "),
-            "{rendered:#?}"
-        );
+        assert!(rendered[0].starts_with("environment.yaml:1:7: name: "), "{rendered:#?}");
         assert!(
             rendered[1].starts_with("environment.yaml:5:18: timeouts.sync: `3x` is not a duration"),
             "{rendered:#?}"
@@ -292,12 +277,9 @@ mod tests {
 
     #[test]
     fn missing_required_field_is_named() {
-        let problems =
-            parse_text("name: a\ndomain: b.example.com\ngitRevision: main\n").unwrap_err();
+        let problems = parse_text("name: a\ndomain: b.example.com\ngitRevision: main\n").unwrap_err();
         assert!(
-            problems[0]
-                .message
-                .contains("missing field `gitRepository`"),
+            problems[0].message.contains("missing field `gitRepository`"),
             "{problems:?}"
         );
     }

@@ -86,9 +86,7 @@ fn decode(data: &str) -> Result<String, Problem> {
         .map_err(|error| {
             Problem::new(
                 Source::Var("KUBECONFIG_DATA"),
-                format!(
-                    "not valid base64 ({error}); expected the output of `base64 -w0 kubeconfig`"
-                ),
+                format!("not valid base64 ({error}); expected the output of `base64 -w0 kubeconfig`"),
             )
         })?;
     String::from_utf8(bytes).map_err(|_| {
@@ -168,8 +166,7 @@ fn register_credentials(kubeconfig: &Kubeconfig) {
             .flatten()
         {
             redact::register(secret.expose_secret());
-            if let Ok(decoded) =
-                base64::engine::general_purpose::STANDARD.decode(secret.expose_secret().trim())
+            if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(secret.expose_secret().trim())
                 && let Ok(text) = String::from_utf8(decoded)
             {
                 redact::register(&text);
@@ -193,11 +190,7 @@ fn current_server(kubeconfig: &Kubeconfig, source: &Source) -> Result<(String, S
         .find(|c| c.name == context_name)
         .and_then(|c| c.context.as_ref())
         .ok_or_else(|| {
-            let known: Vec<&str> = kubeconfig
-                .contexts
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect();
+            let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
             problem(format!(
                 "current-context `{context_name}` is not among the contexts ({})",
                 if known.is_empty() {
@@ -259,10 +252,7 @@ mod tests {
         .unwrap();
         assert_eq!(access.context, "sim");
         assert_eq!(access.server, "http://127.0.0.1:6443");
-        assert_eq!(
-            redact::scrub("token kubeconfig-token-value"),
-            "token <redacted>"
-        );
+        assert_eq!(redact::scrub("token kubeconfig-token-value"), "token <redacted>");
     }
 
     #[test]
@@ -272,16 +262,8 @@ mod tests {
             path: Some(Path::new("/k")),
         });
         assert!(both.unwrap_err().message.contains("both"));
-        let neither = load(KubeconfigInput {
-            data: None,
-            path: None,
-        });
-        assert!(
-            neither
-                .unwrap_err()
-                .message
-                .contains("no cluster credentials")
-        );
+        let neither = load(KubeconfigInput { data: None, path: None });
+        assert!(neither.unwrap_err().message.contains("no cluster credentials"));
     }
 
     #[test]
@@ -299,16 +281,8 @@ mod tests {
             path: None,
         })
         .unwrap_err();
-        assert!(
-            error.message.contains("not a valid kubeconfig"),
-            "{}",
-            error.message
-        );
-        assert!(
-            !error.message.contains("secret-token-xyz"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("not a valid kubeconfig"), "{}", error.message);
+        assert!(!error.message.contains("secret-token-xyz"), "{}", error.message);
 
         let no_context = b64(&KUBECONFIG.replace("current-context: sim\n", ""));
         let error = load(KubeconfigInput {
@@ -316,10 +290,6 @@ mod tests {
             path: None,
         })
         .unwrap_err();
-        assert!(
-            error.message.contains("no current-context"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("no current-context"), "{}", error.message);
     }
 }

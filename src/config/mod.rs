@@ -90,9 +90,7 @@ impl FromStr for PvPolicy {
         match text.trim().to_ascii_lowercase().as_str() {
             "retain" => Ok(PvPolicy::Retain),
             "delete" => Ok(PvPolicy::Delete),
-            _ => Err(format!(
-                "`{text}` is not a volume policy; expected retain or delete"
-            )),
+            _ => Err(format!("`{text}` is not a volume policy; expected retain or delete")),
         }
     }
 }
@@ -188,6 +186,15 @@ pub struct Request {
     pub config_dir: PathBuf,
     /// `BUNDLE_DIR`.
     pub bundle_dir: PathBuf,
+    /// `TEARDOWN_CRDS`.
+    pub teardown_crds: bool,
+    /// `EXECUTOR_IMAGE`.
+    pub executor_image: String,
+}
+
+/// The image the workflow templates run when `EXECUTOR_IMAGE` is not set.
+pub fn default_executor_image() -> String {
+    format!("executor:{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// A non-empty value of an optional input.
@@ -233,10 +240,7 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
     let trace = match TraceContext::from_inputs(args.trace_id.as_deref(), args.span_id.as_deref()) {
         Ok(trace) => trace,
         Err(error) => {
-            let var = if args
-                .trace_id
-                .as_deref()
-                .is_some_and(|t| !t.trim().is_empty())
+            let var = if args.trace_id.as_deref().is_some_and(|t| !t.trim().is_empty())
                 && !matches!(error, crate::observe::trace::TraceError::SpanWithoutTrace)
                 && TraceContext::from_inputs(args.trace_id.as_deref(), None).is_err()
             {
@@ -272,10 +276,7 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
         log_format,
         log_level,
         report_format,
-        report_file: args
-            .report_file
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty()),
+        report_file: args.report_file.clone().filter(|p| !p.as_os_str().is_empty()),
         trace,
         tier,
         scope_text: given(&args.target_scope).unwrap_or("platform").to_owned(),
@@ -346,11 +347,7 @@ pub fn load_plan(action: PlanAction, args: &GlobalArgs) -> Result<Plan, Vec<Prob
 ///
 /// # Errors
 /// Every problem found, in a stable order (variables, then files).
-pub fn load(
-    action: Action,
-    args: &GlobalArgs,
-    output: &OutputSettings,
-) -> Result<Request, Vec<Problem>> {
+pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Result<Request, Vec<Problem>> {
     let mut problems = Problems::default();
     let config_dir = config_dir(args);
     let secrets_dir = dir_or(&args.secrets_dir, DEFAULT_SECRETS_DIR);
@@ -366,10 +363,7 @@ pub fn load(
     let action_timeout = match given(&args.action_timeout).map(str::parse::<duration::Span>) {
         Some(Ok(span)) => Some(span.0),
         Some(Err(error)) => {
-            problems.push(Problem::new(
-                Source::Var("ACTION_TIMEOUT"),
-                error.to_string(),
-            ));
+            problems.push(Problem::new(Source::Var("ACTION_TIMEOUT"), error.to_string()));
             None
         }
         None => None,
@@ -382,12 +376,17 @@ pub fn load(
         }
         None => PvPolicy::Retain,
     };
+    let teardown_crds = match given(&args.teardown_crds).map(parse_bool) {
+        Some(Ok(value)) => value,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var("TEARDOWN_CRDS"), message));
+            false
+        }
+        None => false,
+    };
     let cluster = problems.take(kubeconfig::load(kubeconfig::KubeconfigInput {
         data: given(&args.kubeconfig_data),
-        path: args
-            .kubeconfig_path
-            .as_deref()
-            .filter(|p| !p.as_os_str().is_empty()),
+        path: args.kubeconfig_path.as_deref().filter(|p| !p.as_os_str().is_empty()),
     }));
     let environment = match environment::load(&config_dir.join("environment.yaml")) {
         Ok(env) => Some(env),
@@ -411,12 +410,7 @@ pub fn load(
         }
     };
     let plan = match (&graph, &environment) {
-        (Some(graph), Some(env)) => problems.take(dag::plan::build(
-            graph,
-            action.plan_action(),
-            &scope,
-            env.timeouts,
-        )),
+        (Some(graph), Some(env)) => problems.take(dag::plan::build(graph, action.plan_action(), &scope, env.timeouts)),
         (Some(graph), None) => {
             // Still check the scope against the graph so its problem is reported too.
             let _ = problems.take(dag::plan::build(
@@ -454,6 +448,8 @@ pub fn load(
                 pv_policy,
                 config_dir,
                 bundle_dir,
+                teardown_crds,
+                executor_image: given(&args.executor_image).map_or_else(default_executor_image, str::to_owned),
             })
         }
         _ => Err(problems.into_vec()),

@@ -38,9 +38,7 @@ pub fn label_value(value: &str) -> Result<(), String> {
 /// # Errors
 /// A message saying what is expected.
 pub fn dns_subdomain(value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 253
-        && value.split('.').all(|label| dns_label(label).is_ok());
+    let ok = !value.is_empty() && value.len() <= 253 && value.split('.').all(|label| dns_label(label).is_ok());
     if ok {
         Ok(())
     } else {
@@ -56,9 +54,7 @@ pub fn dns_subdomain(value: &str) -> Result<(), String> {
 /// A message saying what is expected.
 pub fn git_url(value: &str) -> Result<(), String> {
     let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
-    let has_scheme = schemes
-        .iter()
-        .any(|s| value.starts_with(s) && value.len() > s.len());
+    let has_scheme = schemes.iter().any(|s| value.starts_with(s) && value.len() > s.len());
     let scp_like = value
         .split_once('@')
         .and_then(|(_, rest)| rest.split_once(':'))

@@ -47,17 +47,9 @@ mod tests {
             confined(root, "hooks/a.rhai").unwrap(),
             Path::new("/config/hooks/a.rhai")
         );
-        assert!(
-            confined(root, "../etc/passwd")
-                .unwrap_err()
-                .contains("leaves")
-        );
+        assert!(confined(root, "../etc/passwd").unwrap_err().contains("leaves"));
         assert!(confined(root, "hooks/../../x").is_err());
-        assert!(
-            confined(root, "/etc/passwd")
-                .unwrap_err()
-                .contains("absolute")
-        );
+        assert!(confined(root, "/etc/passwd").unwrap_err().contains("absolute"));
         assert!(confined(root, "").is_err());
     }
 }

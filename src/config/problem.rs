@@ -47,10 +47,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Var(name) => f.write_str(name),
-            Source::File {
-                path,
-                position: None,
-            } => write!(f, "{}", path.display()),
+            Source::File { path, position: None } => write!(f, "{}", path.display()),
             Source::File {
                 path,
                 position: Some((line, column)),
@@ -184,14 +181,7 @@ mod tests {
 
     #[test]
     fn display_names_file_position_and_field() {
-        let p = Problem::new(
-            Source::at("/config/environment.yaml", 3, 1),
-            "unknown field",
-        )
-        .field("nmae");
-        assert_eq!(
-            p.to_string(),
-            "/config/environment.yaml:3:1: nmae: unknown field"
-        );
+        let p = Problem::new(Source::at("/config/environment.yaml", 3, 1), "unknown field").field("nmae");
+        assert_eq!(p.to_string(), "/config/environment.yaml:3:1: nmae: unknown field");
     }
 }

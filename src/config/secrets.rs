@@ -45,11 +45,8 @@ impl Secrets {
             }
             Err(error) => {
                 return Err(vec![
-                    Problem::new(
-                        Source::file(dir),
-                        format!("cannot read the secrets directory: {error}"),
-                    )
-                    .field("SECRETS_DIR"),
+                    Problem::new(Source::file(dir), format!("cannot read the secrets directory: {error}"))
+                        .field("SECRETS_DIR"),
                 ]);
             }
         };
@@ -70,10 +67,7 @@ impl Secrets {
                         let value = text.strip_suffix('\n').unwrap_or(&text);
                         values.insert(name, Secret::new(value));
                     }
-                    Err(_) => problems.push(Problem::new(
-                        Source::file(&path),
-                        "the secret file is not UTF-8 text",
-                    )),
+                    Err(_) => problems.push(Problem::new(Source::file(&path), "the secret file is not UTF-8 text")),
                 },
                 Err(error) => problems.push(Problem::new(
                     Source::file(&path),
@@ -119,10 +113,7 @@ mod tests {
         std::fs::write(dir.path().join("..data"), "x").unwrap();
         let secrets = Secrets::load(dir.path()).unwrap();
         assert_eq!(secrets.names().collect::<Vec<_>>(), ["git-password"]);
-        assert_eq!(
-            secrets.get("git-password").unwrap().expose(),
-            "s3cr3t-value"
-        );
+        assert_eq!(secrets.get("git-password").unwrap().expose(), "s3cr3t-value");
     }
 
     #[test]

@@ -50,10 +50,7 @@ fn explain(error: &serde_saphyr::Error) -> String {
     match unknown_field(&message) {
         Some((field, expected)) => {
             let hint = did_you_mean(closest(field, expected.iter().copied()));
-            format!(
-                "unknown field `{field}`{hint}; known fields: {}",
-                expected.join(", ")
-            )
+            format!("unknown field `{field}`{hint}; known fields: {}", expected.join(", "))
         }
         None => message,
     }

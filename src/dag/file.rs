@@ -10,9 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::model::{
-    App, Graph, GraphOrigin, HookPoint, HookRef, Hooks, Named, NodeTimeouts, ResourceGate, Stack,
-};
+use super::model::{App, Graph, GraphOrigin, HookPoint, HookRef, Hooks, Named, NodeTimeouts, ResourceGate, Stack};
 use crate::config::duration::Span;
 use crate::config::problem::{Problem, Problems, Source};
 use crate::config::yaml;
@@ -192,16 +190,9 @@ fn convert_app(path: &Path, app: AppDoc, problems: &mut Problems) -> App {
         .into_iter()
         .filter_map(|r| {
             let mut ok = true;
-            for (value, field) in [
-                (&r.api_version, "apiVersion"),
-                (&r.kind, "kind"),
-                (&r.name, "name"),
-            ] {
+            for (value, field) in [(&r.api_version, "apiVersion"), (&r.kind, "kind"), (&r.name, "name")] {
                 if value.value.trim().is_empty() {
-                    problems.push(
-                        Problem::new(at(value), "must not be empty")
-                            .field(format!("resources[].{field}")),
-                    );
+                    problems.push(Problem::new(at(value), "must not be empty").field(format!("resources[].{field}")));
                     ok = false;
                 }
             }
@@ -222,13 +213,7 @@ fn convert_app(path: &Path, app: AppDoc, problems: &mut Problems) -> App {
         problems.push(Problem::new(at(&app.namespace), message).field("namespace"));
     }
     if app.path.value.starts_with('/') || app.path.value.split('/').any(|p| p == "..") {
-        problems.push(
-            Problem::new(
-                at(&app.path),
-                "expected a relative path inside the repository",
-            )
-            .field("path"),
-        );
+        problems.push(Problem::new(at(&app.path), "expected a relative path inside the repository").field("path"));
     }
     App {
         name: Named {
@@ -252,11 +237,7 @@ fn convert_app(path: &Path, app: AppDoc, problems: &mut Problems) -> App {
     }
 }
 
-fn convert_timeouts(
-    path: &Path,
-    doc: Option<TimeoutsDoc>,
-    problems: &mut Problems,
-) -> NodeTimeouts {
+fn convert_timeouts(path: &Path, doc: Option<TimeoutsDoc>, problems: &mut Problems) -> NodeTimeouts {
     let Some(doc) = doc else {
         return NodeTimeouts::default();
     };

@@ -176,11 +176,7 @@ fn find_app<'a>(graph: &'a mut Graph, name: &Named) -> Option<&'a mut super::mod
 }
 
 /// Applies `include` and `exclude` to a validated graph.
-fn filter(
-    valid: ValidGraph,
-    overlay: &Overlay,
-    config_dir: &Path,
-) -> Result<ValidGraph, Vec<Problem>> {
+fn filter(valid: ValidGraph, overlay: &Overlay, config_dir: &Path) -> Result<ValidGraph, Vec<Problem>> {
     if overlay.include.is_empty() && overlay.exclude.is_empty() {
         return Ok(valid);
     }
@@ -191,11 +187,7 @@ fn filter(
         }
     };
     let mut keep: BTreeSet<String> = if overlay.include.is_empty() {
-        valid
-            .graph
-            .apps()
-            .map(|(_, a)| a.name.name.clone())
-            .collect()
+        valid.graph.apps().map(|(_, a)| a.name.name.clone()).collect()
     } else {
         let mut keep = BTreeSet::new();
         for named in &overlay.include {
@@ -218,13 +210,7 @@ fn filter(
     for (app, named) in &excluded {
         let needed_by: Vec<&String> = keep
             .iter()
-            .filter(|k| {
-                valid
-                    .resolved
-                    .deps
-                    .get(*k)
-                    .is_some_and(|d| d.contains_key(app))
-            })
+            .filter(|k| valid.resolved.deps.get(*k).is_some_and(|d| d.contains_key(app)))
             .collect();
         if !needed_by.is_empty() {
             problems.push(
@@ -258,9 +244,5 @@ fn filter(
 }
 
 fn join_names(names: &[&String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -176,9 +176,7 @@ impl Graph {
 
     /// The application called `name`.
     pub fn app(&self, name: &str) -> Option<&App> {
-        self.apps()
-            .map(|(_, app)| app)
-            .find(|a| a.name.name == name)
+        self.apps().map(|(_, app)| app).find(|a| a.name.name == name)
     }
 
     /// Number of applications.

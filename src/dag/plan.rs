@@ -172,12 +172,7 @@ impl Plan {
 ///
 /// # Errors
 /// A problem on `TARGET_SCOPE` when the scope names nothing in the graph.
-pub fn build(
-    valid: &ValidGraph,
-    action: PlanAction,
-    scope: &Scope,
-    defaults: Timeouts,
-) -> Result<Plan, Problem> {
+pub fn build(valid: &ValidGraph, action: PlanAction, scope: &Scope, defaults: Timeouts) -> Result<Plan, Problem> {
     let graph = &valid.graph;
     let resolved = &valid.resolved;
     let targets: BTreeSet<String> = match scope {
@@ -207,9 +202,7 @@ pub fn build(
     if *scope != Scope::Platform {
         for target in &targets {
             match action {
-                PlanAction::Deploy | PlanAction::Validate => {
-                    selected.extend(resolved.ancestors(target))
-                }
+                PlanAction::Deploy | PlanAction::Validate => selected.extend(resolved.ancestors(target)),
                 PlanAction::Teardown => selected.extend(resolved.descendants(target)),
             }
         }
@@ -220,36 +213,22 @@ pub fn build(
         let deps: Vec<String> = resolved
             .deps
             .get(name)
-            .map(|d| {
-                d.keys()
-                    .filter(|k| selected.contains(*k))
-                    .cloned()
-                    .collect()
-            })
+            .map(|d| d.keys().filter(|k| selected.contains(*k)).cloned().collect())
             .unwrap_or_default();
         for dep in &deps {
             if let Some(dep) = selected.get(dep) {
-                dependents_map
-                    .entry(dep.as_str())
-                    .or_default()
-                    .push(name.clone());
+                dependents_map.entry(dep.as_str()).or_default().push(name.clone());
             }
         }
         deps_map.insert(name.as_str(), deps);
     }
     let deps_in = |name: &str| -> Vec<String> { deps_map.get(name).cloned().unwrap_or_default() };
-    let dependents_in =
-        |name: &str| -> Vec<String> { dependents_map.get(name).cloned().unwrap_or_default() };
-    let apps: BTreeMap<&str, (&super::model::Stack, &super::model::App)> = graph
-        .apps()
-        .map(|(s, a)| (a.name.name.as_str(), (s, a)))
-        .collect();
+    let dependents_in = |name: &str| -> Vec<String> { dependents_map.get(name).cloned().unwrap_or_default() };
+    let apps: BTreeMap<&str, (&super::model::Stack, &super::model::App)> =
+        graph.apps().map(|(s, a)| (a.name.name.as_str(), (s, a))).collect();
 
     // Kahn's algorithm, always taking the smallest ready name.
-    let mut remaining: BTreeMap<String, usize> = selected
-        .iter()
-        .map(|n| (n.clone(), deps_in(n).len()))
-        .collect();
+    let mut remaining: BTreeMap<String, usize> = selected.iter().map(|n| (n.clone(), deps_in(n).len())).collect();
     let mut ready: BTreeSet<String> = remaining
         .iter()
         .filter(|(_, d)| **d == 0)

@@ -137,10 +137,7 @@ fn text(plan: &Plan) -> String {
         let _ = writeln!(out, "\n* included as a dependency of the scope");
     }
     if plan.nodes.iter().any(|n| n.role == Role::Dependent) {
-        let _ = writeln!(
-            out,
-            "\n+ included because it depends on the scope (removed first)"
-        );
+        let _ = writeln!(out, "\n+ included because it depends on the scope (removed first)");
     }
     out
 }
@@ -160,12 +157,7 @@ fn mermaid_id(name: &str) -> String {
 fn mermaid(plan: &Plan) -> String {
     let mut out = String::from("flowchart LR\n");
     for stack in &plan.stacks {
-        let _ = writeln!(
-            out,
-            "  subgraph stack_{}[\"{}\"]",
-            mermaid_id(&stack.name),
-            stack.name
-        );
+        let _ = writeln!(out, "  subgraph stack_{}[\"{}\"]", mermaid_id(&stack.name), stack.name);
         for app in &stack.apps {
             let _ = writeln!(out, "    {}[\"{}\"]", mermaid_id(app), app);
         }

@@ -89,20 +89,11 @@ where
     let started = Instant::now();
     let names: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     let prerequisites = |node: &PlanNode| -> BTreeSet<String> {
-        let list = if reverse {
-            &node.dependents
-        } else {
-            &node.depends_on
-        };
-        list.iter()
-            .filter(|n| names.contains(n.as_str()))
-            .cloned()
-            .collect()
+        let list = if reverse { &node.dependents } else { &node.depends_on };
+        list.iter().filter(|n| names.contains(n.as_str())).cloned().collect()
     };
-    let mut waiting: BTreeMap<String, BTreeSet<String>> = nodes
-        .iter()
-        .map(|n| (n.name.clone(), prerequisites(n)))
-        .collect();
+    let mut waiting: BTreeMap<String, BTreeSet<String>> =
+        nodes.iter().map(|n| (n.name.clone(), prerequisites(n))).collect();
     let mut results: BTreeMap<String, NodeResult<T>> = BTreeMap::new();
     let mut running = FuturesUnordered::new();
     let concurrency = concurrency.max(1);
@@ -114,8 +105,8 @@ where
                 if running.len() >= concurrency {
                     break;
                 }
-                let ready = waiting.get(&node.name).is_some_and(BTreeSet::is_empty)
-                    && !results.contains_key(&node.name);
+                let ready =
+                    waiting.get(&node.name).is_some_and(BTreeSet::is_empty) && !results.contains_key(&node.name);
                 if ready {
                     waiting.remove(&node.name);
                     let name = node.name.clone();
@@ -173,10 +164,7 @@ where
         }
     }
     let critical_path = critical_path(nodes, &results, reverse);
-    let ordered = nodes
-        .iter()
-        .filter_map(|n| results.remove(&n.name))
-        .collect();
+    let ordered = nodes.iter().filter_map(|n| results.remove(&n.name)).collect();
     Schedule {
         results: ordered,
         wall: started.elapsed(),
@@ -201,11 +189,7 @@ fn skip_waiters<T>(
             .collect();
         for waiter in waiters {
             waiting.remove(&waiter);
-            let relation = if reverse {
-                "depends on it"
-            } else {
-                "it depends on"
-            };
+            let relation = if reverse { "depends on it" } else { "it depends on" };
             let reason = if cause == origin {
                 format!("`{origin}` did not succeed and {relation}")
             } else {
@@ -227,30 +211,19 @@ fn skip_waiters<T>(
     }
 }
 
-fn critical_path<T>(
-    nodes: &[PlanNode],
-    results: &BTreeMap<String, NodeResult<T>>,
-    reverse: bool,
-) -> Duration {
+fn critical_path<T>(nodes: &[PlanNode], results: &BTreeMap<String, NodeResult<T>>, reverse: bool) -> Duration {
     // Nodes are in plan order (dependencies first); for teardown the plan is
     // already reversed, so prerequisites still come first.
     let mut longest: BTreeMap<&str, Duration> = BTreeMap::new();
     for node in nodes {
-        let prerequisites = if reverse {
-            &node.dependents
-        } else {
-            &node.depends_on
-        };
+        let prerequisites = if reverse { &node.dependents } else { &node.depends_on };
         let before = prerequisites
             .iter()
             .filter_map(|p| longest.get(p.as_str()))
             .max()
             .copied()
             .unwrap_or_default();
-        let own = results
-            .get(&node.name)
-            .map(|r| r.duration)
-            .unwrap_or_default();
+        let own = results.get(&node.name).map(|r| r.duration).unwrap_or_default();
         longest.insert(node.name.as_str(), before + own);
     }
     longest.values().max().copied().unwrap_or_default()
@@ -305,11 +278,7 @@ mod tests {
             }
         })
         .await;
-        let ends: BTreeMap<&str, &NodeEnd> = schedule
-            .results
-            .iter()
-            .map(|r| (r.name.as_str(), &r.end))
-            .collect();
+        let ends: BTreeMap<&str, &NodeEnd> = schedule.results.iter().map(|r| (r.name.as_str(), &r.end)).collect();
         assert_eq!(ends["a"], &NodeEnd::Succeeded);
         assert!(matches!(ends["b"], NodeEnd::Failed { .. }));
         assert_eq!(
@@ -323,20 +292,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn nodes_start_when_their_own_dependencies_finish() {
         let plan = plan(PlanAction::Deploy);
-        let schedule = run(
-            &plan.nodes,
-            false,
-            8,
-            &CancellationToken::new(),
-            |node| async move {
-                let secs = if node.name == "a" { 5 } else { 1 };
-                tokio::time::sleep(Duration::from_secs(secs)).await;
-                NodeOutcome::<()> {
-                    end: NodeEnd::Succeeded,
-                    value: None,
-                }
-            },
-        )
+        let schedule = run(&plan.nodes, false, 8, &CancellationToken::new(), |node| async move {
+            let secs = if node.name == "a" { 5 } else { 1 };
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            NodeOutcome::<()> {
+                end: NodeEnd::Succeeded,
+                value: None,
+            }
+        })
         .await;
         let started = |n: &str| {
             schedule
@@ -408,9 +371,6 @@ mod tests {
         })
         .await;
         let c = schedule.results.iter().find(|r| r.name == "c").unwrap();
-        assert_eq!(
-            c.end,
-            NodeEnd::Skipped("the run stopped before it started".into())
-        );
+        assert_eq!(c.end, NodeEnd::Skipped("the run stopped before it started".into()));
     }
 }

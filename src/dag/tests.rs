@@ -16,8 +16,7 @@ fn graph(yaml: &str) -> Result<ValidGraph, Vec<String>> {
     let DagFile::Graph(graph) = parsed else {
         panic!("expected a full graph");
     };
-    let resolved = validate::resolve(&graph)
-        .map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let resolved = validate::resolve(&graph).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     Ok(ValidGraph { graph, resolved })
 }
 
@@ -49,10 +48,7 @@ fn cycle_is_reported_with_its_path() {
 ",
     )
     .unwrap_err();
-    assert_eq!(
-        errors,
-        ["dag.yaml:4:54: dependsOn: dependency cycle: a → c → b → a"]
-    );
+    assert_eq!(errors, ["dag.yaml:4:54: dependsOn: dependency cycle: a → c → b → a"]);
 }
 
 #[test]
@@ -69,13 +65,11 @@ fn unknown_duplicate_and_self_dependencies_are_all_reported() {
     .unwrap_err();
     assert_eq!(errors.len(), 3, "{errors:#?}");
     assert!(
-        errors[0]
-            .contains("dag.yaml:5:16: name: `vault` is defined twice (first at dag.yaml:4:16)"),
+        errors[0].contains("dag.yaml:5:16: name: `vault` is defined twice (first at dag.yaml:4:16)"),
         "{errors:#?}"
     );
     assert!(
-        errors[1]
-            .contains("depends on unknown application or stack `vualt` (did you mean `vault`?)"),
+        errors[1].contains("depends on unknown application or stack `vualt` (did you mean `vault`?)"),
         "{errors:#?}"
     );
     assert!(errors[2].contains("`x` depends on itself"), "{errors:#?}");
@@ -84,13 +78,7 @@ fn unknown_duplicate_and_self_dependencies_are_all_reported() {
 #[test]
 fn stack_dependencies_expand_to_every_app() {
     let valid = graph(CHAIN).unwrap();
-    let plan = plan::build(
-        &valid,
-        PlanAction::Deploy,
-        &Scope::Platform,
-        Timeouts::default(),
-    )
-    .unwrap();
+    let plan = plan::build(&valid, PlanAction::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
     assert_eq!(names(&plan), ["a", "b", "c", "d"]);
     assert_eq!(plan.node("c").unwrap().depends_on, ["a", "b"]);
     assert_eq!(plan.node("d").unwrap().level, 3);
@@ -99,13 +87,7 @@ fn stack_dependencies_expand_to_every_app() {
 #[test]
 fn scoped_deploy_brings_dependencies_and_teardown_brings_dependents() {
     let valid = graph(CHAIN).unwrap();
-    let deploy = plan::build(
-        &valid,
-        PlanAction::Deploy,
-        &Scope::App("c".into()),
-        Timeouts::default(),
-    )
-    .unwrap();
+    let deploy = plan::build(&valid, PlanAction::Deploy, &Scope::App("c".into()), Timeouts::default()).unwrap();
     assert_eq!(names(&deploy), ["a", "b", "c"]);
     assert_eq!(deploy.node("a").unwrap().role, Role::Dependency);
     assert_eq!(deploy.node("c").unwrap().role, Role::Target);
@@ -149,13 +131,7 @@ fn node_timeouts_override_environment_defaults() {
 ",
     )
     .unwrap();
-    let plan = plan::build(
-        &valid,
-        PlanAction::Deploy,
-        &Scope::Platform,
-        Timeouts::default(),
-    )
-    .unwrap();
+    let plan = plan::build(&valid, PlanAction::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
     assert_eq!(plan.nodes[0].health_timeout.as_secs(), 1800);
     assert_eq!(plan.nodes[0].sync_timeout, Timeouts::default().sync);
 }
@@ -168,10 +144,7 @@ fn bundled_graph_is_the_reference_platform() {
     let deps = |app: &str| valid.resolved.deps[app].keys().cloned().collect::<Vec<_>>();
     assert_eq!(deps("ceph-cluster"), ["ceph-operator"]);
     assert_eq!(deps("vault"), ["ingress-nginx", "storage-classes"]);
-    assert_eq!(
-        deps("postgres-operator"),
-        ["cert-manager", "metallb", "sealed-secrets"]
-    );
+    assert_eq!(deps("postgres-operator"), ["cert-manager", "metallb", "sealed-secrets"]);
     assert_eq!(
         deps("harbor"),
         [
@@ -188,17 +161,10 @@ fn overlay(text: &str) -> Result<ValidGraph, Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("dag.yaml"), text).unwrap();
     std::fs::create_dir(dir.path().join("hooks")).unwrap();
-    std::fs::write(
-        dir.path().join("hooks/vault.rhai"),
-        "fn post_sync(node, ctx) {}",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("hooks/vault.rhai"), "fn post_sync(node, ctx) {}").unwrap();
     load::load(dir.path()).map_err(|p| {
         p.iter()
-            .map(|p| {
-                p.to_string()
-                    .replace(&dir.path().display().to_string(), "$CONFIG_DIR")
-            })
+            .map(|p| p.to_string().replace(&dir.path().display().to_string(), "$CONFIG_DIR"))
             .collect()
     })
 }
@@ -215,19 +181,9 @@ fn overlay_includes_dependencies_and_changes_nodes() {
 ",
     )
     .unwrap();
-    let apps: Vec<&str> = valid
-        .graph
-        .apps()
-        .map(|(_, a)| a.name.name.as_str())
-        .collect();
-    assert!(
-        apps.contains(&"vault") && apps.contains(&"ceph-cluster"),
-        "{apps:?}"
-    );
-    assert!(
-        !apps.contains(&"kyverno") && !apps.contains(&"grafana"),
-        "{apps:?}"
-    );
+    let apps: Vec<&str> = valid.graph.apps().map(|(_, a)| a.name.name.as_str()).collect();
+    assert!(apps.contains(&"vault") && apps.contains(&"ceph-cluster"), "{apps:?}");
+    assert!(!apps.contains(&"kyverno") && !apps.contains(&"grafana"), "{apps:?}");
     assert!(
         !apps.contains(&"ingress-nginx") || apps.contains(&"keycloak"),
         "ingress only via keycloak: {apps:?}"
@@ -253,28 +209,25 @@ fn overlay_includes_dependencies_and_changes_nodes() {
 #[test]
 fn overlay_refuses_excluding_a_dependency_and_unknown_names() {
     let errors = overlay("overlay:\n  exclude: [storage-classes]\n").unwrap_err();
-    assert!(
-        errors[0].contains("cannot exclude `storage-classes`"),
-        "{errors:#?}"
-    );
+    assert!(errors[0].contains("cannot exclude `storage-classes`"), "{errors:#?}");
     assert!(errors[0].contains("`loki`"), "{errors:#?}");
 
-    let errors =
-        overlay("overlay:\n  include: [securty]\n  timeouts: {vualt: {sync: 1m}}\n").unwrap_err();
+    let errors = overlay("overlay:\n  include: [securty]\n  timeouts: {vualt: {sync: 1m}}\n").unwrap_err();
     assert_eq!(errors.len(), 2, "{errors:#?}");
-    assert!(errors.iter().any(|e| e.contains("`securty` names no stack or application of the bundled graph (did you mean `security`?)")), "{errors:#?}");
     assert!(
-        errors.iter().any(|e| e.contains("overlay.timeouts")),
+        errors
+            .iter()
+            .any(|e| e
+                .contains("`securty` names no stack or application of the bundled graph (did you mean `security`?)")),
         "{errors:#?}"
     );
+    assert!(errors.iter().any(|e| e.contains("overlay.timeouts")), "{errors:#?}");
 }
 
 #[test]
 fn missing_and_escaping_hook_files_are_reported() {
-    let errors = overlay(
-        "overlay:\n  hooks: {vault: {preSync: hooks/missing.rhai, postSync: ../escape.rhai}}\n",
-    )
-    .unwrap_err();
+    let errors =
+        overlay("overlay:\n  hooks: {vault: {preSync: hooks/missing.rhai, postSync: ../escape.rhai}}\n").unwrap_err();
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(
         errors
@@ -282,8 +235,5 @@ fn missing_and_escaping_hook_files_are_reported() {
             .any(|e| e.contains("hook script `hooks/missing.rhai` of `vault` not found")),
         "{errors:#?}"
     );
-    assert!(
-        errors.iter().any(|e| e.contains("leaves its directory")),
-        "{errors:#?}"
-    );
+    assert!(errors.iter().any(|e| e.contains("leaves its directory")), "{errors:#?}");
 }

@@ -38,10 +38,7 @@ impl Resolved {
         let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
         for (node, deps) in &self.deps {
             for dep in deps.keys() {
-                dependents
-                    .entry(dep.as_str())
-                    .or_default()
-                    .push(node.as_str());
+                dependents.entry(dep.as_str()).or_default().push(node.as_str());
             }
         }
         let mut seen = BTreeSet::new();
@@ -82,17 +79,10 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
 
     let stack_names: Vec<&str> = graph.stacks.iter().map(|s| s.name.name.as_str()).collect();
     let app_names: Vec<&str> = graph.apps().map(|(_, a)| a.name.name.as_str()).collect();
-    let all_names: Vec<&str> = stack_names
-        .iter()
-        .chain(app_names.iter())
-        .copied()
-        .collect();
+    let all_names: Vec<&str> = stack_names.iter().chain(app_names.iter()).copied().collect();
 
-    let stacks_by_name: HashMap<&str, &super::model::Stack> = graph
-        .stacks
-        .iter()
-        .map(|s| (s.name.name.as_str(), s))
-        .collect();
+    let stacks_by_name: HashMap<&str, &super::model::Stack> =
+        graph.stacks.iter().map(|s| (s.name.name.as_str(), s)).collect();
     let app_set: std::collections::HashSet<&str> = app_names.iter().copied().collect();
     let mut resolved = Resolved::default();
     for (stack, app) in graph.apps() {
@@ -100,50 +90,31 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
         let mut add_target = |dep: &Named, problems: &mut Problems, stack_only: bool| {
             if dep.name == app.name.name {
                 problems.push(
-                    Problem::new(
-                        dep.at.clone(),
-                        format!("`{}` depends on itself", app.name.name),
-                    )
-                    .field("dependsOn"),
+                    Problem::new(dep.at.clone(), format!("`{}` depends on itself", app.name.name)).field("dependsOn"),
                 );
             } else if dep.name == stack.name.name {
                 problems.push(
                     Problem::new(
                         dep.at.clone(),
-                        format!(
-                            "`{}` depends on its own stack `{}`",
-                            app.name.name, stack.name.name
-                        ),
+                        format!("`{}` depends on its own stack `{}`", app.name.name, stack.name.name),
                     )
                     .field("dependsOn"),
                 );
             } else if let Some(target) = stacks_by_name.get(dep.name.as_str()) {
                 for member in &target.apps {
-                    edges
-                        .entry(member.name.name.clone())
-                        .or_insert_with(|| dep.at.clone());
+                    edges.entry(member.name.name.clone()).or_insert_with(|| dep.at.clone());
                 }
             } else if !stack_only && app_set.contains(dep.name.as_str()) {
-                edges
-                    .entry(dep.name.clone())
-                    .or_insert_with(|| dep.at.clone());
+                edges.entry(dep.name.clone()).or_insert_with(|| dep.at.clone());
             } else {
                 let candidates = if stack_only { &stack_names } else { &all_names };
-                let kind = if stack_only {
-                    "stack"
-                } else {
-                    "application or stack"
-                };
+                let kind = if stack_only { "stack" } else { "application or stack" };
                 problems.push(
                     Problem::new(
                         dep.at.clone(),
                         format!(
                             "`{}` depends on unknown {kind} `{}`{}",
-                            if stack_only {
-                                &stack.name.name
-                            } else {
-                                &app.name.name
-                            },
+                            if stack_only { &stack.name.name } else { &app.name.name },
                             dep.name,
                             did_you_mean(closest(&dep.name, candidates.iter().copied()))
                         ),
@@ -165,13 +136,7 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
         && let Some(cycle) = find_cycle(&resolved)
     {
         let first_edge = resolved.deps[&cycle[0]][&cycle[1]].clone();
-        problems.push(
-            Problem::new(
-                first_edge,
-                format!("dependency cycle: {}", cycle.join(" → ")),
-            )
-            .field("dependsOn"),
-        );
+        problems.push(Problem::new(first_edge, format!("dependency cycle: {}", cycle.join(" → "))).field("dependsOn"));
     }
     if problems.is_empty() {
         Ok(resolved)
@@ -181,11 +146,7 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
 }
 
 /// Records a definition, reporting bad and duplicate names.
-fn define<'g>(
-    defined: &mut HashMap<&'g str, &'g Named>,
-    named: &'g Named,
-    problems: &mut Problems,
-) {
+fn define<'g>(defined: &mut HashMap<&'g str, &'g Named>, named: &'g Named, problems: &mut Problems) {
     if let Err(message) = names::dns_label(&named.name) {
         problems.push(Problem::new(named.at.clone(), message).field("name"));
     }
@@ -238,8 +199,7 @@ fn find_cycle(resolved: &Resolved) -> Option<Vec<String>> {
                 Some(next) => match marks.get(next) {
                     Some(Mark::Active) => {
                         let from = path.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                        let mut cycle: Vec<String> =
-                            path[from..].iter().map(|(n, _)| (*n).to_owned()).collect();
+                        let mut cycle: Vec<String> = path[from..].iter().map(|(n, _)| (*n).to_owned()).collect();
                         cycle.push(next.to_owned());
                         return Some(cycle);
                     }

@@ -35,9 +35,7 @@ fn normalise(status: HealthStatus) -> HealthStatus {
     match status {
         HealthStatus::Healthy => HealthStatus::Healthy,
         HealthStatus::Progressing | HealthStatus::Suspended => HealthStatus::Progressing,
-        HealthStatus::Degraded | HealthStatus::Missing | HealthStatus::Unknown => {
-            HealthStatus::Degraded
-        }
+        HealthStatus::Degraded | HealthStatus::Missing | HealthStatus::Unknown => HealthStatus::Degraded,
         HealthStatus::Failed => HealthStatus::Failed,
     }
 }

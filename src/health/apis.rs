@@ -22,10 +22,7 @@ pub(crate) fn api_service(obj: &Value) -> Health {
             } else {
                 HealthStatus::Progressing
             };
-            Health::new(
-                status,
-                format!("{}: {}", available.reason, available.message),
-            )
+            Health::new(status, format!("{}: {}", available.reason, available.message))
         }
         None => Health::new(HealthStatus::Progressing, "Waiting to be processed"),
     }
@@ -58,10 +55,7 @@ pub(crate) fn custom_resource_definition(obj: &Value) -> Health {
         return Health::new(HealthStatus::Progressing, "Status conditions not found");
     }
     if let Some(message) = terminating {
-        return Health::new(
-            HealthStatus::Progressing,
-            format!("CRD is being terminated: {message}"),
-        );
+        return Health::new(HealthStatus::Progressing, format!("CRD is being terminated: {message}"));
     }
     if let Some(message) = names_rejected {
         return Health::new(
@@ -76,10 +70,7 @@ pub(crate) fn custom_resource_definition(obj: &Value) -> Health {
         );
     }
     if let Some(message) = non_structural {
-        return Health::new(
-            HealthStatus::Degraded,
-            format!("Schema violations found: {message}"),
-        );
+        return Health::new(HealthStatus::Degraded, format!("Schema violations found: {message}"));
     }
     Health::new(HealthStatus::Healthy, "CRD is healthy")
 }

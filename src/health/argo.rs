@@ -69,14 +69,7 @@ mod tests {
 
     #[test]
     fn application_reports_the_childs_own_health() {
-        for status in [
-            "Healthy",
-            "Progressing",
-            "Degraded",
-            "Suspended",
-            "Missing",
-            "Unknown",
-        ] {
+        for status in ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"] {
             let health = application(&app(json!({"status": status, "message": "m"})));
             assert_eq!(health.status.as_str(), status);
             assert_eq!(health.message, "m");
@@ -134,15 +127,9 @@ mod tests {
             HealthStatus::Progressing,
             "Workflow is Running",
         );
+        check(workflow(&wf(json!({"phase": "Succeeded"}))), HealthStatus::Healthy, "");
         check(
-            workflow(&wf(json!({"phase": "Succeeded"}))),
-            HealthStatus::Healthy,
-            "",
-        );
-        check(
-            workflow(&wf(
-                json!({"phase": "Failed", "message": "child 'sync' failed"}),
-            )),
+            workflow(&wf(json!({"phase": "Failed", "message": "child 'sync' failed"}))),
             HealthStatus::Degraded,
             "child 'sync' failed",
         );
@@ -151,9 +138,6 @@ mod tests {
             HealthStatus::Degraded,
             "pod deleted",
         );
-        assert_eq!(
-            workflow(&wf(json!({"phase": "Paused"}))).status,
-            HealthStatus::Unknown
-        );
+        assert_eq!(workflow(&wf(json!({"phase": "Paused"}))).status, HealthStatus::Unknown);
     }
 }

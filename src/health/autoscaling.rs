@@ -119,16 +119,9 @@ mod tests {
         let conditions = r#"[{"type":"AbleToScale","status":"True","reason":"SucceededRescale","message":"rescaled"}]"#;
         let obj = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
                          "metadata": {"annotations": {V1_CONDITIONS: conditions}}});
-        check(
-            horizontal_pod_autoscaler(&obj),
-            HealthStatus::Healthy,
-            "rescaled",
-        );
+        check(horizontal_pod_autoscaler(&obj), HealthStatus::Healthy, "rescaled");
         let broken = json!({"kind": "HorizontalPodAutoscaler",
                             "metadata": {"annotations": {V1_CONDITIONS: "not json"}}});
-        assert_eq!(
-            horizontal_pod_autoscaler(&broken).status,
-            HealthStatus::Unknown
-        );
+        assert_eq!(horizontal_pod_autoscaler(&broken).status, HealthStatus::Unknown);
     }
 }

@@ -54,9 +54,7 @@ pub(crate) fn cron_job(obj: &Value) -> Health {
         (Ok(scheduled), Some(Ok(succeeded))) if scheduled <= succeeded => {
             Health::new(HealthStatus::Healthy, "CronJob has run successfully")
         }
-        (Ok(_), None | Some(Ok(_))) => {
-            Health::new(HealthStatus::Degraded, "CronJob has not run successfully")
-        }
+        (Ok(_), None | Some(Ok(_))) => Health::new(HealthStatus::Degraded, "CronJob has not run successfully"),
         _ => Health::new(
             HealthStatus::Unknown,
             "CronJob status has an unreadable lastScheduleTime or lastSuccessfulTime",
@@ -112,11 +110,9 @@ mod tests {
 
     #[test]
     fn job_suspended_is_suspended_and_resumed_is_progressing() {
-        let suspended =
-            job_with(json!([{"type": "Suspended", "status": "True", "message": "Job suspended"}]));
+        let suspended = job_with(json!([{"type": "Suspended", "status": "True", "message": "Job suspended"}]));
         check(job(&suspended), HealthStatus::Suspended, "Job suspended");
-        let resumed =
-            job_with(json!([{"type": "Suspended", "status": "False", "message": "Job resumed"}]));
+        let resumed = job_with(json!([{"type": "Suspended", "status": "False", "message": "Job resumed"}]));
         assert_eq!(job(&resumed).status, HealthStatus::Progressing);
     }
 
@@ -161,10 +157,7 @@ mod tests {
             "CronJob has not run successfully",
         );
         check(
-            cron_job(&cron(
-                json!({}),
-                json!({"lastScheduleTime": "2024-05-01T11:00:00Z"}),
-            )),
+            cron_job(&cron(json!({}), json!({"lastScheduleTime": "2024-05-01T11:00:00Z"}))),
             HealthStatus::Degraded,
             "CronJob has not run successfully",
         );

@@ -11,9 +11,7 @@
 use serde_json::Value;
 
 use super::fields::{at, group_of, string_or_empty};
-use super::{
-    Health, HealthStatus, apis, argo, autoscaling, batch, core_objects, rollout, workloads,
-};
+use super::{Health, HealthStatus, apis, argo, autoscaling, batch, core_objects, rollout, workloads};
 
 /// A rule: a pure function from the object to its health.
 type Rule = fn(&Value) -> Health;
@@ -88,7 +86,8 @@ mod tests {
 
     #[test]
     fn dispatches_on_group_and_kind_ignoring_the_version() {
-        let lb = |api_version: &str| json!({"apiVersion": api_version, "kind": "Ingress", "status": {"loadBalancer": {}}});
+        let lb =
+            |api_version: &str| json!({"apiVersion": api_version, "kind": "Ingress", "status": {"loadBalancer": {}}});
         for api_version in [
             "networking.k8s.io/v1",
             "networking.k8s.io/v1beta1",
@@ -175,16 +174,10 @@ mod tests {
                    "status": {"phase": "Bound"}})
         };
         let pending = Some(Health::new(HealthStatus::Progressing, "Pending deletion"));
-        assert_eq!(
-            assess_builtin(&deleting("v1", "PersistentVolumeClaim")),
-            pending
-        );
+        assert_eq!(assess_builtin(&deleting("v1", "PersistentVolumeClaim")), pending);
         // Even kinds without a rule: the object is going away, it is not healthy.
         assert_eq!(assess_builtin(&deleting("v1", "ConfigMap")), pending);
-        assert_eq!(
-            assess_deletion(&deleting("ceph.rook.io/v1", "CephCluster")),
-            pending
-        );
+        assert_eq!(assess_deletion(&deleting("ceph.rook.io/v1", "CephCluster")), pending);
         let alive = json!({"metadata": {"deletionTimestamp": null}});
         assert_eq!(assess_deletion(&alive), None);
     }

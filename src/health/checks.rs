@@ -86,11 +86,7 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(names, sorted);
         for check in BUNDLED_CHECKS {
-            assert!(
-                check.source.contains("fn health(obj)"),
-                "{}",
-                check.file_name
-            );
+            assert!(check.source.contains("fn health(obj)"), "{}", check.file_name);
         }
     }
 }

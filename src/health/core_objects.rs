@@ -36,9 +36,7 @@ pub(crate) fn pod(obj: &Value) -> Health {
             .filter_map(|c| at(c, &["state", "waiting"]))
             .filter(|waiting| {
                 let reason = string_or_empty(waiting, &["reason"]);
-                reason.starts_with("Err")
-                    || reason.ends_with("Error")
-                    || reason.ends_with("BackOff")
+                reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff")
             })
             .map(|waiting| string_or_empty(waiting, &["message"]))
             .collect();
@@ -117,10 +115,7 @@ pub(crate) fn persistent_volume_claim(obj: &Value) -> Health {
         ),
         "Lost" => Health::new(HealthStatus::Degraded, "The claim lost its volume"),
         "" => Health::new(HealthStatus::Unknown, "The claim has no phase yet"),
-        other => Health::new(
-            HealthStatus::Unknown,
-            format!("Unknown claim phase {other:?}"),
-        ),
+        other => Health::new(HealthStatus::Unknown, format!("Unknown claim phase {other:?}")),
     }
 }
 
@@ -205,8 +200,7 @@ mod tests {
 
     #[test]
     fn pod_phases() {
-        let with_phase =
-            |phase: &str| json!({"kind": "Pod", "status": {"phase": phase, "message": "m"}});
+        let with_phase = |phase: &str| json!({"kind": "Pod", "status": {"phase": phase, "message": "m"}});
         check(pod(&with_phase("Pending")), HealthStatus::Progressing, "m");
         check(pod(&with_phase("Succeeded")), HealthStatus::Healthy, "m");
         check(pod(&with_phase("Failed")), HealthStatus::Degraded, "m");
@@ -216,7 +210,8 @@ mod tests {
 
     #[test]
     fn pod_failed_explains_itself_from_its_containers() {
-        let failed = |statuses: Value| json!({"kind": "Pod", "status": {"phase": "Failed", "containerStatuses": statuses}});
+        let failed =
+            |statuses: Value| json!({"kind": "Pod", "status": {"phase": "Failed", "containerStatuses": statuses}});
         check(
             pod(&failed(
                 json!([{"name": "app", "state": {"terminated": {"exitCode": 2}}}]),
@@ -260,8 +255,7 @@ mod tests {
 
     #[test]
     fn pvc_phases() {
-        let claim =
-            |phase: Value| json!({"kind": "PersistentVolumeClaim", "status": {"phase": phase}});
+        let claim = |phase: Value| json!({"kind": "PersistentVolumeClaim", "status": {"phase": phase}});
         check(
             persistent_volume_claim(&claim(json!("Bound"))),
             HealthStatus::Healthy,
@@ -292,7 +286,8 @@ mod tests {
         assert_eq!(service(&lb).status, HealthStatus::Progressing);
         let no_status = json!({"kind": "Service", "spec": {"type": "LoadBalancer"}});
         assert_eq!(service(&no_status).status, HealthStatus::Progressing);
-        let empty = json!({"kind": "Service", "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": []}}});
+        let empty =
+            json!({"kind": "Service", "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": []}}});
         assert_eq!(service(&empty).status, HealthStatus::Progressing);
         let ready = json!({"kind": "Service", "spec": {"type": "LoadBalancer"},
                            "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.10"}]}}});

@@ -103,10 +103,7 @@ pub(crate) fn condition<'a>(obj: &'a Value, kind: &str) -> Option<Condition<'a>>
 /// The API group of an `apiVersion`: `"apps"` for `apps/v1`, `""` for the
 /// core `v1`.
 pub(crate) fn group_of(api_version: &str) -> &str {
-    api_version
-        .rsplit_once('/')
-        .map(|(group, _)| group)
-        .unwrap_or_default()
+    api_version.rsplit_once('/').map(|(group, _)| group).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -74,10 +74,7 @@ fn legacy(obj: &Value) -> Health {
     for condition in conditions(obj) {
         let degraded = condition.kind == "InvalidSpec"
             || (condition.kind == "Progressing"
-                && matches!(
-                    condition.reason,
-                    "RolloutAborted" | "ProgressDeadlineExceeded"
-                ));
+                && matches!(condition.reason, "RolloutAborted" | "ProgressDeadlineExceeded"));
         if degraded {
             return Health::new(HealthStatus::Degraded, condition.message);
         }
@@ -100,17 +97,14 @@ fn legacy(obj: &Value) -> Health {
         return progressing("Waiting for roll out to finish: More replicas need to be updated");
     }
     if available < updated {
-        return progressing(
-            "Waiting for roll out to finish: updated replicas are still becoming available",
-        );
+        return progressing("Waiting for roll out to finish: updated replicas are still becoming available");
     }
 
     // Argo Rollouts v0.8 moved `status.canary.stableRS` to `status.stableRS`.
     let stable = str_at(obj, &["status", "stableRS"])
         .or_else(|| str_at(obj, &["status", "canary", "stableRS"]))
         .unwrap_or_default();
-    let strategy_set =
-        |name: &str| at(obj, &["spec", "strategy", name]).is_some_and(|v| !v.is_null());
+    let strategy_set = |name: &str| at(obj, &["spec", "strategy", name]).is_some_and(|v| !v.is_null());
     if strategy_set("blueGreen") {
         if str_at(obj, &["status", "blueGreen", "activeSelector"]) != Some(current_hash) {
             return progressing("active service cutover pending");
@@ -120,9 +114,7 @@ fn legacy(obj: &Value) -> Health {
         }
     } else if strategy_set("canary") {
         if replicas > updated {
-            return progressing(
-                "Waiting for roll out to finish: old replicas are pending termination",
-            );
+            return progressing("Waiting for roll out to finish: old replicas are pending termination");
         }
         if stable.is_empty() || stable != current_hash {
             return progressing("Waiting for rollout to finish steps");
@@ -157,10 +149,7 @@ mod tests {
 
     #[test]
     fn rollout_with_an_old_observed_generation_is_progressing() {
-        let obj = ro(
-            json!({}),
-            json!({"observedGeneration": "3", "phase": "Healthy"}),
-        );
+        let obj = ro(json!({}), json!({"observedGeneration": "3", "phase": "Healthy"}));
         check(rollout(&obj), HealthStatus::Progressing, NOT_OBSERVED);
     }
 
@@ -173,11 +162,7 @@ mod tests {
             )
         };
         check(rollout(&at_phase("Healthy")), HealthStatus::Healthy, "m");
-        check(
-            rollout(&at_phase("Progressing")),
-            HealthStatus::Progressing,
-            "m",
-        );
+        check(rollout(&at_phase("Progressing")), HealthStatus::Progressing, "m");
         check(rollout(&at_phase("Degraded")), HealthStatus::Degraded, "m");
         check(rollout(&at_phase("Paused")), HealthStatus::Suspended, "m");
         check(
@@ -241,20 +226,12 @@ mod tests {
             json!({"replicas": 2, "strategy": {"canary": {}}}),
             legacy_status(json!({"pauseConditions": [{"reason": "CanaryPauseStep"}]})),
         );
-        check(
-            rollout(&by_controller),
-            HealthStatus::Suspended,
-            "Rollout is paused",
-        );
+        check(rollout(&by_controller), HealthStatus::Suspended, "Rollout is paused");
         let by_user = ro(
             json!({"replicas": 2, "paused": true, "strategy": {"canary": {}}}),
             legacy_status(json!({})),
         );
-        check(
-            rollout(&by_user),
-            HealthStatus::Suspended,
-            "Rollout is paused",
-        );
+        check(rollout(&by_user), HealthStatus::Suspended, "Rollout is paused");
     }
 
     #[test]
@@ -300,19 +277,12 @@ mod tests {
             HealthStatus::Progressing,
             "Waiting for rollout to finish steps",
         );
-        let mut pre_v08 = ro(
-            spec.clone(),
-            legacy_status(json!({"canary": {"stableRS": "new"}})),
-        );
+        let mut pre_v08 = ro(spec.clone(), legacy_status(json!({"canary": {"stableRS": "new"}})));
         if let Some(status) = pre_v08["status"].as_object_mut() {
             status.remove("stableRS");
         }
         check(rollout(&pre_v08), HealthStatus::Healthy, "");
-        check(
-            rollout(&ro(spec, legacy_status(json!({})))),
-            HealthStatus::Healthy,
-            "",
-        );
+        check(rollout(&ro(spec, legacy_status(json!({})))), HealthStatus::Healthy, "");
     }
 
     #[test]
@@ -336,10 +306,7 @@ mod tests {
             HealthStatus::Progressing,
             "waiting for analysis to complete",
         );
-        let serving = ro(
-            spec,
-            legacy_status(json!({"blueGreen": {"activeSelector": "new"}})),
-        );
+        let serving = ro(spec, legacy_status(json!({"blueGreen": {"activeSelector": "new"}})));
         check(rollout(&serving), HealthStatus::Healthy, "");
     }
 }

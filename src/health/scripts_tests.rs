@@ -46,11 +46,7 @@ fn run(source: &str, obj: &Value) -> Health {
 
 fn check(source: &str, obj: Value, status: HealthStatus, message: &str) {
     let health = run(source, &obj);
-    assert_eq!(
-        (health.status, health.message.as_str()),
-        (status, message),
-        "for {obj}"
-    );
+    assert_eq!((health.status, health.message.as_str()), (status, message), "for {obj}");
 }
 
 #[test]
@@ -59,16 +55,11 @@ fn every_bundled_check_compiles_under_the_sandbox_and_defines_health() {
     for check in BUNDLED_CHECKS {
         let ast = compile(&engine, check.source);
         assert!(
-            ast.iter_functions()
-                .any(|f| f.name == "health" && f.params == ["obj"]),
+            ast.iter_functions().any(|f| f.name == "health" && f.params == ["obj"]),
             "{} must define fn health(obj)",
             check.file_name
         );
-        assert!(
-            !check.source.contains("import "),
-            "{} must not import",
-            check.file_name
-        );
+        assert!(!check.source.contains("import "), "{} must not import", check.file_name);
     }
 }
 
@@ -111,12 +102,7 @@ fn ceph_without_status_waits_for_the_operator() {
     if let Some(map) = obj.as_object_mut() {
         map.remove("status");
     }
-    check(
-        CEPH,
-        obj,
-        HealthStatus::Progressing,
-        "waiting for the Rook operator",
-    );
+    check(CEPH, obj, HealthStatus::Progressing, "waiting for the Rook operator");
 }
 
 #[test]
@@ -136,12 +122,10 @@ fn ceph_ready_and_health_ok_is_healthy() {
 fn ceph_health_err_is_degraded_with_details() {
     check(
         CEPH,
-        ceph(
-            json!({"phase": "Ready", "message": "Cluster has critical errors",
+        ceph(json!({"phase": "Ready", "message": "Cluster has critical errors",
                     "ceph": {"health": "HEALTH_ERR", "details": {
                         "OSD_DOWN": {"message": "8 osds down", "severity": "HEALTH_ERR"},
-                        "MON_DOWN": {"message": "1/3 mons down", "severity": "HEALTH_WARN"}}}}),
-        ),
+                        "MON_DOWN": {"message": "1/3 mons down", "severity": "HEALTH_WARN"}}}})),
         HealthStatus::Degraded,
         "phase Ready - Ceph health is HEALTH_ERR (1/3 mons down; 8 osds down) - Cluster has critical errors",
     );
@@ -151,9 +135,7 @@ fn ceph_health_err_is_degraded_with_details() {
 fn ceph_error_or_failure_phase_is_degraded() {
     check(
         CEPH,
-        ceph(
-            json!({"phase": "Error", "message": "failed to create cluster: mon quorum not reached"}),
-        ),
+        ceph(json!({"phase": "Error", "message": "failed to create cluster: mon quorum not reached"})),
         HealthStatus::Degraded,
         "phase Error - Ceph health not reported yet - failed to create cluster: mon quorum not reached",
     );
@@ -169,10 +151,8 @@ fn ceph_error_or_failure_phase_is_degraded() {
 fn ceph_health_warn_is_progressing_with_details() {
     check(
         CEPH,
-        ceph(
-            json!({"phase": "Ready", "ceph": {"health": "HEALTH_WARN", "details": {
-            "PG_DEGRADED": {"message": "Degraded data redundancy: 12 pgs degraded", "severity": "HEALTH_WARN"}}}}),
-        ),
+        ceph(json!({"phase": "Ready", "ceph": {"health": "HEALTH_WARN", "details": {
+            "PG_DEGRADED": {"message": "Degraded data redundancy: 12 pgs degraded", "severity": "HEALTH_WARN"}}}})),
         HealthStatus::Progressing,
         "phase Ready - Ceph health is HEALTH_WARN (Degraded data redundancy: 12 pgs degraded)",
     );
@@ -311,19 +291,10 @@ fn postgres_creating_updating_or_unreported_is_progressing() {
 
 #[test]
 fn postgres_failed_or_invalid_is_degraded() {
-    for state in [
-        "CreateFailed",
-        "UpdateFailed",
-        "SyncFailed",
-        "AddFailed",
-        "Invalid",
-    ] {
+    for state in ["CreateFailed", "UpdateFailed", "SyncFailed", "AddFailed", "Invalid"] {
         check(
             POSTGRES,
-            pg(
-                json!({"numberOfInstances": 2}),
-                json!({"PostgresClusterStatus": state}),
-            ),
+            pg(json!({"numberOfInstances": 2}), json!({"PostgresClusterStatus": state})),
             HealthStatus::Degraded,
             &format!("cluster status is {state}"),
         );
@@ -361,10 +332,8 @@ fn vault(status: Value) -> Value {
 fn vault_initialised_unsealed_with_a_leader_is_healthy() {
     check(
         VAULT,
-        vault(
-            json!({"initialized": true, "sealed": false, "leader": "vault-0",
-                     "nodes": ["vault-0", "vault-1", "vault-2"]}),
-        ),
+        vault(json!({"initialized": true, "sealed": false, "leader": "vault-0",
+                     "nodes": ["vault-0", "vault-1", "vault-2"]})),
         HealthStatus::Healthy,
         "initialised, unsealed, active node vault-0",
     );
@@ -378,12 +347,7 @@ fn vault_not_initialised_is_progressing() {
         HealthStatus::Progressing,
         "not initialised",
     );
-    check(
-        VAULT,
-        vault(json!({})),
-        HealthStatus::Progressing,
-        "not initialised",
-    );
+    check(VAULT, vault(json!({})), HealthStatus::Progressing, "not initialised");
     check(
         VAULT,
         json!({"apiVersion": "vault.banzaicloud.com/v1alpha1", "kind": "Vault"}),
@@ -419,12 +383,7 @@ fn vault_without_an_active_node_is_progressing() {
         json!({"initialized": true, "sealed": false, "leader": ""}),
         json!({"initialized": true, "sealed": false, "leader": null}),
     ] {
-        check(
-            VAULT,
-            vault(status),
-            HealthStatus::Progressing,
-            "no active node",
-        );
+        check(VAULT, vault(status), HealthStatus::Progressing, "no active node");
     }
 }
 

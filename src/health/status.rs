@@ -167,14 +167,10 @@ mod tests {
     fn health_round_trips_and_message_defaults_to_empty() {
         let health = Health::new(HealthStatus::Degraded, "sealed");
         let json = serde_json::to_value(&health).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"status": "Degraded", "message": "sealed"})
-        );
+        assert_eq!(json, serde_json::json!({"status": "Degraded", "message": "sealed"}));
         let back: Health = serde_json::from_value(json).unwrap();
         assert_eq!(back, health);
-        let bare: Health =
-            serde_json::from_value(serde_json::json!({"status": "Healthy"})).unwrap();
+        let bare: Health = serde_json::from_value(serde_json::json!({"status": "Healthy"})).unwrap();
         assert_eq!(bare, Health::healthy());
     }
 

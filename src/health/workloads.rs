@@ -9,9 +9,7 @@
 
 use serde_json::Value;
 
-use super::fields::{
-    at, condition, generation, int_at, int_or_zero, is_true, name, string_or_empty,
-};
+use super::fields::{at, condition, generation, int_at, int_or_zero, is_true, name, string_or_empty};
 use super::{Health, HealthStatus};
 
 /// Deployment: paused → Suspended; spec not yet observed → Progressing;
@@ -72,10 +70,7 @@ pub(crate) fn stateful_set(obj: &Value) -> Health {
     if let Some(desired) = desired
         && ready < desired
     {
-        return progressing(format!(
-            "Waiting for {} pods to be ready...",
-            desired - ready
-        ));
+        return progressing(format!("Waiting for {} pods to be ready...", desired - ready));
     }
     let strategy = string_or_empty(obj, &["spec", "updateStrategy", "type"]);
     let rolling = at(obj, &["spec", "updateStrategy", "rollingUpdate"]).filter(|v| !v.is_null());
@@ -228,15 +223,8 @@ mod tests {
 
     #[test]
     fn deployment_paused_is_suspended_even_mid_rollout() {
-        let obj = deploy(
-            json!({"replicas": 3, "paused": true}),
-            json!({"observedGeneration": 1}),
-        );
-        assert_health(
-            deployment(&obj),
-            HealthStatus::Suspended,
-            "Deployment is paused",
-        );
+        let obj = deploy(json!({"replicas": 3, "paused": true}), json!({"observedGeneration": 1}));
+        assert_health(deployment(&obj), HealthStatus::Suspended, "Deployment is paused");
     }
 
     #[test]
@@ -339,7 +327,8 @@ mod tests {
 
     #[test]
     fn statefulset_partitioned_rollout() {
-        let spec = json!({"replicas": 4, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}});
+        let spec =
+            json!({"replicas": 4, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}});
         let waiting = sts(
             spec.clone(),
             json!({"observedGeneration": 3, "readyReplicas": 4, "updatedReplicas": 2}),

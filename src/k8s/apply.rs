@@ -57,7 +57,7 @@ pub async fn ensure(
     object: &Value,
     dry_run: bool,
 ) -> Result<Applied, K8sError> {
-    let desired = with_hash(object);
+    let desired = with_hash(&normalize(object));
     let key = ObjectKey::of(&desired)?;
     let live = match index.lookup(&key, &desired) {
         Known::Present(live) => Some(live),
@@ -104,16 +104,43 @@ pub async fn ensure(
     })
 }
 
+/// Puts an object in the form the API server returns, so comparing with the
+/// live object is meaningful: a Secret's `stringData` is write-only (the
+/// server folds it into `data`, base64-encoded).
+fn normalize(object: &Value) -> Value {
+    use base64::Engine as _;
+    let is_secret = object["apiVersion"] == "v1" && object["kind"] == "Secret";
+    let Some(string_data) = object
+        .get("stringData")
+        .and_then(Value::as_object)
+        .filter(|_| is_secret)
+    else {
+        return object.clone();
+    };
+    let mut out = object.clone();
+    let mut data = out["data"].as_object().cloned().unwrap_or_default();
+    for (key, value) in string_data {
+        let text = value.as_str().unwrap_or_default();
+        data.insert(
+            key.clone(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+    if let Some(map) = out.as_object_mut() {
+        map.remove("stringData");
+        map.insert("data".to_owned(), Value::Object(data));
+    }
+    out
+}
+
 /// An object we had not seen may still have existed (e.g. without our
 /// labels): if another manager owns fields of it, it was an update.
 fn created_or_updated(applied: &Value) -> ApplyAction {
-    let others = applied["metadata"]["managedFields"]
-        .as_array()
-        .is_some_and(|fields| {
-            fields
-                .iter()
-                .any(|f| f["manager"].as_str() != Some(super::client::FIELD_MANAGER))
-        });
+    let others = applied["metadata"]["managedFields"].as_array().is_some_and(|fields| {
+        fields
+            .iter()
+            .any(|f| f["manager"].as_str() != Some(super::client::FIELD_MANAGER))
+    });
     if others {
         ApplyAction::Updated
     } else {

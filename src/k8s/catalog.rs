@@ -23,6 +23,7 @@ pub struct KindInfo {
 }
 
 /// `(group, version, kind, plural, namespaced)` of the kinds we know without asking.
+#[rustfmt::skip]
 const BUILT_IN: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "Namespace", "namespaces", false),
     ("", "v1", "ConfigMap", "configmaps", true),
@@ -32,13 +33,7 @@ const BUILT_IN: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "Pod", "pods", true),
     ("", "v1", "Event", "events", true),
     ("", "v1", "Endpoints", "endpoints", true),
-    (
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        true,
-    ),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
     ("", "v1", "PersistentVolume", "persistentvolumes", false),
     ("", "v1", "Node", "nodes", false),
     ("", "v1", "LimitRange", "limitranges", true),
@@ -47,160 +42,36 @@ const BUILT_IN: &[(&str, &str, &str, &str, bool)] = &[
     ("apps", "v1", "StatefulSet", "statefulsets", true),
     ("apps", "v1", "DaemonSet", "daemonsets", true),
     ("apps", "v1", "ReplicaSet", "replicasets", true),
-    (
-        "apps",
-        "v1",
-        "ControllerRevision",
-        "controllerrevisions",
-        true,
-    ),
+    ("apps", "v1", "ControllerRevision", "controllerrevisions", true),
     ("batch", "v1", "Job", "jobs", true),
     ("batch", "v1", "CronJob", "cronjobs", true),
     ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "RoleBinding",
-        "rolebindings",
-        true,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRole",
-        "clusterroles",
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        false,
-    ),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        false,
-    ),
-    (
-        "apiregistration.k8s.io",
-        "v1",
-        "APIService",
-        "apiservices",
-        false,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-    ),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false),
+    ("apiregistration.k8s.io", "v1", "APIService", "apiservices", false),
+    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
-    (
-        "networking.k8s.io",
-        "v1",
-        "IngressClass",
-        "ingressclasses",
-        false,
-    ),
-    (
-        "scheduling.k8s.io",
-        "v1",
-        "PriorityClass",
-        "priorityclasses",
-        false,
-    ),
-    (
-        "storage.k8s.io",
-        "v1",
-        "StorageClass",
-        "storageclasses",
-        false,
-    ),
-    (
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        true,
-    ),
-    (
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        true,
-    ),
+    ("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false),
+    ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false),
+    ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false),
+    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
     ("coordination.k8s.io", "v1", "Lease", "leases", true),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingWebhookConfiguration",
-        "validatingwebhookconfigurations",
-        false,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "MutatingWebhookConfiguration",
-        "mutatingwebhookconfigurations",
-        false,
-    ),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "Application",
-        "applications",
-        true,
-    ),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false),
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false),
+    ("argoproj.io", "v1alpha1", "Application", "applications", true),
     ("argoproj.io", "v1alpha1", "AppProject", "appprojects", true),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "ApplicationSet",
-        "applicationsets",
-        true,
-    ),
+    ("argoproj.io", "v1alpha1", "ApplicationSet", "applicationsets", true),
     ("argoproj.io", "v1alpha1", "Workflow", "workflows", true),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "WorkflowTemplate",
-        "workflowtemplates",
-        true,
-    ),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "ClusterWorkflowTemplate",
-        "clusterworkflowtemplates",
-        false,
-    ),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "CronWorkflow",
-        "cronworkflows",
-        true,
-    ),
-    (
-        "wgpolicyk8s.io",
-        "v1alpha2",
-        "PolicyReport",
-        "policyreports",
-        true,
-    ),
-    (
-        "wgpolicyk8s.io",
-        "v1alpha2",
-        "ClusterPolicyReport",
-        "clusterpolicyreports",
-        false,
-    ),
+    ("argoproj.io", "v1alpha1", "WorkflowTemplate", "workflowtemplates", true),
+    ("argoproj.io", "v1alpha1", "ClusterWorkflowTemplate", "clusterworkflowtemplates", false),
+    ("argoproj.io", "v1alpha1", "CronWorkflow", "cronworkflows", true),
+    ("wgpolicyk8s.io", "v1alpha2", "PolicyReport", "policyreports", true),
+    ("wgpolicyk8s.io", "v1alpha2", "ClusterPolicyReport", "clusterpolicyreports", false),
+    ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
+    ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
 ];
 
 /// Splits `group/version` (or `v1`) into group and version.
@@ -250,6 +121,18 @@ impl Catalog {
             .ok()?
             .get(&(api_version.to_owned(), kind.to_owned()))
             .cloned()
+    }
+
+    /// The `apiVersion` serving `kind` in `group`, if known (first served version).
+    pub fn api_version_of(&self, group: &str, kind: &str) -> Option<String> {
+        let known = self.known.read().ok()?;
+        let mut found: Vec<&String> = known
+            .keys()
+            .filter(|(api_version, k)| k == kind && split_api_version(api_version).0 == group)
+            .map(|(api_version, _)| api_version)
+            .collect();
+        found.sort();
+        found.first().map(|s| (*s).clone())
     }
 
     /// Records a kind (from discovery or a CRD).

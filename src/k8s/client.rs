@@ -12,7 +12,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use http::HeaderValue;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::KubeConfigOptions;
-use kube::core::GroupVersionKind;
+use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
 use serde_json::Value;
 use tower::retry::RetryLayer;
@@ -63,20 +63,14 @@ impl KubeCluster {
     /// # Errors
     /// When kube cannot turn the kubeconfig into a client configuration
     /// (unreadable certificate files, bad CA data, ...).
-    pub async fn connect(
-        access: &ClusterAccess,
-        settings: &ClientSettings,
-    ) -> Result<KubeCluster, ConnectError> {
+    pub async fn connect(access: &ClusterAccess, settings: &ClientSettings) -> Result<KubeCluster, ConnectError> {
         let error = |message: String| ConnectError {
             context: access.context.clone(),
             message: crate::redact::scrub(&message).into_owned(),
         };
-        let mut config = kube::Config::from_custom_kubeconfig(
-            access.kubeconfig.clone(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|e| error(e.to_string()))?;
+        let mut config = kube::Config::from_custom_kubeconfig(access.kubeconfig.clone(), &KubeConfigOptions::default())
+            .await
+            .map_err(|e| error(e.to_string()))?;
         // Retries are ours (bounded by retries.maxAttempts, counted in the report).
         config.default_retry = false;
         config.read_timeout = Some(Duration::from_secs(60));
@@ -94,8 +88,7 @@ impl KubeCluster {
             settings.backoff,
             stats.clone(),
         ));
-        let builder = kube::client::ClientBuilder::try_from(config.clone())
-            .map_err(|e| error(e.to_string()))?;
+        let builder = kube::client::ClientBuilder::try_from(config.clone()).map_err(|e| error(e.to_string()))?;
         // Retry needs a cloneable inner service; the buffer provides it.
         let buffer = tower::buffer::BufferLayer::new(1024);
         let client = builder
@@ -126,59 +119,94 @@ impl KubeCluster {
         &self.server
     }
 
+    /// The kind's resource, known or discovered (one request per unknown kind).
     async fn info(&self, kind: &Kind) -> Result<KindInfo, K8sError> {
         if let Some(info) = self.catalog.lookup(&kind.api_version, &kind.kind) {
             return Ok(info);
         }
+        self.discover(kind).await
+    }
+
+    async fn discover(&self, kind: &Kind) -> Result<KindInfo, K8sError> {
         let (group, version) = split_api_version(&kind.api_version);
         let gvk = GroupVersionKind::gvk(group, version, &kind.kind);
+        let unknown = || K8sError::UnknownKind {
+            api_version: kind.api_version.clone(),
+            kind: kind.kind.clone(),
+        };
         match kube::discovery::pinned_kind(&self.client, &gvk).await {
             Ok((resource, capabilities)) => {
                 let info = KindInfo {
                     resource,
                     namespaced: capabilities.scope == kube::discovery::Scope::Namespaced,
                 };
-                self.catalog
-                    .insert(&kind.api_version, &kind.kind, info.clone());
+                self.catalog.insert(&kind.api_version, &kind.kind, info.clone());
                 Ok(info)
             }
-            Err(kube::Error::Api(status)) if status.code == 404 => Err(K8sError::UnknownKind {
-                api_version: kind.api_version.clone(),
-                kind: kind.kind.clone(),
-            }),
-            Err(kube::Error::Discovery(_)) => Err(K8sError::UnknownKind {
-                api_version: kind.api_version.clone(),
-                kind: kind.kind.clone(),
-            }),
-            Err(other) => Err(K8sError::from_kube(
-                "get",
-                format!("discovery of {kind}"),
-                other,
-            )),
+            Err(kube::Error::Api(status)) if status.code == 404 => Err(unknown()),
+            Err(kube::Error::Discovery(_)) => Err(unknown()),
+            Err(other) => Err(K8sError::from_kube("get", format!("discovery of {kind}"), other)),
         }
     }
 
-    async fn api(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-    ) -> Result<(Api<DynamicObject>, KindInfo), K8sError> {
-        let info = self.info(kind).await?;
-        let api = match (info.namespaced, namespace) {
-            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &info.resource),
-            _ => Api::all_with(self.client.clone(), &info.resource),
+    /// The kind's resource without asking the cluster: known, or guessed
+    /// (plural by kube's rules; namespaced when a namespace is given — an
+    /// all-namespaces list and a cluster-scoped list share their path).
+    /// The flag says whether it was guessed.
+    fn known_or_guess(&self, kind: &Kind, namespace: Option<&str>) -> (KindInfo, bool) {
+        if let Some(info) = self.catalog.lookup(&kind.api_version, &kind.kind) {
+            return (info, false);
+        }
+        let (group, version) = split_api_version(&kind.api_version);
+        let gvk = GroupVersionKind::gvk(group, version, &kind.kind);
+        let guess = KindInfo {
+            resource: ApiResource::from_gvk(&gvk),
+            namespaced: namespace.is_some(),
         };
-        Ok((api, info))
+        (guess, true)
     }
 
-    async fn api_for(&self, key: &ObjectKey) -> Result<Api<DynamicObject>, K8sError> {
-        let (api, info) = self.api(&key.kind, key.namespace.as_deref()).await?;
+    fn api_with(&self, info: &KindInfo, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (info.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &info.resource),
+            _ => Api::all_with(self.client.clone(), &info.resource),
+        }
+    }
+
+    /// Runs `op` with the kind's API. An unknown kind is first tried under
+    /// its guessed resource name — no discovery request in the common case;
+    /// a 404 then asks discovery, and retries if the guess was wrong.
+    async fn with_api<T, F, Fut>(&self, kind: &Kind, namespace: Option<&str>, op: F) -> Result<T, K8sError>
+    where
+        F: Fn(Api<DynamicObject>, KindInfo) -> Fut,
+        Fut: Future<Output = Result<T, K8sError>>,
+    {
+        let (info, guessed) = self.known_or_guess(kind, namespace);
+        let result = op(self.api_with(&info, namespace), info.clone()).await;
+        match result {
+            Err(error) if guessed && error.is_not_found() => {
+                let real = self.discover(kind).await?;
+                if real.resource.plural == info.resource.plural && real.namespaced == info.namespaced {
+                    Err(error)
+                } else {
+                    op(self.api_with(&real, namespace), real).await
+                }
+            }
+            Ok(value) if guessed => {
+                self.catalog.insert(&kind.api_version, &kind.kind, info);
+                Ok(value)
+            }
+            other => other,
+        }
+    }
+
+    fn check_scope(info: &KindInfo, key: &ObjectKey) -> Result<(), K8sError> {
         if info.namespaced && key.namespace.is_none() {
             return Err(K8sError::Invalid(format!(
                 "{key}: a namespaced kind needs metadata.namespace"
             )));
         }
-        Ok(api)
+        Ok(())
     }
 }
 
@@ -189,11 +217,14 @@ fn to_value(object: DynamicObject) -> Value {
 impl Cluster for KubeCluster {
     fn get<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<Option<Value>, K8sError>> {
         Box::pin(async move {
-            let api = self.api_for(key).await?;
-            api.get_opt(&key.name)
-                .await
-                .map(|o| o.map(to_value))
-                .map_err(|e| K8sError::from_kube("get", key.to_string(), e))
+            self.with_api(&key.kind, key.namespace.as_deref(), |api, info| async move {
+                Self::check_scope(&info, key)?;
+                api.get_opt(&key.name)
+                    .await
+                    .map(|o| o.map(to_value))
+                    .map_err(|e| K8sError::from_kube("get", key.to_string(), e))
+            })
+            .await
         })
     }
 
@@ -204,15 +235,18 @@ impl Cluster for KubeCluster {
         label_selector: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Vec<Value>, K8sError>> {
         Box::pin(async move {
-            let (api, _) = self.api(kind, namespace).await?;
             let mut params = ListParams::default();
             if let Some(selector) = label_selector.filter(|s| !s.is_empty()) {
                 params = params.labels(selector);
             }
-            let list = api
-                .list(&params)
-                .await
-                .map_err(|e| K8sError::from_kube("list", kind.to_string(), e))?;
+            let params = &params;
+            let list = self
+                .with_api(kind, namespace, |api, _| async move {
+                    api.list(params)
+                        .await
+                        .map_err(|e| K8sError::from_kube("list", kind.to_string(), e))
+                })
+                .await?;
             Ok(list
                 .items
                 .into_iter()
@@ -232,12 +266,16 @@ impl Cluster for KubeCluster {
     fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
         Box::pin(async move {
             let key = ObjectKey::of(object)?;
-            let api = self.api_for(&key).await?;
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            let live = api
-                .patch(&key.name, &params, &Patch::Apply(object))
-                .await
-                .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))?;
+            let key = &key;
+            let params = &PatchParams::apply(FIELD_MANAGER).force();
+            let live = self
+                .with_api(&key.kind, key.namespace.as_deref(), |api, info| async move {
+                    Self::check_scope(&info, key)?;
+                    api.patch(&key.name, params, &Patch::Apply(object))
+                        .await
+                        .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))
+                })
+                .await?;
             if key.kind.kind == "CustomResourceDefinition" {
                 let _ = self.catalog.learn_crd(object);
             }
@@ -245,36 +283,40 @@ impl Cluster for KubeCluster {
         })
     }
 
-    fn merge_patch<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-        patch: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, K8sError>> {
+    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
         Box::pin(async move {
-            let api = self.api_for(key).await?;
-            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map(to_value)
-                .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))
+            self.with_api(&key.kind, key.namespace.as_deref(), |api, info| async move {
+                Self::check_scope(&info, key)?;
+                api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(to_value)
+                    .map_err(|e| K8sError::from_kube("patch", key.to_string(), e))
+            })
+            .await
         })
     }
 
-    fn delete<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-        propagation: Propagation,
-    ) -> BoxFuture<'a, Result<bool, K8sError>> {
+    fn delete<'a>(&'a self, key: &'a ObjectKey, propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>> {
         Box::pin(async move {
-            let api = self.api_for(key).await?;
-            let params = match propagation {
+            let params = &match propagation {
                 Propagation::Background => DeleteParams::background(),
                 Propagation::Foreground => DeleteParams::foreground(),
                 Propagation::Orphan => DeleteParams::orphan(),
             };
-            match api.delete(&key.name, &params).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-                Err(e) => Err(K8sError::from_kube("delete", key.to_string(), e)),
+            let result = self
+                .with_api(&key.kind, key.namespace.as_deref(), |api, info| async move {
+                    Self::check_scope(&info, key)?;
+                    match api.delete(&key.name, params).await {
+                        Ok(_) => Ok(true),
+                        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+                        Err(e) => Err(K8sError::from_kube("delete", key.to_string(), e)),
+                    }
+                })
+                .await;
+            match result {
+                // A kind the cluster does not serve has nothing to delete.
+                Err(K8sError::UnknownKind { .. }) => Ok(false),
+                other => other,
             }
         })
     }
@@ -282,12 +324,15 @@ impl Cluster for KubeCluster {
     fn watch<'a>(
         &'a self,
         key: &'a ObjectKey,
-    ) -> BoxFuture<
-        'a,
-        Result<futures::stream::BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>,
-    > {
+    ) -> BoxFuture<'a, Result<futures::stream::BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>> {
         Box::pin(async move {
-            let api = self.api_for(key).await?;
+            // A watch needs the right resource name up front: confirm a guess.
+            let (mut info, guessed) = self.known_or_guess(&key.kind, key.namespace.as_deref());
+            if guessed {
+                info = self.info(&key.kind).await?;
+            }
+            Self::check_scope(&info, key)?;
+            let api = self.api_with(&info, key.namespace.as_deref());
             let config = watcher::Config::default().fields(&format!("metadata.name={}", key.name));
             let what = key.to_string();
             let mut seen_in_init: Option<Value> = None;
@@ -317,7 +362,6 @@ impl Cluster for KubeCluster {
             Ok(stream.boxed())
         })
     }
-
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
         Box::pin(async move { self.info(kind).await.map(|i| i.namespaced) })
     }

@@ -142,18 +142,10 @@ pub trait Cluster: Send + Sync {
 
     /// A JSON merge patch (for fields apply should not own, e.g. an Argo CD
     /// Application's `operation`).
-    fn merge_patch<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-        patch: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, K8sError>>;
+    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>>;
 
     /// Deletes the object; `Ok(false)` when it did not exist.
-    fn delete<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-        propagation: Propagation,
-    ) -> BoxFuture<'a, Result<bool, K8sError>>;
+    fn delete<'a>(&'a self, key: &'a ObjectKey, propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>>;
 
     /// The object's states from now on, starting with its current state.
     /// The stream ends only when no further change can come (the fake

@@ -19,16 +19,38 @@ use sha2::{Digest, Sha256};
 /// The annotation recording what the executor last applied.
 pub const APPLIED_HASH: &str = "executor.io/applied-hash";
 
+/// The annotation carrying the W3C trace context of the run that last wrote
+/// the object. It differs every run, so it never causes a write by itself:
+/// it is ignored when comparing and hashing, and refreshed only when the
+/// object is written for another reason.
+pub const TRACEPARENT: &str = "executor.io/traceparent";
+
+/// Annotations that never make an object "different".
+const VOLATILE: [&str; 2] = [APPLIED_HASH, TRACEPARENT];
+
+fn without_volatile(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        let now_empty = metadata
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+            .is_some_and(|annotations| {
+                for key in VOLATILE {
+                    annotations.remove(key);
+                }
+                annotations.is_empty()
+            });
+        if now_empty {
+            metadata.remove("annotations");
+        }
+    }
+    copy
+}
+
 /// The hash of a desired object (without its own hash annotation), stable
 /// under key order.
 pub fn applied_hash(desired: &Value) -> String {
-    let mut canonical = desired.clone();
-    if let Some(annotations) = canonical
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        annotations.remove(APPLIED_HASH);
-    }
+    let canonical = without_volatile(desired);
     let mut hasher = Sha256::new();
     write_canonical(&canonical, &mut hasher);
     hex::encode(&hasher.finalize()[..16])
@@ -82,7 +104,20 @@ pub fn needs_write(live: Option<&Value>, desired: &Value) -> Option<Vec<String>>
         return Some(vec!["the object does not exist".to_owned()]);
     };
     let mut differences = Vec::new();
-    diff(live, desired, String::new(), &mut differences);
+    let mut compared = without_volatile(desired);
+    if let Some(hash) = desired
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(APPLIED_HASH))
+        && let Some(metadata) = compared.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(APPLIED_HASH.to_owned(), hash.clone());
+        }
+    }
+    diff(live, &compared, String::new(), &mut differences);
     if differences.is_empty() {
         None
     } else {
@@ -104,9 +139,7 @@ fn scalar_eq(live: &Value, desired: &Value) -> bool {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         // The API server keeps integers as given but clients may send "8080"
         // for an int-or-string field: compare their text.
-        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) => {
-            a.to_string() == *b
-        }
+        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) => a.to_string() == *b,
         (a, b) => a == b,
     }
 }
@@ -114,12 +147,9 @@ fn scalar_eq(live: &Value, desired: &Value) -> bool {
 const LIST_KEYS: [&str; 4] = ["name", "port", "containerPort", "mountPath"];
 
 fn list_key(items: &[Value]) -> Option<&'static str> {
-    LIST_KEYS.into_iter().find(|key| {
-        !items.is_empty()
-            && items
-                .iter()
-                .all(|i| i.get(*key).is_some_and(|k| !k.is_null()))
-    })
+    LIST_KEYS
+        .into_iter()
+        .find(|key| !items.is_empty() && items.iter().all(|i| i.get(*key).is_some_and(|k| !k.is_null())))
 }
 
 fn diff(live: &Value, desired: &Value, path: String, out: &mut Vec<String>) {
@@ -146,20 +176,13 @@ fn diff(live: &Value, desired: &Value, path: String, out: &mut Vec<String>) {
                         "{path}[{key}={}]",
                         id.as_str().map_or_else(|| id.to_string(), str::to_owned)
                     );
-                    match l
-                        .iter()
-                        .find(|li| li.get(key).is_some_and(|k| scalar_eq(k, id)))
-                    {
+                    match l.iter().find(|li| li.get(key).is_some_and(|k| scalar_eq(k, id))) {
                         Some(li) => diff(li, item, label, out),
                         None => out.push(format!("{label} is missing")),
                     }
                 }
             }
-            None if l.len() != d.len() => out.push(format!(
-                "{path} has {} items, expected {}",
-                l.len(),
-                d.len()
-            )),
+            None if l.len() != d.len() => out.push(format!("{path} has {} items, expected {}", l.len(), d.len())),
             None => {
                 for (index, (li, di)) in l.iter().zip(d).enumerate() {
                     diff(li, di, format!("{path}[{index}]"), out);
@@ -198,8 +221,7 @@ mod tests {
         live["metadata"]["resourceVersion"] = json!("42");
         live["metadata"]["managedFields"] = json!([{"manager": "executor"}]);
         live["spec"]["strategy"] = json!({"type": "RollingUpdate"});
-        live["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
-            json!("/dev/termination-log");
+        live["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = json!("/dev/termination-log");
         live["spec"]["template"]["spec"]["containers"]
             .as_array_mut()
             .unwrap()
@@ -221,9 +243,7 @@ mod tests {
         live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("web:0.9");
         assert_eq!(
             needs_write(Some(&live), &desired),
-            Some(vec![
-                "spec.template.spec.containers[name=web].image differs".to_owned()
-            ])
+            Some(vec!["spec.template.spec.containers[name=web].image differs".to_owned()])
         );
         assert!(needs_write(None, &desired).is_some());
     }
@@ -236,10 +256,23 @@ mod tests {
         new["metadata"]["labels"].as_object_mut().unwrap().clear();
         let new = with_hash(&new);
         let why = needs_write(Some(&live), &new).unwrap();
+        assert_eq!(why, vec![format!("metadata.annotations.{APPLIED_HASH} differs")]);
+    }
+
+    #[test]
+    fn a_new_traceparent_alone_is_not_a_change() {
+        let mut old = desired();
+        old["metadata"]["annotations"][TRACEPARENT] = json!("00-aaaa-bbbb-01");
+        let old = with_hash(&old);
+        let live = live_from(&old);
+        let mut new = old.clone();
+        new["metadata"]["annotations"][TRACEPARENT] = json!("00-cccc-dddd-01");
+        let new = with_hash(&new);
         assert_eq!(
-            why,
-            vec![format!("metadata.annotations.{APPLIED_HASH} differs")]
+            new["metadata"]["annotations"][APPLIED_HASH], live["metadata"]["annotations"][APPLIED_HASH],
+            "{new:#}"
         );
+        assert_eq!(needs_write(Some(&live), &new), None);
     }
 
     #[test]

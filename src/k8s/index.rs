@@ -62,13 +62,7 @@ fn labels_match(object: &Value, selector: Option<&str>) -> bool {
 
 impl LiveIndex {
     /// Records the result of a list.
-    pub fn record_list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&str>,
-        items: &[Value],
-    ) {
+    pub fn record_list(&self, kind: &Kind, namespace: Option<&str>, selector: Option<&str>, items: &[Value]) {
         if let Ok(mut objects) = self.objects.lock() {
             for item in items {
                 if let Ok(key) = ObjectKey::of(item) {
@@ -77,11 +71,7 @@ impl LiveIndex {
             }
         }
         if let Ok(mut listed) = self.listed.lock() {
-            listed.push((
-                kind.clone(),
-                namespace.map(str::to_owned),
-                selector.map(str::to_owned),
-            ));
+            listed.push((kind.clone(), namespace.map(str::to_owned), selector.map(str::to_owned)));
         }
     }
 
@@ -107,11 +97,7 @@ impl LiveIndex {
                     && labels_match(desired, selector.as_deref())
             })
         });
-        if covered {
-            Known::NeedsWrite
-        } else {
-            Known::Unknown
-        }
+        if covered { Known::NeedsWrite } else { Known::Unknown }
     }
 
     /// Every object of `kind` seen so far (for reads after a bulk list).
@@ -119,8 +105,7 @@ impl LiveIndex {
         let Ok(objects) = self.objects.lock() else {
             return Vec::new();
         };
-        let mut found: Vec<(&ObjectKey, &Value)> =
-            objects.iter().filter(|(k, _)| &k.kind == kind).collect();
+        let mut found: Vec<(&ObjectKey, &Value)> = objects.iter().filter(|(k, _)| &k.kind == kind).collect();
         found.sort_by(|a, b| a.0.cmp(b.0));
         found.into_iter().map(|(_, v)| v.clone()).collect()
     }
@@ -136,24 +121,13 @@ mod tests {
         let index = LiveIndex::default();
         let kind = Kind::new("v1", "ConfigMap");
         let present = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": {"part-of": "x"}}});
-        index.record_list(
-            &kind,
-            None,
-            Some("part-of=x"),
-            std::slice::from_ref(&present),
-        );
+        index.record_list(&kind, None, Some("part-of=x"), std::slice::from_ref(&present));
 
         let key_a = ObjectKey::of(&present).unwrap();
-        assert_eq!(
-            index.lookup(&key_a, &present),
-            Known::Present(present.clone())
-        );
+        assert_eq!(index.lookup(&key_a, &present), Known::Present(present.clone()));
 
         let ours = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "ns", "labels": {"part-of": "x"}}});
-        assert_eq!(
-            index.lookup(&ObjectKey::of(&ours).unwrap(), &ours),
-            Known::NeedsWrite
-        );
+        assert_eq!(index.lookup(&ObjectKey::of(&ours).unwrap(), &ours), Known::NeedsWrite);
 
         let unlabelled = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"}});
         assert_eq!(
@@ -162,9 +136,6 @@ mod tests {
         );
 
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a", "namespace": "ns"}});
-        assert_eq!(
-            index.lookup(&ObjectKey::of(&secret).unwrap(), &secret),
-            Known::Unknown
-        );
+        assert_eq!(index.lookup(&ObjectKey::of(&secret).unwrap(), &secret), Known::Unknown);
     }
 }

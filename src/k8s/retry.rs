@@ -41,10 +41,7 @@ impl TransientRetry {
     fn take_delay(&mut self, server_hint: Option<Duration>) -> Duration {
         self.attempts_left -= 1;
         self.stats.record_retry();
-        let delay = self
-            .next_delay
-            .max(server_hint.unwrap_or_default())
-            .min(MAX_DELAY);
+        let delay = self.next_delay.max(server_hint.unwrap_or_default()).min(MAX_DELAY);
         self.next_delay = (self.next_delay * 2).min(MAX_DELAY);
         delay
     }
@@ -58,11 +55,7 @@ fn is_watch<B>(request: &Request<B>) -> bool {
 }
 
 fn retry_after<B>(response: &Response<B>) -> Option<Duration> {
-    let value = response
-        .headers()
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
+    let value = response.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
@@ -71,14 +64,9 @@ fn retry_after<B>(response: &Response<B>) -> Option<Duration> {
 /// retried only for methods that are safe to repeat.
 fn retryable(method: &Method, status: StatusCode) -> bool {
     match status {
-        StatusCode::TOO_MANY_REQUESTS
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => true,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => true,
         StatusCode::INTERNAL_SERVER_ERROR | StatusCode::BAD_GATEWAY => {
-            matches!(
-                *method,
-                Method::GET | Method::PUT | Method::PATCH | Method::DELETE
-            )
+            matches!(*method, Method::GET | Method::PUT | Method::PATCH | Method::DELETE)
         }
         _ => false,
     }
@@ -144,10 +132,7 @@ mod tests {
         let stats = Arc::new(ApiStats::default());
         let mut policy = TransientRetry::new(4, Duration::from_millis(100), stats.clone());
         assert_eq!(policy.take_delay(None), Duration::from_millis(100));
-        assert_eq!(
-            policy.take_delay(Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
+        assert_eq!(policy.take_delay(Some(Duration::from_secs(2))), Duration::from_secs(2));
         assert_eq!(policy.take_delay(None), Duration::from_millis(400));
         assert_eq!(policy.attempts_left, 0);
         assert_eq!(stats.retries(), 3);

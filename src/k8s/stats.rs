@@ -16,7 +16,16 @@ use http::{HeaderValue, Method, Request};
 pub struct ApiStats {
     by_verb: Mutex<BTreeMap<&'static str, u64>>,
     retries: AtomicU64,
+    reviews: AtomicU64,
 }
+
+/// Resources whose `create` asks a question and stores nothing.
+const REVIEWS: [&str; 4] = [
+    "selfsubjectaccessreviews",
+    "selfsubjectrulesreviews",
+    "subjectaccessreviews",
+    "tokenreviews",
+];
 
 /// The verbs that change cluster state.
 pub const MUTATING_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
@@ -50,10 +59,13 @@ impl ApiStats {
     /// Requests that change cluster state (dry-run requests included: they
     /// use mutating verbs, though they change nothing).
     pub fn mutating(&self) -> u64 {
-        self.by_verb
+        let writes: u64 = self
+            .by_verb
             .lock()
             .map(|m| MUTATING_VERBS.iter().filter_map(|v| m.get(v)).sum())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        // Access reviews are `create`s that store nothing.
+        writes.saturating_sub(self.reviews.load(Ordering::Relaxed))
     }
 
     /// Retries of transient failures so far.
@@ -65,11 +77,7 @@ impl ApiStats {
 /// The Kubernetes verb of a request, from its method and path.
 pub fn kube_verb(method: &Method, path: &str, query: Option<&str>) -> &'static str {
     let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let rest: &[&str] = match segments.as_slice() {
         ["api", _version, rest @ ..] => rest,
         ["apis", _group, _version, rest @ ..] => rest,
@@ -95,17 +103,12 @@ pub fn kube_verb(method: &Method, path: &str, query: Option<&str>) -> &'static s
 }
 
 /// Counts a request and adds the `traceparent` header.
-pub fn stamp<B>(
-    stats: &ApiStats,
-    traceparent: Option<&HeaderValue>,
-    mut request: Request<B>,
-) -> Request<B> {
-    let verb = kube_verb(
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
-    );
+pub fn stamp<B>(stats: &ApiStats, traceparent: Option<&HeaderValue>, mut request: Request<B>) -> Request<B> {
+    let verb = kube_verb(request.method(), request.uri().path(), request.uri().query());
     stats.record(verb);
+    if verb == "create" && REVIEWS.iter().any(|r| request.uri().path().ends_with(r)) {
+        stats.reviews.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(value) = traceparent {
         request.headers_mut().insert("traceparent", value.clone());
     }
@@ -121,14 +124,8 @@ mod tests {
         let v = |m: Method, p: &str, q: Option<&str>| kube_verb(&m, p, q);
         assert_eq!(v(Method::GET, "/api/v1/namespaces", None), "list");
         assert_eq!(v(Method::GET, "/api/v1/namespaces/argocd", None), "get");
-        assert_eq!(
-            v(Method::GET, "/api/v1/namespaces/argocd/pods", None),
-            "list"
-        );
-        assert_eq!(
-            v(Method::GET, "/api/v1/namespaces/argocd/pods/p", None),
-            "get"
-        );
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/argocd/pods", None), "list");
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/argocd/pods/p", None), "get");
         assert_eq!(
             v(
                 Method::GET,

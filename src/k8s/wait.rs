@@ -49,11 +49,7 @@ impl Bounds {
     /// # Errors
     /// `Timeout` at the deadline, `Cancelled` on cancellation, or the
     /// future's own error.
-    pub async fn run<T>(
-        &self,
-        what: &str,
-        future: impl Future<Output = Result<T, K8sError>>,
-    ) -> Result<T, K8sError> {
+    pub async fn run<T>(&self, what: &str, future: impl Future<Output = Result<T, K8sError>>) -> Result<T, K8sError> {
         let started = Instant::now();
         tokio::select! {
             result = future => result,

@@ -43,9 +43,7 @@ impl std::str::FromStr for LogFormat {
         match text.trim().to_ascii_lowercase().as_str() {
             "json" => Ok(LogFormat::Json),
             "text" => Ok(LogFormat::Text),
-            _ => Err(format!(
-                "`{text}` is not a log format; expected text or json"
-            )),
+            _ => Err(format!("`{text}` is not a log format; expected text or json")),
         }
     }
 }
@@ -78,6 +76,9 @@ pub struct RunFields {
     pub trace_id: Option<String>,
     /// The run's span id (a node span overrides it with its own).
     pub span_id: Option<String>,
+    /// Whether text lines show trace ids (when the caller passed a trace);
+    /// JSON lines always carry them.
+    pub trace_in_text: bool,
 }
 
 /// Installs the global logger. Calling it twice keeps the first.
@@ -115,8 +116,7 @@ struct Collect<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Collect<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.0.insert(field.name().to_owned(), Value::Bool(value));
@@ -140,12 +140,7 @@ impl<S> Layer<S> for LineLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: Context<'_, S>,
-    ) {
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             let mut fields = SpanFields::default();
             attrs.record(&mut Collect(&mut fields.0));
@@ -153,12 +148,7 @@ where
         }
     }
 
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        ctx: Context<'_, S>,
-    ) {
+    fn on_record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id)
             && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
         {
@@ -180,7 +170,19 @@ where
         let mut own = Map::new();
         event.record(&mut Collect(&mut own));
         for (k, v) in own {
-            context.insert(k, v);
+            match (k.as_str(), &v) {
+                // Fields passed through from scripts as one JSON object.
+                ("script_fields", Value::String(text)) => {
+                    if let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(text) {
+                        context.extend(extra);
+                    }
+                }
+                // An empty core field means "not given": keep the span's.
+                (key, Value::String(text)) if CORE.contains(&key) && text.is_empty() => {}
+                _ => {
+                    context.insert(k, v);
+                }
+            }
         }
         let line = match self.format {
             LogFormat::Json => self.json_line(event.metadata().level(), context),
@@ -209,18 +211,13 @@ impl LineLayer {
     fn json_line(&self, level: &Level, mut fields: Map<String, Value>) -> String {
         let mut line = Map::new();
         line.insert("timestamp".into(), Value::String(now()));
-        line.insert(
-            "level".into(),
-            Value::String(level.as_str().to_ascii_lowercase()),
-        );
+        line.insert("level".into(), Value::String(level.as_str().to_ascii_lowercase()));
         for key in CORE {
             if let Some(value) = self.take(&mut fields, key) {
                 line.insert(key.into(), value);
             }
         }
-        let message = fields
-            .remove("message")
-            .unwrap_or(Value::String(String::new()));
+        let message = fields.remove("message").unwrap_or(Value::String(String::new()));
         line.insert("message".into(), message);
         let tail: Vec<Option<(String, Value)>> = ["environment", "trace_id", "span_id"]
             .into_iter()
@@ -243,20 +240,18 @@ impl LineLayer {
             .filter_map(|k| self.take(&mut fields, k))
             .map(|v| plain(&v))
             .collect();
-        let message = fields
-            .remove("message")
-            .map(|v| plain(&v))
-            .unwrap_or_default();
-        let mut line = format!(
-            "{} {} [{}] {message}",
-            now(),
-            level.as_str(),
-            context.join("/")
-        );
-        let tail: Vec<(String, Value)> = ["trace_id", "span_id"]
-            .into_iter()
-            .filter_map(|k| self.take(&mut fields, k).map(|v| (k.to_owned(), v)))
-            .collect();
+        let message = fields.remove("message").map(|v| plain(&v)).unwrap_or_default();
+        let mut line = format!("{} {} [{}] {message}", now(), level.as_str(), context.join("/"));
+        let tail: Vec<(String, Value)> = if self.run.trace_in_text {
+            ["trace_id", "span_id"]
+                .into_iter()
+                .filter_map(|k| self.take(&mut fields, k).map(|v| (k.to_owned(), v)))
+                .collect()
+        } else {
+            fields.remove("trace_id");
+            fields.remove("span_id");
+            Vec::new()
+        };
         fields.remove("environment");
         for (k, v) in fields.into_iter().chain(tail) {
             let value = plain(&v);

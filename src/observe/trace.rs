@@ -39,10 +39,7 @@ pub enum TraceError {
 }
 
 fn check(value: &str, what: &'static str, digits: usize) -> Result<String, TraceError> {
-    let ok = value.len() == digits
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok = value.len() == digits && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !ok {
         return Err(TraceError::Format {
             value: value.to_owned(),
@@ -62,8 +59,7 @@ pub fn random_hex(bytes: usize) -> String {
     loop {
         if getrandom::fill(&mut buf).is_err() {
             // No entropy source: fall back to the clock and pid, still unique per run.
-            let seed =
-                jiff::Timestamp::now().as_nanosecond() as u128 ^ u128::from(std::process::id());
+            let seed = jiff::Timestamp::now().as_nanosecond() as u128 ^ u128::from(std::process::id());
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = (seed >> ((i % 16) * 8)) as u8 ^ (i as u8);
             }
@@ -123,18 +119,12 @@ mod tests {
 
     #[test]
     fn accepts_w3c_ids_and_makes_a_child_span() {
-        let ctx = TraceContext::from_inputs(
-            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
-            Some("00f067aa0ba902b7"),
-        )
-        .unwrap();
+        let ctx =
+            TraceContext::from_inputs(Some("4bf92f3577b34da6a3ce929d0e0e4736"), Some("00f067aa0ba902b7")).unwrap();
         assert_eq!(ctx.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
         assert_eq!(ctx.span_id.len(), 16);
         assert_ne!(ctx.span_id, "00f067aa0ba902b7");
-        assert!(
-            ctx.traceparent()
-                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
-        );
+        assert!(ctx.traceparent().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
     }
 
     #[test]

@@ -167,12 +167,7 @@ impl Report {
     }
 
     /// Records the end of the run and its outcome.
-    pub fn finish(
-        &mut self,
-        outcome: Outcome,
-        started: jiff::Timestamp,
-        finished: jiff::Timestamp,
-    ) {
+    pub fn finish(&mut self, outcome: Outcome, started: jiff::Timestamp, finished: jiff::Timestamp) {
         self.summary.status = outcome;
         self.summary.exit_code = outcome.exit_code();
         self.summary.finished_at = timestamp(finished);

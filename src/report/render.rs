@@ -32,9 +32,7 @@ impl std::str::FromStr for ReportFormat {
             "json" => Ok(ReportFormat::Json),
             "yaml" | "yml" => Ok(ReportFormat::Yaml),
             "text" => Ok(ReportFormat::Text),
-            _ => Err(format!(
-                "`{text}` is not a report format; expected json, yaml or text"
-            )),
+            _ => Err(format!("`{text}` is not a report format; expected json, yaml or text")),
         }
     }
 }
@@ -43,14 +41,11 @@ impl std::str::FromStr for ReportFormat {
 pub fn render(report: &Report, format: ReportFormat) -> String {
     let text = match format {
         ReportFormat::Json => {
-            let mut out = serde_json::to_string_pretty(report)
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+            let mut out = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
             out.push('\n');
             out
         }
-        ReportFormat::Yaml => {
-            serde_saphyr::to_string(report).unwrap_or_else(|e| format!("error: {e}\n"))
-        }
+        ReportFormat::Yaml => serde_saphyr::to_string(report).unwrap_or_else(|e| format!("error: {e}\n")),
         ReportFormat::Text => text(report),
     };
     redact::scrub(&text).into_owned()
@@ -71,13 +66,7 @@ fn text(report: &Report) -> String {
         s.duration_seconds
     );
     if !report.components.is_empty() {
-        let name_w = report
-            .components
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(9);
+        let name_w = report.components.iter().map(|c| c.name.len()).max().unwrap_or(0).max(9);
         let stack_w = report
             .components
             .iter()

@@ -50,17 +50,15 @@ pub fn script_scope(ctx: Dynamic) -> Scope<'static> {
 /// The script's first syntax error (or an import's).
 pub fn compile(engine: &Engine, source: Source, origins: &Origins) -> Result<Script, ScriptError> {
     origins.record(&source.display, source.origin);
-    let scope = script_scope(Dynamic::UNIT);
+    // `ctx` is declared for strict variables but as a plain variable, so the
+    // optimizer cannot fold the placeholder value into the script.
+    let mut scope = Scope::new();
+    scope.push("ctx", Dynamic::UNIT);
     let mut ast = engine
         .compile_into_self_contained(&scope, &source.text)
         .map_err(|error| from_rhai(&error, &source.display, origins))?;
     ast.set_source(source.display.as_str());
-    tracing::debug!(
-        phase = "scripts",
-        "compiled {} ({})",
-        source.display,
-        source.origin
-    );
+    tracing::debug!(phase = "scripts", "compiled {} ({})", source.display, source.origin);
     Ok(Script {
         source,
         ast: Arc::new(ast),
@@ -124,16 +122,10 @@ pub fn compile_all(
 ) -> Result<Compiled, Vec<Problem>> {
     let mut compiled = Compiled::default();
     let mut problems = Vec::new();
-    let take = |source: Result<Source, String>,
-                what: &str,
-                problems: &mut Vec<Problem>|
-     -> Option<Script> {
+    let take = |source: Result<Source, String>, what: &str, problems: &mut Vec<Problem>| -> Option<Script> {
         match source {
             Err(message) => {
-                problems.push(Problem::new(
-                    ProblemSource::Args,
-                    format!("{what}: {message}"),
-                ));
+                problems.push(Problem::new(ProblemSource::Args, format!("{what}: {message}")));
                 None
             }
             Ok(source) => match compile(engine, source, origins) {
@@ -167,11 +159,7 @@ pub fn compile_all(
                     &format!("hook {point} of {}", node.name),
                     &mut problems,
                 ) {
-                    let defines: Vec<String> = script
-                        .ast
-                        .iter_functions()
-                        .map(|f| f.name.to_owned())
-                        .collect();
+                    let defines: Vec<String> = script.ast.iter_functions().map(|f| f.name.to_owned()).collect();
                     let wanted = HookPoint::ALL
                         .iter()
                         .find(|p| p.key() == point)
@@ -179,7 +167,10 @@ pub fn compile_all(
                     if !defines.iter().any(|d| d == wanted) {
                         problems.push(Problem::new(
                             ProblemSource::file(script.source.display.clone()),
-                            format!("hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`", node.name),
+                            format!(
+                                "hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`",
+                                node.name
+                            ),
                         ));
                     }
                     compiled.hooks.insert(path.clone(), script);
@@ -187,43 +178,33 @@ pub fn compile_all(
             }
         }
     }
-    let collection = |sources: Result<Vec<(String, Source)>, String>,
-                      what: &str,
-                      function: &str,
-                      problems: &mut Vec<Problem>| {
-        let mut out = BTreeMap::new();
-        match sources {
-            Err(message) => problems.push(Problem::new(
-                ProblemSource::Args,
-                format!("{what}: {message}"),
-            )),
-            Ok(sources) => {
-                for (key, source) in sources {
-                    if let Some(script) = take(Ok(source), &format!("{what} {key}"), problems) {
-                        if !script
-                            .ast
-                            .iter_functions()
-                            .any(|f| f.name == function && f.params.len() == 1)
-                        {
-                            problems.push(Problem::new(
-                                ProblemSource::file(script.source.display.clone()),
-                                format!("{what} `{key}` defines no `fn {function}(...)` with one parameter"),
-                            ));
+    let collection =
+        |sources: Result<Vec<(String, Source)>, String>, what: &str, function: &str, problems: &mut Vec<Problem>| {
+            let mut out = BTreeMap::new();
+            match sources {
+                Err(message) => problems.push(Problem::new(ProblemSource::Args, format!("{what}: {message}"))),
+                Ok(sources) => {
+                    for (key, source) in sources {
+                        if let Some(script) = take(Ok(source), &format!("{what} {key}"), problems) {
+                            if !script
+                                .ast
+                                .iter_functions()
+                                .any(|f| f.name == function && f.params.len() == 1)
+                            {
+                                problems.push(Problem::new(
+                                    ProblemSource::file(script.source.display.clone()),
+                                    format!("{what} `{key}` defines no `fn {function}(...)` with one parameter"),
+                                ));
+                            }
+                            out.insert(key, script);
                         }
-                        out.insert(key, script);
                     }
                 }
             }
-        }
-        out
-    };
+            out
+        };
     if needs.health {
-        compiled.health = collection(
-            library.health_checks(),
-            "health check",
-            "health",
-            &mut problems,
-        );
+        compiled.health = collection(library.health_checks(), "health check", "health", &mut problems);
     }
     if needs.policies {
         compiled.policies = collection(library.policies(), "policy", "check", &mut problems);

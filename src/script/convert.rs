@@ -56,9 +56,7 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
             .ok_or_else(|| format!("{f} is not a JSON number"));
     }
     if value.is_string() {
-        return Ok(Value::String(
-            value.clone().into_string().unwrap_or_default(),
-        ));
+        return Ok(Value::String(value.clone().into_string().unwrap_or_default()));
     }
     if let Ok(c) = value.as_char() {
         return Ok(Value::String(c.to_string()));
@@ -116,9 +114,6 @@ mod tests {
             Dynamic::from(SecretValue(Secret::new("pa55-w0rd-xyz"))),
         );
         let value = Dynamic::from_map(map);
-        assert_eq!(
-            to_json(&value).unwrap(),
-            json!({"password": "pa55-w0rd-xyz"})
-        );
+        assert_eq!(to_json(&value).unwrap(), json!({"password": "pa55-w0rd-xyz"}));
     }
 }

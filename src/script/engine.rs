@@ -51,9 +51,11 @@ impl Default for Limits {
             max_call_levels: 64,
             max_expr_depth: 64,
             max_function_expr_depth: 64,
-            max_string_size: 4 * 1024 * 1024,
-            max_array_size: 100_000,
-            max_map_size: 20_000,
+            // Rhai counts nested sizes: the bootstrap bundle's CRDs alone are
+            // hundreds of thousands of entries.
+            max_string_size: 16 * 1024 * 1024,
+            max_array_size: 2_000_000,
+            max_map_size: 2_000_000,
             max_modules: 64,
             max_variables: 2_000,
             max_functions: 1_000,
@@ -96,6 +98,21 @@ pub fn build(library: &Library, origins: &Origins, limits: Limits) -> Engine {
         control::should_stop().map(Into::into)
     });
     engine.set_module_resolver(Resolver::new(library.clone(), origins.clone()));
+    // Small conveniences missing from Rhai's standard package.
+    engine.register_fn("join", |items: rhai::Array, separator: &str| -> String {
+        items
+            .iter()
+            .map(super::convert::text)
+            .collect::<Vec<_>>()
+            .join(separator)
+    });
+    // `sync` is reserved by Rhai for future use, but `argocd::sync(name)` is
+    // part of the executor's scripting contract: read it as a plain name.
+    #[allow(deprecated)] // Rhai marks the token mapper as volatile, not deprecated
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(name) if name.as_str() == "sync" => rhai::Token::Identifier(name),
+        other => other,
+    });
     engine
 }
 

@@ -70,11 +70,7 @@ pub struct ScriptError {
 impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, column)) => write!(
-                f,
-                "{}:{line}:{column}: {} ({})",
-                self.path, self.message, self.origin
-            )?,
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {} ({})", self.path, self.message, self.origin)?,
             None => write!(f, "{}: {} ({})", self.path, self.message, self.origin)?,
         }
         for call in &self.trace {

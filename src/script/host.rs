@@ -113,6 +113,8 @@ pub struct Host {
     pub scripts: OnceLock<Arc<super::compile::Compiled>>,
     /// The `ctx` value scripts see (hooks receive it too).
     pub ctx: OnceLock<Dynamic>,
+    /// The bootstrap bundle (deploy only), loaded and verified before the run.
+    pub bundle: OnceLock<Arc<crate::bootstrap::Bundle>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -161,6 +163,7 @@ impl Host {
             engine: OnceLock::new(),
             scripts: OnceLock::new(),
             ctx: OnceLock::new(),
+            bundle: OnceLock::new(),
         })
     }
 

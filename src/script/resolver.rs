@@ -67,13 +67,9 @@ impl ModuleResolver for Resolver {
             source.display,
             source.origin
         );
-        let mut ast = engine.compile(&source.text).map_err(|error| {
-            Box::new(EvalAltResult::ErrorInModule(
-                path.into(),
-                Box::new(error.into()),
-                pos,
-            ))
-        })?;
+        let mut ast = engine
+            .compile(&source.text)
+            .map_err(|error| Box::new(EvalAltResult::ErrorInModule(path.into(), Box::new(error.into()), pos)))?;
         ast.set_source(source.display.as_str());
         let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(|error| Box::new(EvalAltResult::ErrorInModule(path.into(), error, pos)))?

@@ -14,12 +14,7 @@ use super::host::Host;
 ///
 /// # Errors
 /// The script's uncaught error, located.
-pub fn run_action(
-    host: &Arc<Host>,
-    engine: &Engine,
-    script: &Script,
-    ctx: Dynamic,
-) -> Result<(), ScriptError> {
+pub fn run_action(host: &Arc<Host>, engine: &Engine, script: &Script, ctx: Dynamic) -> Result<(), ScriptError> {
     let mut scope = script_scope(ctx);
     let bounds = host.bounds.clone();
     control::within(control::Scope { bounds, node: None }, || {

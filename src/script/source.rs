@@ -50,10 +50,7 @@ pub struct Source {
 
 /// A bundled script by its path in the bundle tree.
 pub fn bundled(name: &str) -> Option<&'static str> {
-    BUNDLED
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, text)| *text)
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
 
 /// Every bundled script path.
@@ -153,13 +150,8 @@ impl Library {
         self.collection("stdlib/policies/", &self.config_dir.join("policies"))
     }
 
-    fn collection(
-        &self,
-        bundled_prefix: &str,
-        mounted: &Path,
-    ) -> Result<Vec<(String, Source)>, String> {
-        let mut found: std::collections::BTreeMap<String, Source> =
-            std::collections::BTreeMap::new();
+    fn collection(&self, bundled_prefix: &str, mounted: &Path) -> Result<Vec<(String, Source)>, String> {
+        let mut found: std::collections::BTreeMap<String, Source> = std::collections::BTreeMap::new();
         for name in bundled_names() {
             let Some(file) = name.strip_prefix(bundled_prefix) else {
                 continue;

@@ -20,11 +20,7 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// A failure with structure: scripts and the scheduler read `message`,
 /// `reason` and `diagnostics` from the thrown map.
-pub fn failure(
-    reason: &str,
-    message: impl Into<String>,
-    diagnostics: Vec<String>,
-) -> Box<EvalAltResult> {
+pub fn failure(reason: &str, message: impl Into<String>, diagnostics: Vec<String>) -> Box<EvalAltResult> {
     let mut map = Map::new();
     map.insert("reason".into(), Dynamic::from(reason.to_owned()));
     map.insert(
@@ -98,9 +94,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
                     }
                     Ok(false)
                 }
-                Verdict::SyncFailed(message) => {
-                    Err(K8sError::Invalid(format!("sync failed: {message}")))
-                }
+                Verdict::SyncFailed(message) => Err(K8sError::Invalid(format!("sync failed: {message}"))),
                 Verdict::Unhealthy(message) => Err(K8sError::Invalid(message)),
             },
             &bounds,
@@ -116,9 +110,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
                 let diagnostics = last.as_ref().map(acd::diagnostics).unwrap_or_default();
                 let verdict = acd::verdict(last.as_ref(), since);
                 match (error, verdict) {
-                    (K8sError::Invalid(message), Verdict::SyncFailed(_))
-                        if attempt < retries.max_attempts =>
-                    {
+                    (K8sError::Invalid(message), Verdict::SyncFailed(_)) if attempt < retries.max_attempts => {
                         let delay = retries.backoff * 2u32.saturating_pow(attempt - 1);
                         tracing::warn!(
                             phase = "sync",
@@ -148,11 +140,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
                         ));
                     }
                     (K8sError::Invalid(message), _) => {
-                        return Err(failure(
-                            "Degraded",
-                            format!("{name}: {message}"),
-                            diagnostics,
-                        ));
+                        return Err(failure("Degraded", format!("{name}: {message}"), diagnostics));
                     }
                     (error @ K8sError::Timeout { .. }, verdict) => {
                         let still = match verdict {
@@ -170,10 +158,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
 
 fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
     let key = acd::app_key(&host.settings.argocd_namespace, name);
-    let live = host.block(
-        &format!("reading Application {name}"),
-        host.cluster.get(&key),
-    )?;
+    let live = host.block(&format!("reading Application {name}"), host.cluster.get(&key))?;
     let Some(live) = live else {
         return Ok(false);
     };
@@ -189,10 +174,7 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
         .as_array()
         .is_some_and(|f| f.iter().any(|f| f == acd::CASCADE_FINALIZER));
     if !has_finalizer && live["metadata"]["deletionTimestamp"].is_null() {
-        let mut finalizers: Vec<Value> = live["metadata"]["finalizers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let mut finalizers: Vec<Value> = live["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
         finalizers.push(json!(acd::CASCADE_FINALIZER));
         let patch = json!({"metadata": {"finalizers": finalizers}});
         host.block(
@@ -223,10 +205,7 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
         }
         Err(WaitFailure { error, last }) => {
             let mut diagnostics = last.as_ref().map(acd::diagnostics).unwrap_or_default();
-            if let Some(finalizers) = last
-                .as_ref()
-                .and_then(|l| l["metadata"]["finalizers"].as_array())
-            {
+            if let Some(finalizers) = last.as_ref().and_then(|l| l["metadata"]["finalizers"].as_array()) {
                 diagnostics.push(format!(
                     "finalizers still set: {}",
                     finalizers
@@ -236,11 +215,7 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
                         .join(", ")
                 ));
             }
-            Err(failure(
-                "DeleteTimedOut",
-                format!("{name}: {error}"),
-                diagnostics,
-            ))
+            Err(failure("DeleteTimedOut", format!("{name}: {error}"), diagnostics))
         }
     }
 }
@@ -277,11 +252,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             let kind = acd::application_kind();
             let ns = h.settings.argocd_namespace.clone();
             let sel = (!selector.is_empty()).then_some(selector);
-            let items = h.block(
-                "listing Applications",
-                h.cluster.list(&kind, Some(&ns), sel),
-            )?;
-            h.index.record_list(&kind, Some(&ns), sel, &items);
+            let items = super::k8s::list(&h, &kind, Some(&ns), sel)?;
             Ok(items.iter().map(to_dynamic).collect())
         },
     );
@@ -299,23 +270,11 @@ pub fn module(host: &Arc<Host>) -> Module {
             }
             let applied = ensure(&h, &object)?;
             let mut map = Map::new();
-            map.insert(
-                "action".into(),
-                Dynamic::from(format!("{:?}", applied.action)),
-            );
-            map.insert(
-                "changed".into(),
-                Dynamic::from_bool(applied.action.changed()),
-            );
+            map.insert("action".into(), Dynamic::from(format!("{:?}", applied.action)));
+            map.insert("changed".into(), Dynamic::from_bool(applied.action.changed()));
             map.insert(
                 "why".into(),
-                Dynamic::from_array(
-                    applied
-                        .why
-                        .iter()
-                        .map(|w| Dynamic::from(w.clone()))
-                        .collect(),
-                ),
+                Dynamic::from_array(applied.why.iter().map(|w| Dynamic::from(w.clone())).collect()),
             );
             map.insert("object".into(), to_dynamic(&applied.live));
             Ok(Dynamic::from_map(map))
@@ -340,9 +299,7 @@ pub fn module(host: &Arc<Host>) -> Module {
                     "cannot sync {name}: the Application does not exist"
                 )));
             };
-            if acd::state(&live).operation_phase.as_deref() == Some("Running")
-                || !live["operation"].is_null()
-            {
+            if acd::state(&live).operation_phase.as_deref() == Some("Running") || !live["operation"].is_null() {
                 return Ok(false);
             }
             let revision = live["spec"]["source"]["targetRevision"]
@@ -374,9 +331,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         "delete_app",
         &["name: &str", "timeout: Dynamic", "bool"],
         "Deletes Application `name` with the cascade finalizer, so Argo CD removes\nits resources first, and waits (watch) until it is gone. Returns `false`\nwhen it did not exist. Throws `#{reason, message, diagnostics}` on timeout\n(e.g. a finalizer that never completes).",
-        move |name: &str, timeout: Dynamic| -> Result<bool> {
-            delete_app(&h, name, duration_arg(&timeout)?)
-        },
+        move |name: &str, timeout: Dynamic| -> Result<bool> { delete_app(&h, name, duration_arg(&timeout)?) },
     );
 
     register(
@@ -402,10 +357,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         "Why an Application is not healthy: its conditions, the operation's message\nand each unhealthy resource with its message.",
         |application: Map| -> Result<Array> {
             let app = to_json(&Dynamic::from_map(application)).map_err(script_error)?;
-            Ok(acd::diagnostics(&app)
-                .into_iter()
-                .map(Dynamic::from)
-                .collect())
+            Ok(acd::diagnostics(&app).into_iter().map(Dynamic::from).collect())
         },
     );
 

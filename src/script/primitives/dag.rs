@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::{
-    CallFnOptions, Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext,
-    Position, Scope, Shared,
+    CallFnOptions, Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Scope,
+    Shared,
 };
 
 use super::register;
@@ -23,10 +23,7 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
 fn map_field(map: &Map, name: &str) -> String {
-    map.get(name)
-        .map(text)
-        .filter(|t| t != "()")
-        .unwrap_or_default()
+    map.get(name).map(text).filter(|t| t != "()").unwrap_or_default()
 }
 
 /// Reads a thrown value: a map `#{reason, message, diagnostics}` or anything else.
@@ -34,22 +31,16 @@ fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
     let mut current = error;
     loop {
         match current {
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-            | EvalAltResult::ErrorInModule(_, inner, _) => current = inner,
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+                current = inner
+            }
             EvalAltResult::ErrorRuntime(value, _) => {
                 let map = value.read_lock::<Map>()?;
                 let diagnostics = map
                     .get("diagnostics")
-                    .and_then(|d| {
-                        d.read_lock::<rhai::Array>()
-                            .map(|a| a.iter().map(text).collect())
-                    })
+                    .and_then(|d| d.read_lock::<rhai::Array>().map(|a| a.iter().map(text).collect()))
                     .unwrap_or_default();
-                return Some((
-                    map_field(&map, "reason"),
-                    map_field(&map, "message"),
-                    diagnostics,
-                ));
+                return Some((map_field(&map, "reason"), map_field(&map, "message"), diagnostics));
             }
             _ => return None,
         }
@@ -67,7 +58,12 @@ fn outcome_of(
             value: Some((value, Vec::new())),
         },
         Err(error) => {
-            let located = from_rhai(&error, "node function", &host.origins);
+            let script = host
+                .scripts
+                .get()
+                .and_then(|s| s.action.as_ref().map(|a| a.source.display.clone()))
+                .unwrap_or_else(|| "action script".to_owned());
+            let located = from_rhai(&error, &script, &host.origins);
             let (reason, message, diagnostics) = match thrown(&error) {
                 Some((reason, message, diagnostics)) => {
                     let reason = if reason.is_empty() {
@@ -97,9 +93,7 @@ fn outcome_of(
             let end = match located.kind {
                 ScriptErrorKind::Timeout => NodeEnd::TimedOut(message),
                 _ if reason == "TimedOut" => NodeEnd::TimedOut(message),
-                ScriptErrorKind::Cancelled
-                    if tokio::time::Instant::now() >= host.bounds.deadline =>
-                {
+                ScriptErrorKind::Cancelled if tokio::time::Instant::now() >= host.bounds.deadline => {
                     NodeEnd::TimedOut(format!("the action's deadline passed: {message}"))
                 }
                 ScriptErrorKind::Cancelled => NodeEnd::Failed {
@@ -125,12 +119,7 @@ fn default_status(action: PlanAction) -> &'static str {
 }
 
 /// Records node results as report components (and failures).
-fn record(
-    host: &Host,
-    action: PlanAction,
-    nodes: &[PlanNode],
-    results: &[NodeResult<(Dynamic, Vec<String>)>],
-) {
+fn record(host: &Host, action: PlanAction, nodes: &[PlanNode], results: &[NodeResult<(Dynamic, Vec<String>)>]) {
     host.with_report(|report| {
         for result in results {
             let stack = nodes
@@ -149,15 +138,13 @@ fn record(
                     Some(field("status"))
                         .filter(|s| !s.is_empty())
                         .unwrap_or_else(|| default_status(action).to_owned()),
-                    Some(field("health"))
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| {
-                            if action == PlanAction::Teardown {
-                                "Missing".to_owned()
-                            } else {
-                                "Healthy".to_owned()
-                            }
-                        }),
+                    Some(field("health")).filter(|s| !s.is_empty()).unwrap_or_else(|| {
+                        if action == PlanAction::Teardown {
+                            "Missing".to_owned()
+                        } else {
+                            "Healthy".to_owned()
+                        }
+                    }),
                     field("message"),
                 ),
                 NodeEnd::Failed { message, .. } => (
@@ -167,14 +154,8 @@ fn record(
                         .unwrap_or_else(|| "Degraded".to_owned()),
                     message.clone(),
                 ),
-                NodeEnd::TimedOut(message) => {
-                    ("TimedOut".to_owned(), "Unknown".to_owned(), message.clone())
-                }
-                NodeEnd::Skipped(reason) => (
-                    "Skipped".to_owned(),
-                    "Unknown".to_owned(),
-                    format!("skipped: {reason}"),
-                ),
+                NodeEnd::TimedOut(message) => ("TimedOut".to_owned(), "Unknown".to_owned(), message.clone()),
+                NodeEnd::Skipped(reason) => ("Skipped".to_owned(), "Unknown".to_owned(), format!("skipped: {reason}")),
             };
             report.upsert(Component {
                 name: result.name.clone(),
@@ -187,11 +168,7 @@ fn record(
                 duration_seconds: round_seconds(result.duration.as_secs_f64()),
                 attempts: host.attempts_of(&result.name),
             });
-            let diagnostics = result
-                .value
-                .as_ref()
-                .map(|(_, d)| d.clone())
-                .unwrap_or_default();
+            let diagnostics = result.value.as_ref().map(|(_, d)| d.clone()).unwrap_or_default();
             match &result.end {
                 NodeEnd::Failed { reason, message } => report.failures.push(Failure {
                     component: result.name.clone(),
@@ -224,10 +201,7 @@ fn result_map(result: &NodeResult<(Dynamic, Vec<String>)>) -> Dynamic {
         NodeEnd::Skipped(reason) => ("Skipped", "Skipped".to_owned(), reason.clone()),
     };
     map.insert("end".into(), Dynamic::from(end.to_owned()));
-    map.insert(
-        "ok".into(),
-        Dynamic::from_bool(result.end == NodeEnd::Succeeded),
-    );
+    map.insert("ok".into(), Dynamic::from_bool(result.end == NodeEnd::Succeeded));
     map.insert("reason".into(), Dynamic::from(reason));
     map.insert("message".into(), Dynamic::from(message));
     map.insert(
@@ -272,11 +246,10 @@ pub fn module(host: &Arc<Host>) -> Module {
             let mut nodes = Vec::with_capacity(node_maps.len());
             for map in &node_maps {
                 let name = map_field(map, "name");
-                let node = h.plan.node(&name).ok_or_else(|| {
-                    script_error(format!(
-                        "dag::run: `{name}` is not a node of this run's plan"
-                    ))
-                })?;
+                let node = h
+                    .plan
+                    .node(&name)
+                    .ok_or_else(|| script_error(format!("dag::run: `{name}` is not a node of this run's plan")))?;
                 nodes.push(node.clone());
             }
             let imports: Vec<(ImmutableString, Shared<Module>)> = context
@@ -305,11 +278,8 @@ pub fn module(host: &Arc<Host>) -> Module {
                         let span_id = host.trace.child().span_id;
                         let runner_host = host.clone();
                         let joined = tokio::task::spawn_blocking(move || {
-                            let span = tracing::info_span!(
-                                "node",
-                                component = name.as_str(),
-                                span_id = span_id.as_str()
-                            );
+                            let span =
+                                tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
                             let _entered = span.enter();
                             let arg = node_maps
                                 .iter()
@@ -425,11 +395,7 @@ pub fn module(host: &Arc<Host>) -> Module {
                 .map_err(|error| {
                     if let Some((reason, message, diagnostics)) = thrown(&error) {
                         return super::argocd::failure(
-                            if reason.is_empty() {
-                                "HookFailed"
-                            } else {
-                                &reason
-                            },
+                            if reason.is_empty() { "HookFailed" } else { &reason },
                             format!("hook {} of {name}: {message}", point.function()),
                             diagnostics,
                         );

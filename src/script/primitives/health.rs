@@ -40,16 +40,11 @@ pub fn assess(host: &Host, object: &Value) -> Result<Health> {
                 (to_dynamic(object),),
             )
             .map_err(|e| {
-                let located =
-                    crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
+                let located = crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
                 script_error(format!("health check {key}: {located}"))
             })?;
-        return health_of(&result).map_err(|m| {
-            script_error(format!(
-                "health check {key} ({}): {m}",
-                script.source.display
-            ))
-        });
+        return health_of(&result)
+            .map_err(|m| script_error(format!("health check {key} ({}): {m}", script.source.display)));
     }
     Ok(assess_builtin(object).unwrap_or(Health {
         status: HealthStatus::Healthy,
@@ -69,19 +64,12 @@ pub fn health_of(value: &Dynamic) -> std::result::Result<Health, String> {
         .get("status")
         .and_then(|s| s.clone().into_string().ok())
         .ok_or("the result has no `status` string")?;
-    let message = map
-        .get("message")
-        .map(crate::script::convert::text)
-        .unwrap_or_default();
+    let message = map.get("message").map(crate::script::convert::text).unwrap_or_default();
     Ok(Health {
         status: status
             .parse()
             .map_err(|e: crate::health::ParseHealthStatusError| e.to_string())?,
-        message: if message == "()" {
-            String::new()
-        } else {
-            message
-        },
+        message: if message == "()" { String::new() } else { message },
     })
 }
 
@@ -115,16 +103,10 @@ pub fn module(host: &Arc<Host>) -> Module {
             let mut parsed = Vec::with_capacity(statuses.len());
             for item in &statuses {
                 let text = match item.read_lock::<Map>() {
-                    Some(map) => map
-                        .get("status")
-                        .map(crate::script::convert::text)
-                        .unwrap_or_default(),
+                    Some(map) => map.get("status").map(crate::script::convert::text).unwrap_or_default(),
                     None => crate::script::convert::text(item),
                 };
-                parsed.push(
-                    text.parse::<HealthStatus>()
-                        .map_err(|e| script_error(e.to_string()))?,
-                );
+                parsed.push(text.parse::<HealthStatus>().map_err(|e| script_error(e.to_string()))?);
             }
             Ok(aggregate(parsed).to_string())
         },

@@ -24,43 +24,22 @@ pub fn ensure(host: &Host, object: &Value) -> Result<apply::Applied> {
     let key = ObjectKey::of(object).map_err(|e| script_error(e.to_string()))?;
     let applied = host.block(
         &format!("applying {key}"),
-        apply::ensure(
-            host.cluster.as_ref(),
-            &host.index,
-            object,
-            host.settings.dry_run,
-        ),
+        apply::ensure(host.cluster.as_ref(), &host.index, object, host.settings.dry_run),
     )?;
     match applied.action {
         ApplyAction::Unchanged => tracing::debug!(phase = "apply", "{key} unchanged"),
-        action => tracing::info!(
-            phase = "apply",
-            "{key} {action:?}: {}",
-            applied.why.join("; ")
-        ),
+        action => tracing::info!(phase = "apply", "{key} {action:?}: {}", applied.why.join("; ")),
     }
     Ok(applied)
 }
 
 fn applied_map(applied: &apply::Applied) -> Dynamic {
     let mut map = Map::new();
-    map.insert(
-        "action".into(),
-        Dynamic::from(format!("{:?}", applied.action)),
-    );
-    map.insert(
-        "changed".into(),
-        Dynamic::from_bool(applied.action.changed()),
-    );
+    map.insert("action".into(), Dynamic::from(format!("{:?}", applied.action)));
+    map.insert("changed".into(), Dynamic::from_bool(applied.action.changed()));
     map.insert(
         "why".into(),
-        Dynamic::from_array(
-            applied
-                .why
-                .iter()
-                .map(|w| Dynamic::from(w.clone()))
-                .collect(),
-        ),
+        Dynamic::from_array(applied.why.iter().map(|w| Dynamic::from(w.clone())).collect()),
     );
     map.insert("object".into(), to_dynamic(&applied.live));
     Dynamic::from_map(map)
@@ -77,18 +56,14 @@ pub fn apply_all(host: &Host, objects: &[Value]) -> Result<Vec<apply::Applied>> 
             .iter()
             .map(|object| apply::ensure(cluster, index, object, dry_run));
         let results: Vec<_> = futures::stream::iter(futures).buffered(8).collect().await;
-        results
-            .into_iter()
-            .collect::<std::result::Result<Vec<_>, _>>()
+        results.into_iter().collect::<std::result::Result<Vec<_>, _>>()
     })?;
     for (object, applied) in objects.iter().zip(&results) {
         if applied.action.changed() {
             tracing::info!(
                 phase = "apply",
                 "{} {:?}",
-                ObjectKey::of(object)
-                    .map(|k| k.to_string())
-                    .unwrap_or_default(),
+                ObjectKey::of(object).map(|k| k.to_string()).unwrap_or_default(),
                 applied.action
             );
         }
@@ -107,16 +82,13 @@ pub fn apply_all(host: &Host, objects: &[Value]) -> Result<Vec<apply::Applied>> 
 use futures::StreamExt as _;
 
 fn established(crd: &Value) -> bool {
-    crd["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Established" && c["status"] == "True")
-    })
+    crd["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
 }
 
 fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
-    let bounds = host
-        .current_bounds()
-        .within(std::time::Duration::from_secs(120));
+    let bounds = host.current_bounds().within(std::time::Duration::from_secs(120));
     let what = format!("{key} to be Established");
     let result = host.runtime.block_on(wait_for(
         host.cluster.as_ref(),
@@ -133,21 +105,9 @@ fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
 
 fn summary(results: &[apply::Applied]) -> Dynamic {
     let mut counts = Map::new();
-    for name in [
-        "Created",
-        "Updated",
-        "Unchanged",
-        "WouldCreate",
-        "WouldUpdate",
-    ] {
-        let n = results
-            .iter()
-            .filter(|r| format!("{:?}", r.action) == name)
-            .count();
-        counts.insert(
-            name.to_ascii_lowercase().into(),
-            Dynamic::from_int(n as i64),
-        );
+    for name in ["Created", "Updated", "Unchanged", "WouldCreate", "WouldUpdate"] {
+        let n = results.iter().filter(|r| format!("{:?}", r.action) == name).count();
+        counts.insert(name.to_ascii_lowercase().into(), Dynamic::from_int(n as i64));
     }
     counts.insert(
         "changed".into(),
@@ -200,12 +160,31 @@ pub fn module(host: &Arc<Host>) -> Module {
             let kind_ref = Kind::new(api_version, kind);
             let ns = (!namespace.is_empty()).then_some(namespace);
             let sel = (!selector.is_empty()).then_some(selector);
-            let items = h.block(
-                &format!("listing {kind_ref}"),
-                h.cluster.list(&kind_ref, ns, sel),
-            )?;
-            h.index.record_list(&kind_ref, ns, sel, &items);
+            let items = list(&h, &kind_ref, ns, sel)?;
             Ok(items.iter().map(to_dynamic).collect())
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "known",
+        &[
+            "api_version: &str",
+            "kind: &str",
+            "namespace: &str",
+            "name: &str",
+            "Dynamic",
+        ],
+        "The object as this run last saw it (from a `k8s::list`, `get` or write),\nwithout asking the cluster; `()` if this run has not seen it.",
+        move |api_version: &str, kind: &str, namespace: &str, name: &str| -> Dynamic {
+            match h
+                .index
+                .lookup(&key(api_version, kind, namespace, name), &serde_json::Value::Null)
+            {
+                crate::k8s::index::Known::Present(live) => to_dynamic(&live),
+                _ => Dynamic::UNIT,
+            }
         },
     );
 
@@ -258,11 +237,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         ],
         "Deletes an object (background propagation). Returns `false` if it did not\nexist. In a dry run nothing is deleted and the result says whether it exists.",
         move |api_version: &str, kind: &str, namespace: &str, name: &str| -> Result<bool> {
-            delete(
-                &h,
-                &key(api_version, kind, namespace, name),
-                Propagation::Background,
-            )
+            delete(&h, &key(api_version, kind, namespace, name), Propagation::Background)
         },
     );
 
@@ -279,12 +254,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             "bool",
         ],
         "Deletes an object with a propagation policy: `\"Background\"`,\n`\"Foreground\"` or `\"Orphan\"`.",
-        move |api_version: &str,
-              kind: &str,
-              namespace: &str,
-              name: &str,
-              propagation: &str|
-              -> Result<bool> {
+        move |api_version: &str, kind: &str, namespace: &str, name: &str, propagation: &str| -> Result<bool> {
             let propagation = match propagation {
                 "Background" => Propagation::Background,
                 "Foreground" => Propagation::Foreground,
@@ -365,12 +335,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             "()",
         ],
         "Waits (watch) until the object no longer exists. Throws on timeout.",
-        move |api_version: &str,
-              kind: &str,
-              namespace: &str,
-              name: &str,
-              timeout: Dynamic|
-              -> Result<()> {
+        move |api_version: &str, kind: &str, namespace: &str, name: &str, timeout: Dynamic| -> Result<()> {
             let key = key(api_version, kind, namespace, name);
             let bounds = h.current_bounds().within(duration_arg(&timeout)?);
             h.runtime
@@ -402,13 +367,7 @@ pub fn module(host: &Arc<Host>) -> Module {
     register(
         &mut m,
         "can_i",
-        &[
-            "verb: &str",
-            "group: &str",
-            "resource: &str",
-            "namespace: &str",
-            "bool",
-        ],
+        &["verb: &str", "group: &str", "resource: &str", "namespace: &str", "bool"],
         "Asks the API server (SelfSubjectAccessReview) whether the executor's\ncredentials allow `verb` on `resource` of `group` in `namespace`\n(`\"\"`: cluster-wide).",
         move |verb: &str, group: &str, resource: &str, namespace: &str| -> Result<bool> {
             let review = json!({
@@ -469,20 +428,32 @@ pub fn module(host: &Arc<Host>) -> Module {
     m
 }
 
+/// Lists a kind (recording the result in the run's index); a kind the
+/// cluster does not serve has no objects.
+pub fn list(host: &Host, kind: &Kind, namespace: Option<&str>, selector: Option<&str>) -> Result<Vec<Value>> {
+    let listed = host.runtime.block_on(
+        host.current_bounds()
+            .run(&format!("listing {kind}"), host.cluster.list(kind, namespace, selector)),
+    );
+    let items = match listed {
+        Ok(items) => items,
+        Err(crate::k8s::K8sError::UnknownKind { .. }) => Vec::new(),
+        Err(error) if error.is_not_found() => Vec::new(),
+        Err(error) => return Err(script_error(error.to_string())),
+    };
+    host.index.record_list(kind, namespace, selector, &items);
+    Ok(items)
+}
+
 fn delete(host: &Host, key: &ObjectKey, propagation: Propagation) -> Result<bool> {
     if host.settings.dry_run {
-        let exists = host
-            .block(&format!("reading {key}"), host.cluster.get(key))?
-            .is_some();
+        let exists = host.block(&format!("reading {key}"), host.cluster.get(key))?.is_some();
         if exists {
             tracing::info!(phase = "delete", "dry run: would delete {key}");
         }
         return Ok(exists);
     }
-    let existed = host.block(
-        &format!("deleting {key}"),
-        host.cluster.delete(key, propagation),
-    )?;
+    let existed = host.block(&format!("deleting {key}"), host.cluster.delete(key, propagation))?;
     if existed {
         tracing::info!(phase = "delete", "deleted {key}");
     }

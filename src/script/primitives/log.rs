@@ -59,9 +59,7 @@ pub fn module() -> Module {
             &mut m,
             name,
             &["message: &str", "()"],
-            &format!(
-                "Logs `message` at {name} level, with the current action, phase and component."
-            ),
+            &format!("Logs `message` at {name} level, with the current action, phase and component."),
             move |message: &str| emit(level, message, &Map::new()),
         );
         register(

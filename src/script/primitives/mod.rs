@@ -7,6 +7,7 @@
 //! node or action with the script's position.
 
 pub mod argocd;
+pub mod bundle;
 pub mod dag;
 pub mod health;
 pub mod k8s;
@@ -64,6 +65,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
         ("log", log::module()),
         ("report", report::module(host)),
         ("secrets", secrets::module(host)),
+        ("bundle", bundle::module(host)),
     ]
 }
 
@@ -77,11 +79,7 @@ pub fn duration_arg(value: &Dynamic) -> Result<Duration, Box<EvalAltResult>> {
             .ok()
             .filter(|s| *s > 0)
             .map(Duration::from_secs)
-            .ok_or_else(|| {
-                script_error(format!(
-                    "timeout {seconds} must be a positive number of seconds"
-                ))
-            });
+            .ok_or_else(|| script_error(format!("timeout {seconds} must be a positive number of seconds")));
     }
     if let Ok(seconds) = value.as_float() {
         return (seconds > 0.0)

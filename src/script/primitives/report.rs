@@ -12,10 +12,7 @@ use crate::script::host::{Host, script_error};
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn field(map: &Map, name: &str) -> String {
-    map.get(name)
-        .map(text)
-        .filter(|t| t != "()")
-        .unwrap_or_default()
+    map.get(name).map(text).filter(|t| t != "()").unwrap_or_default()
 }
 
 /// Reads a component map (`#{name, stack, kind, status, health, sync, message, ...}`).
@@ -62,12 +59,7 @@ fn object_ref(map: &Map, reason: &str) -> ObjectRef {
     let metadata = map
         .get("metadata")
         .and_then(|m| m.read_lock::<Map>().map(|m| m.clone()));
-    let from_meta = |name: &str| {
-        metadata
-            .as_ref()
-            .map(|m| field(m, name))
-            .unwrap_or_default()
-    };
+    let from_meta = |name: &str| metadata.as_ref().map(|m| field(m, name)).unwrap_or_default();
     ObjectRef {
         api_version: field(map, "apiVersion"),
         kind: field(map, "kind"),
@@ -191,10 +183,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             "removed",
             "Lists an object (`#{apiVersion, kind, namespace, name}` or the object itself) as removed.",
         ),
-        (
-            "retained",
-            "Lists an object as kept on purpose, with the reason.",
-        ),
+        ("retained", "Lists an object as kept on purpose, with the reason."),
         (
             "orphan",
             "Lists an object that should be gone but is not, with the reason.",

@@ -24,12 +24,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             h.secrets
                 .get(name)
                 .map(|s| Dynamic::from(SecretValue(s.clone())))
-                .ok_or_else(|| {
-                    script_error(format!(
-                        "no secret `{name}` in {}",
-                        h.secrets.dir().display()
-                    ))
-                })
+                .ok_or_else(|| script_error(format!("no secret `{name}` in {}", h.secrets.dir().display())))
         },
     );
     let h = host.clone();
@@ -46,12 +41,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         "names",
         &["Array"],
         "The names of the secrets present (never their values).",
-        move || -> Array {
-            h.secrets
-                .names()
-                .map(|n| Dynamic::from(n.to_owned()))
-                .collect()
-        },
+        move || -> Array { h.secrets.names().map(|n| Dynamic::from(n.to_owned())).collect() },
     );
     m
 }

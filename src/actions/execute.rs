@@ -1,0 +1,287 @@
+//! Executing a validated request: connect, build the host and engine,
+//! compile every script, run the action script, collect the report.
+//!
+//! Everything up to running the script makes no network request, so a
+//! script that does not compile or a bundle that fails its checksum is
+//! still an input problem (exit 3) with the cluster untouched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::context;
+use super::outcome;
+use crate::bootstrap::{self, BundleInputs};
+use crate::config::{Action, Problem, Request, Source};
+use crate::k8s::client::{ClientSettings, KubeCluster};
+use crate::k8s::wait::Bounds;
+use crate::observe::trace::TraceContext;
+use crate::outcome::Outcome;
+use crate::report::{Failure, Report};
+use crate::script::compile::{Needs, compile_all};
+use crate::script::engine::{self, Limits};
+use crate::script::error::{Origins, ScriptErrorKind};
+use crate::script::host::{Host, RunSettings};
+use crate::script::primitives;
+use crate::script::source::Library;
+
+/// `ACTION_TIMEOUT` when none is given: no wait is ever unbounded.
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// What went wrong before the action script ran.
+pub enum Refusal {
+    /// Input problems (exit 3).
+    Invalid(Vec<Problem>),
+}
+
+/// Runs `request`, filling `report`; returns the outcome.
+pub fn execute(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(256)
+        .enable_all()
+        .thread_name("executor")
+        .build()
+        .map_err(|e| {
+            Refusal::Invalid(vec![Problem::new(
+                Source::Args,
+                format!("cannot start the runtime: {e}"),
+            )])
+        })?;
+    runtime.block_on(run(request, trace, report))
+}
+
+async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {
+    let settings = ClientSettings {
+        max_attempts: request.environment.retries.max_attempts,
+        backoff: request.environment.retries.backoff,
+        traceparent: Some(trace.traceparent()),
+    };
+    let cluster = KubeCluster::connect(&request.cluster, &settings)
+        .await
+        .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var("KUBECONFIG_DATA"), e.to_string())]))?;
+    let stats = cluster.stats();
+
+    let bundle = if request.action == Action::Deploy {
+        let destinations: Vec<String> = {
+            let mut ns: Vec<String> = request.graph.graph.apps().map(|(_, a)| a.namespace.clone()).collect();
+            ns.sort();
+            ns.dedup();
+            ns
+        };
+        let tier = request.tier.to_string();
+        let inputs = BundleInputs {
+            bundle_dir: &request.bundle_dir,
+            environment: &request.environment,
+            tier: &tier,
+            secrets: &request.secrets,
+            destination_namespaces: destinations,
+            executor_image: request.executor_image.clone(),
+        };
+        Some(bootstrap::load(&inputs).map_err(Refusal::Invalid)?)
+    } else {
+        None
+    };
+
+    let cancel = CancellationToken::new();
+    let timeout = request.action_timeout.unwrap_or(DEFAULT_ACTION_TIMEOUT);
+    let deadline = Instant::now() + timeout;
+    let bounds = Bounds {
+        deadline,
+        cancel: cancel.clone(),
+    };
+    let origins = Origins::default();
+    let host = Host::new(
+        Arc::new(cluster),
+        tokio::runtime::Handle::current(),
+        bounds,
+        RunSettings {
+            dry_run: request.dry_run,
+            retries: request.environment.retries,
+            argocd_namespace: request.environment.argocd_namespace.clone(),
+            tier: request.tier.to_string(),
+        },
+        request.secrets.clone(),
+        request.plan.clone(),
+        trace.clone(),
+        Some(stats.clone()),
+        origins.clone(),
+    );
+    if let Some(bundle) = bundle {
+        let _ = host.bundle.set(Arc::new(bundle));
+    }
+    let library = Library::new(&request.config_dir);
+    let mut engine = engine::build(&library, &origins, Limits::default());
+    primitives::register_all(&mut engine, &host);
+    let engine = Arc::new(engine);
+    host.set_engine(&engine);
+    let action_script = format!("{}.rhai", request.action.name());
+    let compiled = compile_all(
+        &engine,
+        &library,
+        &origins,
+        Needs {
+            action: Some(&action_script),
+            plan: Some(&request.plan),
+            health: true,
+            policies: request.action == Action::Validate,
+        },
+    )
+    .map_err(Refusal::Invalid)?;
+    let Some(script) = compiled.action.clone() else {
+        return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
+    };
+    let _ = host.scripts.set(Arc::new(compiled));
+    let ctx = context::build(request, trace, request.teardown_crds);
+    let _ = host.ctx.set(ctx.clone());
+
+    // The deadline and signals cancel every wait; the report is still written.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let cancel = cancel.clone();
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!(phase = "run", "ACTION_TIMEOUT ({}) reached: stopping", crate::config::duration::format_duration(timeout));
+                }
+                () = signal() => {
+                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                    warn!(phase = "run", "interrupted: stopping, cancelling waits and writing the report");
+                }
+            }
+            cancel.cancel();
+        })
+    };
+
+    info!(
+        phase = "run",
+        "{} {} ({} applications){}",
+        request.action.name(),
+        request.scope,
+        request.plan.nodes.len(),
+        if request.dry_run { ", dry run" } else { "" }
+    );
+    let started = Instant::now();
+    let runner_host = host.clone();
+    let runner_engine = engine.clone();
+    let result =
+        tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
+            .await;
+    watchdog.abort();
+    let deadline_passed = Instant::now() >= deadline;
+    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+
+    let parts = host
+        .report
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    report.components = parts.components;
+    report.failures = parts.failures;
+    report.recommendations = parts.recommendations;
+    report.metrics.extend(parts.metrics);
+    report.compliance = parts.compliance;
+    if request.action == Action::Teardown {
+        report.removed = Some(parts.removed);
+        report.retained = Some(parts.retained);
+        report.orphans = Some(parts.orphans);
+    }
+    if request.action != Action::Teardown {
+        outcome::add_stacks(report, &request.plan);
+    }
+    let mut decided = parts.outcome;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(script_error)) => {
+            let (reason, forced) = match script_error.kind {
+                ScriptErrorKind::Timeout => ("TimedOut", Some(Outcome::TimedOut)),
+                ScriptErrorKind::Cancelled if deadline_passed => ("TimedOut", Some(Outcome::TimedOut)),
+                ScriptErrorKind::Cancelled => ("Interrupted", Some(Outcome::Failed)),
+                _ if deadline_passed => ("TimedOut", Some(Outcome::TimedOut)),
+                _ => ("ScriptError", Some(Outcome::Failed)),
+            };
+            error!(phase = "run", "{script_error}");
+            let already = report
+                .failures
+                .iter()
+                .any(|f| script_error.message.contains(&f.message) || f.message.contains(&script_error.message));
+            if !already {
+                report.failures.push(Failure {
+                    component: request.action.name().to_owned(),
+                    reason: reason.to_owned(),
+                    message: script_error.to_string(),
+                    diagnostics: script_error.trace.clone(),
+                });
+            }
+            decided = forced;
+        }
+        Err(join_error) => {
+            report.failures.push(Failure {
+                component: request.action.name().to_owned(),
+                reason: "InternalError".to_owned(),
+                message: format!("the action's worker ended abnormally: {join_error}"),
+                diagnostics: Vec::new(),
+            });
+            decided = Some(Outcome::Failed);
+        }
+    }
+    if was_interrupted {
+        report.failures.push(Failure {
+            component: request.action.name().to_owned(),
+            reason: "Interrupted".to_owned(),
+            message: "the executor received a termination signal".to_owned(),
+            diagnostics: Vec::new(),
+        });
+        report
+            .recommendations
+            .push("Run the same action again: completed nodes are not redone.".to_owned());
+        decided = Some(Outcome::Failed);
+    }
+    let outcome = decided.unwrap_or_else(|| outcome::from_components(report, deadline_passed));
+    let outcome = if deadline_passed && outcome != Outcome::Succeeded {
+        Outcome::TimedOut
+    } else {
+        outcome
+    };
+
+    report.metrics.insert(
+        "apiRequests".to_owned(),
+        serde_json::to_value(stats.by_verb()).unwrap_or_default(),
+    );
+    report
+        .metrics
+        .insert("apiRequestsTotal".to_owned(), stats.total().into());
+    report
+        .metrics
+        .insert("mutatingRequests".to_owned(), stats.mutating().into());
+    report.metrics.insert("retries".to_owned(), stats.retries().into());
+    report.metrics.insert(
+        "wallSeconds".to_owned(),
+        serde_json::json!(crate::report::round_seconds(started.elapsed().as_secs_f64())),
+    );
+    Ok(outcome)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

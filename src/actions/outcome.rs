@@ -1,0 +1,93 @@
+//! Deciding a run's outcome and completing the report: stack components,
+//! request metrics.
+
+use std::collections::BTreeMap;
+
+use crate::dag::Plan;
+use crate::health::{HealthStatus, aggregate};
+use crate::outcome::Outcome;
+use crate::report::{Component, ComponentKind, Report};
+
+/// Statuses of components that did not complete.
+const NOT_DONE: [&str; 3] = ["Failed", "TimedOut", "Skipped"];
+
+/// The outcome the components imply: all done → Succeeded; some not done →
+/// Partial (TimedOut when the action's deadline passed); none done → Failed.
+pub fn from_components(report: &Report, deadline_passed: bool) -> Outcome {
+    let apps: Vec<&Component> = report
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::App)
+        .collect();
+    let not_done = apps.iter().filter(|c| NOT_DONE.contains(&c.status.as_str())).count();
+    let bootstrap_failed = report
+        .components
+        .iter()
+        .any(|c| c.kind == ComponentKind::Bootstrap && NOT_DONE.contains(&c.status.as_str()));
+    if deadline_passed && (not_done > 0 || bootstrap_failed) {
+        return Outcome::TimedOut;
+    }
+    if bootstrap_failed {
+        return Outcome::Failed;
+    }
+    match (not_done, apps.len()) {
+        (0, _) => Outcome::Succeeded,
+        (n, total) if n < total => Outcome::Partial,
+        _ => Outcome::Failed,
+    }
+}
+
+/// Adds one component per stack of the plan, aggregating its applications.
+pub fn add_stacks(report: &mut Report, plan: &Plan) {
+    let mut stacks = Vec::new();
+    for stack in &plan.stacks {
+        let apps: Vec<&Component> = report
+            .components
+            .iter()
+            .filter(|c| c.kind == ComponentKind::App && stack.apps.contains(&c.name))
+            .collect();
+        if apps.is_empty() {
+            continue;
+        }
+        let health = aggregate(apps.iter().map(|c| {
+            if NOT_DONE.contains(&c.status.as_str()) && c.status != "Skipped" {
+                HealthStatus::Failed
+            } else {
+                c.health.parse().unwrap_or(HealthStatus::Unknown)
+            }
+        }));
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for app in &apps {
+            *counts.entry(app.status.as_str()).or_default() += 1;
+        }
+        let status = if apps.iter().any(|c| c.status == "Failed" || c.status == "TimedOut") {
+            "Failed"
+        } else if apps.iter().any(|c| c.status == "Skipped") {
+            "Skipped"
+        } else if apps.iter().all(|c| c.status == apps[0].status) {
+            apps[0].status.as_str()
+        } else {
+            "Deployed"
+        };
+        stacks.push(Component {
+            name: stack.name.clone(),
+            stack: stack.name.clone(),
+            kind: ComponentKind::Stack,
+            status: status.to_owned(),
+            health: health.to_string(),
+            sync: if apps.iter().all(|c| c.sync == "Synced") {
+                "Synced".to_owned()
+            } else {
+                String::new()
+            },
+            message: counts
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            duration_seconds: apps.iter().map(|c| c.duration_seconds).fold(0.0, f64::max),
+            attempts: 1,
+        });
+    }
+    report.components.extend(stacks);
+}
