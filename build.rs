@@ -45,8 +45,7 @@ fn main() {
         }
     }
     table.push_str("];\n");
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled_scripts.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled_scripts.rs");
     if let Err(error) = std::fs::write(&out, table) {
         println!("cargo:warning=cannot write {}: {error}", out.display());
     }
