@@ -30,7 +30,9 @@ pub fn upstream(file: &str) -> PathBuf {
 
 /// A `kube-sim serve` process and its temp directory.
 pub struct SimProcess {
+    pub stderr: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
     pub child: Option<Child>,
+    pub exited: bool,
     pub pid: u32,
     pub url: String,
     pub dir: tempfile::TempDir,
@@ -52,9 +54,20 @@ impl SimProcess {
         }
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -73,7 +86,9 @@ impl SimProcess {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
         let pid = child.id();
         Self {
+            stderr: std::sync::Mutex::new(err_rx),
             child: Some(child),
+            exited: false,
             pid,
             url,
             dir,
@@ -180,6 +195,20 @@ impl SimProcess {
             .collect()
     }
 
+    /// Waits for a stderr line containing `text`.
+    pub fn wait_stderr(&self, text: &str, within: Duration) -> bool {
+        let rx = self.stderr.lock().unwrap();
+        let deadline = std::time::Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// Sends a signal by name (`TERM`, `HUP`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -196,7 +225,9 @@ impl SimProcess {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        rx.recv_timeout(within).ok().and_then(Result::ok)
+        let status = rx.recv_timeout(within).ok().and_then(Result::ok);
+        self.exited = status.is_some();
+        status
     }
 }
 
@@ -205,7 +236,7 @@ impl Drop for SimProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-        } else {
+        } else if !self.exited {
             let _ = Command::new("kill")
                 .args(["-KILL", &self.pid.to_string()])
                 .status();
