@@ -137,11 +137,7 @@ impl AuditEvent {
 
     /// Whether the request was made with `dryRun`.
     pub fn is_dry_run(&self) -> bool {
-        self.request_uri.contains("dryRun=")
-            || self
-                .annotations
-                .get("kube-sim.io/dry-run")
-                .is_some_and(|v| v == "true")
+        self.request_uri.contains("dryRun=") || self.annotations.get("kube-sim.io/dry-run").is_some_and(|v| v == "true")
     }
 
     /// Whether the verb changes state.
@@ -168,12 +164,10 @@ impl AuditLog {
     pub fn new(path: Option<&Path>) -> Result<Self, AuditError> {
         let file = match path {
             None => None,
-            Some(p) => Some(
-                std::fs::File::create(p).map_err(|source| AuditError::Create {
-                    path: p.display().to_string(),
-                    source,
-                })?,
-            ),
+            Some(p) => Some(std::fs::File::create(p).map_err(|source| AuditError::Create {
+                path: p.display().to_string(),
+                source,
+            })?),
         };
         Ok(Self {
             events: Mutex::new(Vec::new()),
@@ -189,17 +183,11 @@ impl AuditLog {
             line.push(b'\n');
             let _ = file.write_all(&line);
         }
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event);
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).push(event);
     }
 
     /// A copy of every event so far.
     pub fn events(&self) -> Vec<AuditEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

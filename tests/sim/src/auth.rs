@@ -51,13 +51,7 @@ impl User {
     }
 
     /// The `403` a denied request gets.
-    pub fn forbidden(
-        &self,
-        verb: &str,
-        group: &str,
-        resource: &str,
-        namespace: Option<&str>,
-    ) -> ApiError {
+    pub fn forbidden(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> ApiError {
         let scope = match namespace {
             Some(ns) => format!(" in the namespace \"{ns}\""),
             None => " at the cluster scope".to_string(),
@@ -81,9 +75,7 @@ impl User {
                 attrs["verb"].as_str().unwrap_or(""),
                 attrs["resource"].as_str().unwrap_or(""),
                 attrs["namespace"].as_str().filter(|s| !s.is_empty()),
-            ) || (self.rules.verbs.is_none()
-                && self.rules.resources.is_none()
-                && self.rules.namespaces.is_none())
+            ) || (self.rules.verbs.is_none() && self.rules.resources.is_none() && self.rules.namespaces.is_none())
         } else {
             self.rules.verbs.is_none()
         };
@@ -121,15 +113,9 @@ impl User {
 ///
 /// # Errors
 /// `401 Unauthorized` for a missing or unknown token.
-pub fn authenticate(
-    tokens: &BTreeMap<String, TokenConfig>,
-    header: Option<&str>,
-) -> Result<User, ApiError> {
+pub fn authenticate(tokens: &BTreeMap<String, TokenConfig>, header: Option<&str>) -> Result<User, ApiError> {
     let token = header
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim);
     match token.and_then(|t| tokens.get(t)) {
         Some(rules) => Ok(User {

@@ -77,11 +77,7 @@ impl Conn {
                 break;
             }
             if status == 0 {
-                status = l
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
+                status = l.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
             } else if let Some((k, v)) = l.split_once(':')
                 && k.eq_ignore_ascii_case("content-length")
             {
@@ -94,12 +90,7 @@ impl Conn {
     }
 }
 
-async fn throughput(
-    addr: &str,
-    connections: usize,
-    duration: Duration,
-    path: &str,
-) -> anyhow::Result<f64> {
+async fn throughput(addr: &str, connections: usize, duration: Duration, path: &str) -> anyhow::Result<f64> {
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -136,12 +127,7 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn create_configmaps(
-    addr: &str,
-    namespace: &str,
-    count: usize,
-    connections: usize,
-) -> anyhow::Result<()> {
+async fn create_configmaps(addr: &str, namespace: &str, count: usize, connections: usize) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for c in 0..connections {
         let addr = addr.to_string();
@@ -204,10 +190,7 @@ async fn apply_manifest(conn: &mut Conn, docs: &[Value], sim: &Sim) -> anyhow::R
                 rt.resource
             )
         } else {
-            format!(
-                "{prefix}/{}/{name}?fieldManager=bench&force=true",
-                rt.resource
-            )
+            format!("{prefix}/{}/{name}?fieldManager=bench&force=true", rt.resource)
         };
         let (status, _) = conn
             .send(
@@ -232,13 +215,11 @@ async fn apply_manifest(conn: &mut Conn, docs: &[Value], sim: &Sim) -> anyhow::R
 /// request fails.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let manifest = args.manifest.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/upstream/argo-cd-v3.5.1-install.yaml")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream/argo-cd-v3.5.1-install.yaml")
     });
-    let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("reading {}", manifest.display()))?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-        .map_err(|e| anyhow::anyhow!("parsing {}: {e}", manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| anyhow::anyhow!("parsing {}: {e}", manifest.display()))?;
     let docs: Vec<Value> = docs.into_iter().filter(Value::is_object).collect();
 
     let sim = Sim::start(SimOptions::with_config(SimConfig::default())).await?;
@@ -300,10 +281,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let first = started.elapsed();
     println!(
         "server-side apply of {} ({objects} objects), first (creates): {:.0} ms",
-        manifest
-            .file_name()
-            .and_then(|f| f.to_str())
-            .unwrap_or("manifest"),
+        manifest.file_name().and_then(|f| f.to_str()).unwrap_or("manifest"),
         first.as_secs_f64() * 1000.0
     );
     let started = Instant::now();

@@ -51,26 +51,17 @@ impl Cluster {
 
     /// The current configuration.
     pub fn config(&self) -> Arc<SimConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The current fault plan.
     pub fn faults(&self) -> Arc<Faults> {
-        self.faults
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The current tokens.
     pub fn tokens(&self) -> Arc<BTreeMap<String, TokenConfig>> {
-        self.tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.tokens.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Replaces the configuration (and fault plan) and wakes the controllers.

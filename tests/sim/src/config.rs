@@ -294,10 +294,7 @@ tokens:
         let config = SimConfig::from_yaml(text).unwrap();
         assert_eq!(config.repositories.len(), 1);
         assert_eq!(config.workloads.ready_after(), Duration::from_millis(300));
-        assert_eq!(
-            config.apps["vault"].healthy_after,
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(config.apps["vault"].healthy_after, Some(Duration::from_secs(2)));
         assert_eq!(config.faults.len(), 4);
         assert!(config.faults[3].reset);
         assert_eq!(config.tokens["viewer"].verbs.as_ref().unwrap().len(), 3);

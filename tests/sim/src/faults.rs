@@ -71,9 +71,7 @@ pub struct Faults {
 
 impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faults")
-            .field("rules", &self.rules)
-            .finish()
+        f.debug_struct("Faults").field("rules", &self.rules).finish()
     }
 }
 
@@ -91,9 +89,7 @@ impl Faults {
         let state = (0..rules.len())
             .map(|i| RuleState {
                 matched: 0,
-                rng: ChaCha8Rng::seed_from_u64(
-                    seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                ),
+                rng: ChaCha8Rng::seed_from_u64(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             })
             .collect();
         Self {

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "kube-sim",
-    version,
-    about = "A simulated Kubernetes API server for tests"
-)]
+#[command(name = "kube-sim", version, about = "A simulated Kubernetes API server for tests")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,10 +35,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kube-sim: cannot start the runtime: {e}");

@@ -148,15 +148,7 @@ const BUILTINS: &[Builtin] = &[
     b("v1", "configmaps", "ConfigMap", true, &["cm"], false, false),
     b("v1", "secrets", "Secret", true, &[], false, false),
     b("v1", "services", "Service", true, &["svc"], true, false),
-    b(
-        "v1",
-        "serviceaccounts",
-        "ServiceAccount",
-        true,
-        &["sa"],
-        false,
-        false,
-    ),
+    b("v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false),
     b("v1", "pods", "Pod", true, &["po"], true, false),
     b("v1", "events", "Event", true, &["ev"], false, false),
     b("v1", "endpoints", "Endpoints", true, &["ep"], false, false),
@@ -179,60 +171,12 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b("v1", "nodes", "Node", false, &["no"], true, false),
-    b(
-        "v1",
-        "resourcequotas",
-        "ResourceQuota",
-        true,
-        &["quota"],
-        true,
-        false,
-    ),
-    b(
-        "v1",
-        "limitranges",
-        "LimitRange",
-        true,
-        &["limits"],
-        false,
-        false,
-    ),
-    b(
-        "apps/v1",
-        "deployments",
-        "Deployment",
-        true,
-        &["deploy"],
-        true,
-        true,
-    ),
-    b(
-        "apps/v1",
-        "statefulsets",
-        "StatefulSet",
-        true,
-        &["sts"],
-        true,
-        true,
-    ),
-    b(
-        "apps/v1",
-        "daemonsets",
-        "DaemonSet",
-        true,
-        &["ds"],
-        true,
-        true,
-    ),
-    b(
-        "apps/v1",
-        "replicasets",
-        "ReplicaSet",
-        true,
-        &["rs"],
-        true,
-        true,
-    ),
+    b("v1", "resourcequotas", "ResourceQuota", true, &["quota"], true, false),
+    b("v1", "limitranges", "LimitRange", true, &["limits"], false, false),
+    b("apps/v1", "deployments", "Deployment", true, &["deploy"], true, true),
+    b("apps/v1", "statefulsets", "StatefulSet", true, &["sts"], true, true),
+    b("apps/v1", "daemonsets", "DaemonSet", true, &["ds"], true, true),
+    b("apps/v1", "replicasets", "ReplicaSet", true, &["rs"], true, true),
     b(
         "apps/v1",
         "controllerrevisions",
@@ -244,15 +188,7 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("batch/v1", "jobs", "Job", true, &[], true, true),
     b("batch/v1", "cronjobs", "CronJob", true, &["cj"], true, true),
-    b(
-        "rbac.authorization.k8s.io/v1",
-        "roles",
-        "Role",
-        true,
-        &[],
-        false,
-        false,
-    ),
+    b("rbac.authorization.k8s.io/v1", "roles", "Role", true, &[], false, false),
     b(
         "rbac.authorization.k8s.io/v1",
         "clusterroles",
@@ -343,15 +279,7 @@ const BUILTINS: &[Builtin] = &[
         true,
         true,
     ),
-    b(
-        "coordination.k8s.io/v1",
-        "leases",
-        "Lease",
-        true,
-        &[],
-        false,
-        false,
-    ),
+    b("coordination.k8s.io/v1", "leases", "Lease", true, &[], false, false),
     b(
         "autoscaling/v2",
         "horizontalpodautoscalers",
@@ -407,14 +335,7 @@ fn builtin_type(item: &Builtin) -> ResourceType {
     let create_only = group == "authorization.k8s.io";
     let all = matches!(
         item.resource,
-        "pods"
-            | "services"
-            | "deployments"
-            | "statefulsets"
-            | "daemonsets"
-            | "replicasets"
-            | "jobs"
-            | "cronjobs"
+        "pods" | "services" | "deployments" | "statefulsets" | "daemonsets" | "replicasets" | "jobs" | "cronjobs"
     );
     ResourceType {
         group,
@@ -478,11 +399,7 @@ impl Registry {
         types
             .iter()
             .find(|t| t.group == group && t.resource == resource && t.preferred)
-            .or_else(|| {
-                types
-                    .iter()
-                    .find(|t| t.group == group && t.resource == resource)
-            })
+            .or_else(|| types.iter().find(|t| t.group == group && t.resource == resource))
             .cloned()
     }
 
@@ -510,9 +427,7 @@ impl Registry {
 
     /// Whether group/version is served at all.
     pub fn has_group_version(&self, group: &str, version: &str) -> bool {
-        self.read()
-            .iter()
-            .any(|t| t.group == group && t.version == version)
+        self.read().iter().any(|t| t.group == group && t.version == version)
     }
 
     /// Served groups in discovery order, each with its versions (preferred first).
@@ -555,16 +470,10 @@ impl Registry {
         let spec = &crd["spec"];
         let group = spec["group"].as_str().ok_or("spec.group is required")?;
         let names = &spec["names"];
-        let plural = names["plural"]
-            .as_str()
-            .ok_or("spec.names.plural is required")?;
-        let kind = names["kind"]
-            .as_str()
-            .ok_or("spec.names.kind is required")?;
+        let plural = names["plural"].as_str().ok_or("spec.names.plural is required")?;
+        let kind = names["kind"].as_str().ok_or("spec.names.kind is required")?;
         let namespaced = spec["scope"].as_str() != Some("Cluster");
-        let versions = spec["versions"]
-            .as_array()
-            .ok_or("spec.versions is required")?;
+        let versions = spec["versions"].as_array().ok_or("spec.versions is required")?;
         let mut new_types = Vec::new();
         let served: Vec<&Value> = versions
             .iter()
@@ -575,16 +484,10 @@ impl Registry {
             .position(|v| v["storage"].as_bool() == Some(true))
             .unwrap_or(0);
         for (index, version) in served.iter().enumerate() {
-            let name = version["name"]
-                .as_str()
-                .ok_or("versions[].name is required")?;
+            let name = version["name"].as_str().ok_or("versions[].name is required")?;
             let strings = |v: &Value| -> Vec<String> {
                 v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                     .unwrap_or_default()
             };
             let printer_columns = version["additionalPrinterColumns"]
@@ -617,11 +520,7 @@ impl Registry {
                 status_subresource: version["subresources"]["status"].is_object(),
                 has_generation: true,
                 create_only: false,
-                schema: if schema.is_null() {
-                    None
-                } else {
-                    Some(Arc::new(schema))
-                },
+                schema: if schema.is_null() { None } else { Some(Arc::new(schema)) },
                 printer_columns,
                 preferred: index == storage_or_first,
                 custom: true,

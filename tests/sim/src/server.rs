@@ -29,9 +29,7 @@ use tokio::task::JoinSet;
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
 fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|e: Infallible| match e {})
-        .boxed()
+    Full::new(bytes.into()).map_err(|e: Infallible| match e {}).boxed()
 }
 
 fn json_response(code: u16, value: &serde_json::Value, retry_after: Option<u64>) -> Response<Body> {
@@ -94,10 +92,7 @@ pub async fn run(
 }
 
 /// Serves one request (an `Err` drops the connection).
-async fn serve(
-    cluster: Arc<Cluster>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, std::io::Error> {
+async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
     let received = crate::time::now_micro();
     let uri = req.uri().clone();
     let request_uri = uri
@@ -144,10 +139,7 @@ async fn serve(
     };
 
     let tokens = cluster.tokens();
-    let user: User = match auth::authenticate(
-        &tokens,
-        Some(authorization.as_str()).filter(|a| !a.is_empty()),
-    ) {
+    let user: User = match auth::authenticate(&tokens, Some(authorization.as_str()).filter(|a| !a.is_empty())) {
         Ok(u) => u,
         Err(e) => {
             finish(event, e.code);
@@ -241,8 +233,7 @@ async fn serve(
         }
         Target::Resource(p) => p,
     };
-    let self_review =
-        path.group == "authorization.k8s.io" && path.resource.starts_with("selfsubject");
+    let self_review = path.group == "authorization.k8s.io" && path.resource.starts_with("selfsubject");
     if !self_review && !user.allows(verb, &path.resource, path.namespace.as_deref()) {
         let e = user.forbidden(verb, &path.group, &path.resource, path.namespace.as_deref());
         finish(event, e.code);
@@ -260,9 +251,7 @@ async fn serve(
         && serde_json::from_slice::<serde_json::Value>(&body)
             .is_ok_and(|b| b["dryRun"].as_array().is_some_and(|a| !a.is_empty()));
     if query.dry_run() || body_dry_run {
-        event
-            .annotations
-            .insert("kube-sim.io/dry-run".into(), "true".into());
+        event.annotations.insert("kube-sim.io/dry-run".into(), "true".into());
     }
     let api_request = ApiRequest {
         method,

@@ -111,12 +111,7 @@ impl Sim {
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = controllers::start(&cluster, rx.clone());
         let ca_pem = tls.ca_pem.clone();
-        tasks.push(tokio::spawn(crate::server::run(
-            listener,
-            cluster.clone(),
-            tls,
-            rx,
-        )));
+        tasks.push(tokio::spawn(crate::server::run(listener, cluster.clone(), tls, rx)));
         Ok(Self {
             url: format!("http://{addr}"),
             ca_pem,
@@ -158,11 +153,9 @@ impl Sim {
     /// # Errors
     /// [`SimError::WriteKubeconfig`].
     pub fn write_kubeconfig(&self, path: impl AsRef<Path>, token: &str) -> Result<(), SimError> {
-        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| {
-            SimError::WriteKubeconfig {
-                path: path.as_ref().to_path_buf(),
-                source,
-            }
+        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| SimError::WriteKubeconfig {
+            path: path.as_ref().to_path_buf(),
+            source,
         })
     }
 
@@ -222,11 +215,7 @@ impl SimThread {
                 runtime.block_on(async move {
                     match Sim::start(options).await {
                         Ok(sim) => {
-                            let _ = ready_tx.send(Ok((
-                                sim.url.clone(),
-                                sim.ca_pem.clone(),
-                                sim.cluster.clone(),
-                            )));
+                            let _ = ready_tx.send(Ok((sim.url.clone(), sim.ca_pem.clone(), sim.cluster.clone())));
                             let _ = stop_rx.await;
                             sim.shutdown().await;
                         }
@@ -237,9 +226,7 @@ impl SimThread {
                 });
             })
             .map_err(|e| SimError::Thread(e.to_string()))?;
-        let (url, ca_pem, cluster) = ready_rx
-            .recv()
-            .map_err(|e| SimError::Thread(e.to_string()))??;
+        let (url, ca_pem, cluster) = ready_rx.recv().map_err(|e| SimError::Thread(e.to_string()))??;
         Ok(Self {
             url,
             ca_pem,
@@ -279,11 +266,9 @@ impl SimThread {
     /// # Errors
     /// [`SimError::WriteKubeconfig`].
     pub fn write_kubeconfig(&self, path: impl AsRef<Path>, token: &str) -> Result<(), SimError> {
-        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| {
-            SimError::WriteKubeconfig {
-                path: path.as_ref().to_path_buf(),
-                source,
-            }
+        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| SimError::WriteKubeconfig {
+            path: path.as_ref().to_path_buf(),
+            source,
         })
     }
 

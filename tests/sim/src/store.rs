@@ -22,9 +22,7 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// The caller's `resourceVersion` is not the current one.
-    #[error(
-        "the object has been modified; please apply your changes to the latest version and try again"
-    )]
+    #[error("the object has been modified; please apply your changes to the latest version and try again")]
     Conflict,
     /// A watch asked to resume from a version older than the history.
     #[error("too old resource version: {requested} ({oldest})")]
@@ -210,11 +208,7 @@ impl Store {
         }
         let (rv, object) = Self::stamp(&mut inner, object);
         let object = Arc::new(object);
-        inner
-            .objects
-            .entry(gr.clone())
-            .or_default()
-            .insert(key, object.clone());
+        inner.objects.entry(gr.clone()).or_default().insert(key, object.clone());
         Self::commit(
             &mut inner,
             &self.feed,
@@ -233,12 +227,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] or [`StoreError::Conflict`].
-    pub fn replace(
-        &self,
-        gr: &GroupResource,
-        object: Value,
-        expected_rv: u64,
-    ) -> Result<Arc<Value>, StoreError> {
+    pub fn replace(&self, gr: &GroupResource, object: Value, expected_rv: u64) -> Result<Arc<Value>, StoreError> {
         let key = key_of(&object);
         let mut inner = self.lock();
         let old = inner
@@ -252,11 +241,7 @@ impl Store {
         }
         let (rv, object) = Self::stamp(&mut inner, object);
         let object = Arc::new(object);
-        inner
-            .objects
-            .entry(gr.clone())
-            .or_default()
-            .insert(key, object.clone());
+        inner.objects.entry(gr.clone()).or_default().insert(key, object.clone());
         Self::commit(
             &mut inner,
             &self.feed,
@@ -327,17 +312,9 @@ impl Store {
         let inner = self.lock();
         let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
         if rv + 1 < oldest && rv < inner.rv {
-            return Err(StoreError::TooOld {
-                requested: rv,
-                oldest,
-            });
+            return Err(StoreError::TooOld { requested: rv, oldest });
         }
-        let backlog = inner
-            .history
-            .iter()
-            .filter(|c| c.rv > rv)
-            .cloned()
-            .collect();
+        let backlog = inner.history.iter().filter(|c| c.rv > rv).cloned().collect();
         Ok((backlog, self.feed.subscribe(), inner.rv))
     }
 
@@ -387,16 +364,10 @@ mod tests {
         let gr = GroupResource::new("", "configmaps");
         for i in 0..40 {
             store
-                .create(
-                    &gr,
-                    json!({"metadata": {"name": format!("c{i}"), "namespace": "n"}}),
-                )
+                .create(&gr, json!({"metadata": {"name": format!("c{i}"), "namespace": "n"}}))
                 .unwrap();
         }
-        assert!(matches!(
-            store.subscribe_after(2),
-            Err(StoreError::TooOld { .. })
-        ));
+        assert!(matches!(store.subscribe_after(2), Err(StoreError::TooOld { .. })));
         assert_eq!(store.subscribe_after(35).unwrap().0.len(), 6);
     }
 }

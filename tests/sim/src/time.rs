@@ -8,16 +8,12 @@ use std::time::Duration;
 
 /// The current time as a Kubernetes `metav1.Time` string (second precision).
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The current time with microseconds, as audit events carry it.
 pub fn now_micro() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// Seconds since a Kubernetes timestamp, or `None` when it does not parse.
@@ -77,9 +73,7 @@ pub mod serde_duration {
         let text: Option<String> = Option::deserialize(d)?;
         match text {
             None => Ok(None),
-            Some(t) => super::parse_duration(&t)
-                .map(Some)
-                .map_err(serde::de::Error::custom),
+            Some(t) => super::parse_duration(&t).map(Some).map_err(serde::de::Error::custom),
         }
     }
 

@@ -7,8 +7,8 @@
 //! so `http://` URLs keep working for clients that send tokens in clear.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::sync::Arc;
@@ -48,9 +48,7 @@ impl ServerTls {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "kube-sim CA");
+        ca_params.distinguished_name.push(DnType::CommonName, "kube-sim CA");
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -58,11 +56,8 @@ impl ServerTls {
         ];
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
         let leaf_key = KeyPair::generate()?;
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "kube-sim");
+        let mut leaf_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+        leaf_params.distinguished_name.push(DnType::CommonName, "kube-sim");
         leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));

@@ -3,12 +3,8 @@
 //! against the binary), the `apps:` behaviours and sync options (kube-rs),
 //! and the whole demo platform of `bundle/dag.yaml`.
 
-use crate::util::{
-    SimProcess, apply_file, client_for, kubectl_available, upstream, wait_for, wait_gone,
-};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-};
+use crate::util::{SimProcess, apply_file, client_for, kubectl_available, upstream, wait_for, wait_gone};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube_sim::{Sim, SimConfig, SimOptions};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -18,13 +14,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-fn application(
-    name: &str,
-    path: &str,
-    namespace: &str,
-    automated: bool,
-    options: &[&str],
-) -> String {
+fn application(name: &str, path: &str, namespace: &str, automated: bool, options: &[&str]) -> String {
     let automated = if automated {
         "\n    automated: {prune: true, selfHeal: true}"
     } else {
@@ -58,10 +48,7 @@ fn application_syncs_on_request_and_cascades_on_delete() {
         return;
     }
     let sim = SimProcess::start_with_config_file(&fixtures().join("demo-sim.yaml"));
-    sim.apply(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n",
-        &[],
-    );
+    sim.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n", &[]);
     sim.ok(&[
         "apply",
         "--server-side",
@@ -99,9 +86,7 @@ fn application_syncs_on_request_and_cascades_on_delete() {
     wait("{.status.sync.status}=OutOfSync");
     wait("{.status.health.status}=Missing");
     assert!(
-        !sim.kubectl(&["get", "ns", "sealed-secrets"])
-            .status
-            .success(),
+        !sim.kubectl(&["get", "ns", "sealed-secrets"]).status.success(),
         "nothing is applied before a sync"
     );
     // What `argocd app sync` does: set an operation on the Application.
@@ -119,27 +104,10 @@ fn application_syncs_on_request_and_cascades_on_delete() {
     wait("{.status.operationState.phase}=Succeeded");
     wait("{.status.sync.status}=Synced");
     wait("{.status.health.status}=Healthy");
-    let app_json: Value = serde_json::from_str(&sim.ok(&[
-        "get",
-        "application",
-        "sealed-secrets",
-        "-n",
-        "argocd",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    assert!(
-        app_json.get("operation").is_none(),
-        "the operation is cleared"
-    );
-    assert_eq!(
-        app_json["status"]["sync"]["revision"]
-            .as_str()
-            .unwrap()
-            .len(),
-        40
-    );
+    let app_json: Value =
+        serde_json::from_str(&sim.ok(&["get", "application", "sealed-secrets", "-n", "argocd", "-o", "json"])).unwrap();
+    assert!(app_json.get("operation").is_none(), "the operation is cleared");
+    assert_eq!(app_json["status"]["sync"]["revision"].as_str().unwrap().len(), 40);
     let deployment = sim.ok(&[
         "get",
         "deploy",
@@ -156,22 +124,16 @@ fn application_syncs_on_request_and_cascades_on_delete() {
     std::thread::sleep(Duration::from_millis(700));
     let out = sim.apply(&app, &[]);
     assert!(out.contains("unchanged"), "{out}");
-    let after: Value = serde_json::from_str(&sim.ok(&[
-        "get",
-        "application",
-        "sealed-secrets",
-        "-n",
-        "argocd",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
+    let after: Value =
+        serde_json::from_str(&sim.ok(&["get", "application", "sealed-secrets", "-n", "argocd", "-o", "json"])).unwrap();
     assert_eq!(after["metadata"]["resourceVersion"], rv);
     // The controller's writes are audited under its own user.
     let audit = sim.audit();
-    assert!(audit.iter().any(|e| e.user.username
-        == "system:serviceaccount:argocd:argocd-application-controller"
-        && e.is_mutating()));
+    assert!(
+        audit.iter().any(
+            |e| e.user.username == "system:serviceaccount:argocd:argocd-application-controller" && e.is_mutating()
+        )
+    );
     // Deleting the Application cascades to what it applied.
     sim.ok(&[
         "delete",
@@ -202,9 +164,7 @@ async fn install_argocd(client: &kube::Client) {
         .patch(
             "argocd",
             &PatchParams::apply("kube-sim-test"),
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
-            ),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})),
         )
         .await
         .unwrap();
@@ -224,31 +184,19 @@ async fn install_argocd(client: &kube::Client) {
 async fn create_app(api: &Api<DynamicObject>, yaml: &str) {
     let value: Value = serde_saphyr::from_str(yaml).unwrap();
     let name = value["metadata"]["name"].as_str().unwrap().to_string();
-    api.patch(
-        &name,
-        &PatchParams::apply("executor"),
-        &Patch::Apply(&value),
-    )
-    .await
-    .unwrap();
+    api.patch(&name, &PatchParams::apply("executor"), &Patch::Apply(&value))
+        .await
+        .unwrap();
 }
 
 fn field<'a>(o: &'a DynamicObject, path: &str) -> &'a Value {
     o.data.pointer(path).unwrap_or(&Value::Null)
 }
 
-async fn wait_app(
-    api: &Api<DynamicObject>,
-    name: &str,
-    path: &'static str,
-    want: &'static str,
-) -> DynamicObject {
-    wait_for(
-        api,
-        name,
-        Duration::from_secs(30),
-        move |o: &DynamicObject| field(o, path) == want,
-    )
+async fn wait_app(api: &Api<DynamicObject>, name: &str, path: &'static str, want: &'static str) -> DynamicObject {
+    wait_for(api, name, Duration::from_secs(30), move |o: &DynamicObject| {
+        field(o, path) == want
+    })
     .await
 }
 
@@ -282,9 +230,7 @@ objects:
         repo.path().display()
     );
     let config = SimConfig::from_yaml(&config_text).unwrap();
-    let sim = Sim::start(SimOptions::with_config(config.clone()))
-        .await
-        .unwrap();
+    let sim = Sim::start(SimOptions::with_config(config.clone())).await.unwrap();
     let client = client_for(&sim, "admin").await;
     install_argocd(&client).await;
     let apps = app_api(&client);
@@ -339,10 +285,7 @@ objects:
     )
     .await;
     let harbor = wait_app(&apps, "harbor", "/status/health/status", "Degraded").await;
-    assert_eq!(
-        field(&harbor, "/status/health/message"),
-        "database unreachable"
-    );
+    assert_eq!(field(&harbor, "/status/health/message"), "database unreachable");
     let mut fixed = config.clone();
     fixed.apps.remove("harbor");
     sim.reload(fixed.clone());
@@ -363,13 +306,7 @@ objects:
     wait_app(&apps, "ceph-operator", "/status/health/status", "Healthy").await;
     create_app(
         &apps,
-        &application(
-            "ceph-cluster",
-            "stacks/storage/ceph-cluster",
-            "rook-ceph",
-            true,
-            &[],
-        ),
+        &application("ceph-cluster", "stacks/storage/ceph-cluster", "rook-ceph", true, &[]),
     )
     .await;
     wait_app(&apps, "ceph-cluster", "/status/health/status", "Degraded").await;
@@ -377,22 +314,10 @@ objects:
     // A missing destination namespace fails the sync without CreateNamespace.
     create_app(
         &apps,
-        &application(
-            "no-namespace",
-            "stacks/foundation/cert-manager",
-            "nowhere",
-            true,
-            &[],
-        ),
+        &application("no-namespace", "stacks/foundation/cert-manager", "nowhere", true, &[]),
     )
     .await;
-    let failed = wait_app(
-        &apps,
-        "no-namespace",
-        "/status/operationState/phase",
-        "Failed",
-    )
-    .await;
+    let failed = wait_app(&apps, "no-namespace", "/status/operationState/phase", "Failed").await;
     assert!(
         field(&failed, "/status/operationState/message")
             .as_str()
@@ -421,34 +346,24 @@ objects:
     );
     create_app(
         &apps,
-        &application(
-            "lost",
-            "stacks/foundation/metallb",
-            "metallb-system",
-            true,
-            &[],
-        )
-        .replace("platform.git", "unknown.git"),
+        &application("lost", "stacks/foundation/metallb", "metallb-system", true, &[])
+            .replace("platform.git", "unknown.git"),
     )
     .await;
     let lost = wait_app(&apps, "lost", "/status/sync/status", "Unknown").await;
     assert_eq!(field(&lost, "/status/conditions/0/type"), "ComparisonError");
 
     // Prune and Delete=false with a repository that changes.
-    let custom_app =
-        application("custom", "custom", "default", true, &[]).replace("platform.git", "custom.git");
+    let custom_app = application("custom", "custom", "default", true, &[]).replace("platform.git", "custom.git");
     create_app(&apps, &custom_app).await;
     wait_app(&apps, "custom", "/status/sync/status", "Synced").await;
-    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
-        Api::namespaced(client.clone(), "default");
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "default");
     assert!(cms.get_opt("drop").await.unwrap().is_some());
     std::fs::remove_file(custom.join("drop.yaml")).unwrap();
     apps.patch(
         "custom",
         &PatchParams::default(),
-        &Patch::Merge(
-            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
-        ),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})),
     )
     .await
     .unwrap();
@@ -461,9 +376,7 @@ objects:
             .as_ref()
             .is_none_or(|a| !a.contains_key("argocd.argoproj.io/refresh"))
     );
-    apps.delete("custom", &DeleteParams::default())
-        .await
-        .unwrap();
+    apps.delete("custom", &DeleteParams::default()).await.unwrap();
     wait_gone(&apps, "custom", Duration::from_secs(20)).await;
     assert!(
         cms.get_opt("keep").await.unwrap().is_some(),
@@ -483,9 +396,7 @@ objects:
     )
     .await;
     wait_app(&apps, "stuck", "/status/health/status", "Healthy").await;
-    apps.delete("stuck", &DeleteParams::default())
-        .await
-        .unwrap();
+    apps.delete("stuck", &DeleteParams::default()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stuck = apps.get("stuck").await.unwrap();
     assert!(stuck.metadata.deletion_timestamp.is_some());
@@ -531,10 +442,8 @@ async fn the_demo_platform_deploys_and_tears_down() {
     let sim = Sim::start(SimOptions::with_config(config)).await.unwrap();
     let client = client_for(&sim, "admin").await;
     install_argocd(&client).await;
-    let dag_text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundle/dag.yaml"),
-    )
-    .unwrap();
+    let dag_text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundle/dag.yaml")).unwrap();
     let dag: Dag = serde_saphyr::from_str(&dag_text).unwrap();
     let apps = app_api(&client);
     let started = std::time::Instant::now();
@@ -560,24 +469,12 @@ async fn the_demo_platform_deploys_and_tears_down() {
                 }
                 create_app(
                     &api,
-                    &application(
-                        &app.name,
-                        &app.path,
-                        &app.namespace,
-                        true,
-                        &["CreateNamespace=true"],
-                    ),
+                    &application(&app.name, &app.path, &app.namespace, true, &["CreateNamespace=true"]),
                 )
                 .await;
-                wait_for(
-                    &api,
-                    &app.name,
-                    Duration::from_secs(60),
-                    |o: &DynamicObject| {
-                        field(o, "/status/health/status") == "Healthy"
-                            && field(o, "/status/sync/status") == "Synced"
-                    },
-                )
+                wait_for(&api, &app.name, Duration::from_secs(60), |o: &DynamicObject| {
+                    field(o, "/status/health/status") == "Healthy" && field(o, "/status/sync/status") == "Synced"
+                })
                 .await;
             }));
         }
@@ -588,16 +485,13 @@ async fn the_demo_platform_deploys_and_tears_down() {
     let deployed = started.elapsed();
     assert!(deployed < Duration::from_secs(60), "{deployed:?}");
     // Every application's resources exist; a PVC from a volumeClaimTemplate is bound.
-    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
-        Api::namespaced(client.clone(), "monitoring");
+    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = Api::namespaced(client.clone(), "monitoring");
     let pvc = pvcs.get("data-prometheus-0").await.unwrap();
     assert_eq!(pvc.status.unwrap().phase.as_deref(), Some("Bound"));
     // Teardown in reverse.
     for stack in dag.stacks.iter().rev() {
         for app in stack.apps.iter().rev() {
-            apps.delete(&app.name, &DeleteParams::default())
-                .await
-                .unwrap();
+            apps.delete(&app.name, &DeleteParams::default()).await.unwrap();
             wait_gone(&apps, &app.name, Duration::from_secs(30)).await;
         }
     }

@@ -2,7 +2,8 @@
 
 use crate::util::{SimProcess, http, kubectl_available};
 
-const CM: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME","namespace":"default"},"data":{"k":"v"}}"#;
+const CM: &str =
+    r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME","namespace":"default"},"data":{"k":"v"}}"#;
 
 #[test]
 fn viewer_token_reads_but_cannot_write() {
@@ -47,10 +48,7 @@ fn viewer_token_reads_but_cannot_write() {
         let viewer = sim.kubeconfig_for("viewer");
         assert!(sim.kubectl_as(&viewer, &["get", "ns"]).status.success());
         let out = sim.kubectl_as(&viewer, &["delete", "ns", "default"]);
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("Forbidden"),
-            "{out:?}"
-        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Forbidden"), "{out:?}");
         let can = sim.kubectl_as(&viewer, &["auth", "can-i", "create", "deployments"]);
         assert_eq!(String::from_utf8_lossy(&can.stdout).trim(), "no");
         let can = sim.kubectl(&["auth", "can-i", "create", "deployments"]);
@@ -87,13 +85,7 @@ fn nth_create_fails_and_audit_counts_match() {
         .filter(|e| e.verb == "create" && e.user.username == "admin")
         .collect();
     assert_eq!(creates.len(), 5, "one audit event per request sent");
-    assert_eq!(
-        creates
-            .iter()
-            .filter(|e| e.response_status.code == 500)
-            .count(),
-        1
-    );
+    assert_eq!(creates.iter().filter(|e| e.response_status.code == 500).count(), 1);
     let c = &creates[0];
     assert_eq!(c.kind, "Event");
     assert_eq!(c.api_version, "audit.k8s.io/v1");
@@ -117,10 +109,7 @@ fn status_faults_carry_retry_after_and_reset_drops_the_connection() {
     ));
     let (code, head, body) = http(&sim.url, "GET", "/api/v1/secrets", "admin", None);
     assert_eq!(code, 503);
-    assert!(
-        head.to_ascii_lowercase().contains("retry-after: 7"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("retry-after: 7"), "{head}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["reason"],
         "ServiceUnavailable"
@@ -145,18 +134,9 @@ fn watch_is_reset_mid_stream() {
         "faults:\n  - {match: {verb: watch, resource: namespaces}, reset: true, resetAfter: 200ms}\n",
     ));
     let started = std::time::Instant::now();
-    let (code, _, body) = http(
-        &sim.url,
-        "GET",
-        "/api/v1/namespaces?watch=true",
-        "admin",
-        None,
-    );
+    let (code, _, body) = http(&sim.url, "GET", "/api/v1/namespaces?watch=true", "admin", None);
     assert_eq!(code, 200);
-    assert!(
-        body.contains("\"ADDED\""),
-        "initial events arrive first: {body}"
-    );
+    assert!(body.contains("\"ADDED\""), "initial events arrive first: {body}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
         "the stream was cut"

@@ -8,8 +8,8 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-    PropagationPolicy, WatchEvent, WatchParams,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy, WatchEvent,
+    WatchParams,
 };
 use kube::discovery::ApiResource;
 use kube_sim::SimConfig;
@@ -17,10 +17,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
-    serde_json::from_value(
-        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
-    )
-    .unwrap()
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})).unwrap()
 }
 
 fn code(e: kube::Error) -> u16 {
@@ -36,17 +33,11 @@ async fn crud_selectors_pagination_and_conflicts() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..7 {
         let tier = if i % 2 == 0 { "even" } else { "odd" };
-        cms.create(
-            &PostParams::default(),
-            &cm(&format!("c{i}"), json!({"tier": tier})),
-        )
-        .await
-        .unwrap();
+        cms.create(&PostParams::default(), &cm(&format!("c{i}"), json!({"tier": tier})))
+            .await
+            .unwrap();
     }
-    let even = cms
-        .list(&ListParams::default().labels("tier=even"))
-        .await
-        .unwrap();
+    let even = cms.list(&ListParams::default().labels("tier=even")).await.unwrap();
     assert_eq!(even.items.len(), 4);
     let by_name = cms
         .list(&ListParams::default().fields("metadata.name=c3"))
@@ -98,16 +89,10 @@ async fn crud_selectors_pagination_and_conflicts() {
     let mut stale = cms.get("c0").await.unwrap();
     let mut fresh = stale.clone();
     fresh.data = Some([("k".to_string(), "fresh".to_string())].into());
-    cms.replace("c0", &PostParams::default(), &fresh)
-        .await
-        .unwrap();
+    cms.replace("c0", &PostParams::default(), &fresh).await.unwrap();
     stale.data = Some([("k".to_string(), "stale".to_string())].into());
     assert_eq!(
-        code(
-            cms.replace("c0", &PostParams::default(), &stale)
-                .await
-                .unwrap_err()
-        ),
+        code(cms.replace("c0", &PostParams::default(), &stale).await.unwrap_err()),
         409
     );
     // Delete.
@@ -116,22 +101,9 @@ async fn crud_selectors_pagination_and_conflicts() {
     // Viewer can read but not write.
     let viewer = client_for(&sim, "viewer").await;
     let viewer_cms: Api<ConfigMap> = Api::namespaced(viewer, "default");
+    assert_eq!(viewer_cms.list(&ListParams::default()).await.unwrap().items.len(), 6);
     assert_eq!(
-        viewer_cms
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        6
-    );
-    assert_eq!(
-        code(
-            viewer_cms
-                .delete("c1", &DeleteParams::default())
-                .await
-                .unwrap_err()
-        ),
+        code(viewer_cms.delete("c1", &DeleteParams::default()).await.unwrap_err()),
         403
     );
     sim.shutdown().await;
@@ -145,14 +117,9 @@ async fn watches_resume_bookmark_and_expire() {
     };
     let (sim, client) = kube_client(config).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let first = cms
-        .create(&PostParams::default(), &cm("w0", json!({})))
-        .await
-        .unwrap();
+    let first = cms.create(&PostParams::default(), &cm("w0", json!({}))).await.unwrap();
     let rv = first.metadata.resource_version.clone().unwrap();
-    cms.create(&PostParams::default(), &cm("w1", json!({})))
-        .await
-        .unwrap();
+    cms.create(&PostParams::default(), &cm("w1", json!({}))).await.unwrap();
     // Resuming from rv replays only what came after it.
     let mut stream = cms
         .watch(&WatchParams::default().timeout(5), &rv)
@@ -197,8 +164,7 @@ async fn watches_resume_bookmark_and_expire() {
         };
         let seen = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(event) = events.try_next().await.unwrap() {
-                if let kube::runtime::watcher::Event::Apply(c)
-                | kube::runtime::watcher::Event::InitApply(c) = event
+                if let kube::runtime::watcher::Event::Apply(c) | kube::runtime::watcher::Event::InitApply(c) = event
                     && c.metadata.name.as_deref() == Some(name.as_str())
                 {
                     return true;
@@ -217,7 +183,8 @@ async fn watches_resume_bookmark_and_expire() {
 async fn server_side_apply_owns_fields() {
     let (sim, client) = kube_client(SimConfig::default()).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
+    let config =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
     let created = cms
         .patch("ssa", &PatchParams::apply("alice"), &Patch::Apply(&config))
         .await
@@ -230,10 +197,7 @@ async fn server_side_apply_owns_fields() {
         created.metadata.resource_version, again.metadata.resource_version,
         "a no-op apply is a no-op"
     );
-    assert_eq!(
-        created.metadata.managed_fields,
-        again.metadata.managed_fields
-    );
+    assert_eq!(created.metadata.managed_fields, again.metadata.managed_fields);
     let entry = &again.metadata.managed_fields.as_ref().unwrap()[0];
     assert_eq!(
         (entry.manager.as_deref(), entry.operation.as_deref()),
@@ -248,34 +212,32 @@ async fn server_side_apply_owns_fields() {
     match err {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 409);
-            assert!(
-                s.message.contains("conflict with \"alice\""),
-                "{}",
-                s.message
-            );
+            assert!(s.message.contains("conflict with \"alice\""), "{}", s.message);
         }
         other => panic!("{other:?}"),
     }
     // ...unless he forces; and Alice dropping `b` removes it.
-    cms.patch(
-        "ssa",
-        &PatchParams::apply("bob").force(),
-        &Patch::Apply(&bob),
-    )
-    .await
-    .unwrap();
+    cms.patch("ssa", &PatchParams::apply("bob").force(), &Patch::Apply(&bob))
+        .await
+        .unwrap();
     let alice2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "9"}});
     let after = cms
         .patch("ssa", &PatchParams::apply("alice"), &Patch::Apply(&alice2))
         .await
         .unwrap();
-    assert_eq!(
-        after.data.unwrap(),
-        [("a".to_string(), "9".to_string())].into()
-    );
+    assert_eq!(after.data.unwrap(), [("a".to_string(), "9".to_string())].into());
     // dry-run apply and merge patch store nothing.
     let rv = cms.get("ssa").await.unwrap().metadata.resource_version;
-    let dry = cms.patch("ssa", &PatchParams::apply("carol").force().dry_run(), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"c": "3"}}))).await.unwrap();
+    let dry = cms
+        .patch(
+            "ssa",
+            &PatchParams::apply("carol").force().dry_run(),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"c": "3"}}),
+            ),
+        )
+        .await
+        .unwrap();
     assert_eq!(dry.data.unwrap().get("c").map(String::as_str), Some("3"));
     let merge = PatchParams {
         dry_run: true,
@@ -318,20 +280,12 @@ async fn generation_status_finalizers_and_garbage_collection() {
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27.3"}]}}}
     })).unwrap();
-    deployments
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap();
-    let ready = wait_for(
-        &deployments,
-        "web",
-        Duration::from_secs(10),
-        |d: &Deployment| {
-            d.status.as_ref().is_some_and(|s| {
-                s.available_replicas == Some(2) && s.observed_generation == Some(1)
-            })
-        },
-    )
+    deployments.create(&PostParams::default(), &d).await.unwrap();
+    let ready = wait_for(&deployments, "web", Duration::from_secs(10), |d: &Deployment| {
+        d.status
+            .as_ref()
+            .is_some_and(|s| s.available_replicas == Some(2) && s.observed_generation == Some(1))
+    })
     .await;
     assert_eq!(
         ready.metadata.generation,
@@ -347,10 +301,7 @@ async fn generation_status_finalizers_and_garbage_collection() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        deployments.get("web").await.unwrap().metadata.generation,
-        Some(1)
-    );
+    assert_eq!(deployments.get("web").await.unwrap().metadata.generation, Some(1));
     deployments
         .patch(
             "web",
@@ -359,20 +310,12 @@ async fn generation_status_finalizers_and_garbage_collection() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        deployments.get("web").await.unwrap().metadata.generation,
-        Some(2)
-    );
-    wait_for(
-        &deployments,
-        "web",
-        Duration::from_secs(10),
-        |d: &Deployment| {
-            d.status
-                .as_ref()
-                .is_some_and(|s| s.ready_replicas == Some(3) && s.observed_generation == Some(2))
-        },
-    )
+    assert_eq!(deployments.get("web").await.unwrap().metadata.generation, Some(2));
+    wait_for(&deployments, "web", Duration::from_secs(10), |d: &Deployment| {
+        d.status
+            .as_ref()
+            .is_some_and(|s| s.ready_replicas == Some(3) && s.observed_generation == Some(2))
+    })
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     assert_eq!(
@@ -392,16 +335,7 @@ async fn generation_status_finalizers_and_garbage_collection() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        deployments
-            .get("web")
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .replicas,
-        Some(3)
-    );
+    assert_eq!(deployments.get("web").await.unwrap().status.unwrap().replicas, Some(3));
 
     // A finalizer blocks deletion and sets deletionTimestamp.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -433,23 +367,15 @@ async fn generation_status_finalizers_and_garbage_collection() {
         .await
         .unwrap();
     wait_gone(&deployments, "web", Duration::from_secs(5)).await;
-    let orphans = replicasets
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items;
+    let orphans = replicasets.list(&ListParams::default()).await.unwrap().items;
     assert!(!orphans.is_empty());
-    assert!(orphans.iter().all(|rs| {
-        rs.metadata
-            .owner_references
-            .as_ref()
-            .is_none_or(Vec::is_empty)
-    }));
+    assert!(
+        orphans
+            .iter()
+            .all(|rs| { rs.metadata.owner_references.as_ref().is_none_or(Vec::is_empty) })
+    );
     let rs_name = orphans[0].metadata.name.clone().unwrap();
-    replicasets
-        .delete(&rs_name, &DeleteParams::foreground())
-        .await
-        .unwrap();
+    replicasets.delete(&rs_name, &DeleteParams::foreground()).await.unwrap();
     wait_gone(&replicasets, &rs_name, Duration::from_secs(5)).await;
     let remaining: Vec<_> = pods
         .list(&ListParams::default())
@@ -457,17 +383,9 @@ async fn generation_status_finalizers_and_garbage_collection() {
         .unwrap()
         .items
         .into_iter()
-        .filter(|p| {
-            p.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(&rs_name))
-        })
+        .filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with(&rs_name)))
         .collect();
-    assert!(
-        remaining.is_empty(),
-        "foreground deletion removed the pods first"
-    );
+    assert!(remaining.is_empty(), "foreground deletion removed the pods first");
     sim.shutdown().await;
 }
 
@@ -497,11 +415,12 @@ async fn crds_serve_their_kinds_until_deleted() {
     );
     let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
     let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Widget");
-    let (ar, _) = discovery
-        .resolve_gvk(&gvk)
-        .expect("discovery lists the new kind");
+    let (ar, _) = discovery.resolve_gvk(&gvk).expect("discovery lists the new kind");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
-    let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 1}})).unwrap();
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 1}}),
+    )
+    .unwrap();
     widgets.create(&PostParams::default(), &w).await.unwrap();
     // Strategic merge patches are refused for custom resources (415).
     let err = widgets
@@ -518,8 +437,7 @@ async fn crds_serve_their_kinds_until_deleted() {
         .unwrap();
     wait_gone(&crds, "widgets.example.com", Duration::from_secs(5)).await;
     let api_resource = ApiResource::from_gvk_with_plural(&gvk, "widgets");
-    let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &api_resource);
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &api_resource);
     assert_eq!(code(widgets.get("w1").await.unwrap_err()), 404);
     // Namespaces terminate their content.
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -534,10 +452,7 @@ async fn crds_serve_their_kinds_until_deleted() {
     cms.create(&PostParams::default(), &cm("inside", json!({})))
         .await
         .unwrap();
-    namespaces
-        .delete("tmp", &DeleteParams::default())
-        .await
-        .unwrap();
+    namespaces.delete("tmp", &DeleteParams::default()).await.unwrap();
     wait_gone(&namespaces, "tmp", Duration::from_secs(5)).await;
     assert_eq!(code(cms.get("inside").await.unwrap_err()), 404);
     sim.shutdown().await;
@@ -548,9 +463,6 @@ fn sim_thread_serves_blocking_tests() {
     let sim = kube_sim::SimThread::start(kube_sim::SimOptions::default()).unwrap();
     let (code, _, body) = crate::util::http(sim.url(), "GET", "/version", "admin", None);
     assert_eq!(code, 200, "{body}");
-    assert!(
-        sim.kubeconfig("admin")
-            .contains("current-context: kube-sim")
-    );
+    assert!(sim.kubeconfig("admin").contains("current-context: kube-sim"));
     assert!(sim.audit().iter().any(|e| e.request_uri == "/version"));
 }

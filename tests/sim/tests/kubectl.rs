@@ -18,10 +18,7 @@ fn server_side_apply_of_argo_cd_is_idempotent_and_audited() {
     let manifest = manifest.to_str().unwrap();
     let before = sim.audit().len();
     let out = sim.ok(&["apply", "--server-side", "-f", manifest, "-n", "argocd"]);
-    let applied = out
-        .lines()
-        .filter(|l| l.contains("serverside-applied"))
-        .count();
+    let applied = out.lines().filter(|l| l.contains("serverside-applied")).count();
     assert_eq!(applied, 59, "{out}");
     let patches = sim.audit()[before..]
         .iter()
@@ -48,26 +45,16 @@ fn server_side_apply_of_argo_cd_is_idempotent_and_audited() {
         "argocd",
         "--timeout=30s",
     ]);
-    let kinds =
-        "deploy,sts,cm,secret,svc,sa,role,rolebinding,netpol,crd,clusterrole,clusterrolebinding";
+    let kinds = "deploy,sts,cm,secret,svc,sa,role,rolebinding,netpol,crd,clusterrole,clusterrolebinding";
     let first = resource_versions(&sim, kinds);
     let out = sim.ok(&["apply", "--server-side", "-f", manifest, "-n", "argocd"]);
-    assert_eq!(
-        out.lines()
-            .filter(|l| l.contains("serverside-applied"))
-            .count(),
-        59
-    );
+    assert_eq!(out.lines().filter(|l| l.contains("serverside-applied")).count(), 59);
     let second = resource_versions(&sim, kinds);
     assert_eq!(
         first, second,
         "re-applying the same file must change no resourceVersion"
     );
-    assert!(
-        first
-            .iter()
-            .any(|(k, _)| k == "Deployment/argocd/argocd-server")
-    );
+    assert!(first.iter().any(|(k, _)| k == "Deployment/argocd/argocd-server"));
     // Objects without a namespace in the file went to -n argocd; the CRDs
     // are served.
     sim.ok(&["get", "applications.argoproj.io", "-n", "argocd"]);
@@ -87,16 +74,10 @@ fn argo_workflows_install_applies_into_argo() {
         return;
     }
     let sim = SimProcess::start(None);
-    sim.apply(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argo\n",
-        &[],
-    );
+    sim.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argo\n", &[]);
     let manifest = upstream("argo-workflows-v4.1.2-install.yaml");
     let out = sim.ok(&["apply", "--server-side", "-f", manifest.to_str().unwrap()]);
-    assert!(
-        out.lines().all(|l| l.ends_with("serverside-applied")),
-        "{out}"
-    );
+    assert!(out.lines().all(|l| l.ends_with("serverside-applied")), "{out}");
     let deployments = sim.ok(&["get", "deploy", "-n", "argo", "-o", "name"]);
     assert!(deployments.contains("workflow-controller"), "{deployments}");
     sim.ok(&["get", "workflowtemplates.argoproj.io", "-A"]);
@@ -138,22 +119,13 @@ fn get_describe_patch_delete_and_wait() {
     }
     let sim = SimProcess::start(Some("workloads: {readyAfter: 200ms}\n"));
     sim.apply(APP, &[]);
-    let json: serde_json::Value =
-        serde_json::from_str(&sim.ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&sim.ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
     assert_eq!(json["spec"]["replicas"], 2);
     let yaml = sim.ok(&["get", "cm", "web-config", "-o", "yaml"]);
     assert!(yaml.contains("greeting: hello"), "{yaml}");
     let table = sim.ok(&["get", "cm", "-l", "app=web"]);
-    assert!(
-        table.starts_with("NAME") && table.contains("web-config"),
-        "{table}"
-    );
-    sim.ok(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=20s",
-    ]);
+    assert!(table.starts_with("NAME") && table.contains("web-config"), "{table}");
+    sim.ok(&["wait", "--for=condition=Available", "deployment/web", "--timeout=20s"]);
     sim.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
     let described = sim.ok(&["describe", "deployment", "web"]);
     assert!(described.contains("nginx:1.27.3"), "{described}");
@@ -184,35 +156,13 @@ fn get_describe_patch_delete_and_wait() {
         "-p",
         r#"[{"op":"replace","path":"/data/greeting","value":"hi"}]"#,
     ]);
-    let d: serde_json::Value =
-        serde_json::from_str(&sim.ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["image"],
-        "nginx:1.27.4"
-    );
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        d["metadata"]["generation"], 2,
-        "a spec change bumps the generation"
-    );
-    let cm: serde_json::Value =
-        serde_json::from_str(&sim.ok(&["get", "cm", "web-config", "-o", "json"])).unwrap();
-    assert_eq!(
-        cm["data"],
-        serde_json::json!({"greeting": "hi", "extra": "1"})
-    );
-    sim.ok(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=20s",
-    ]);
+    let d: serde_json::Value = serde_json::from_str(&sim.ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27.4");
+    assert_eq!(d["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1);
+    assert_eq!(d["metadata"]["generation"], 2, "a spec change bumps the generation");
+    let cm: serde_json::Value = serde_json::from_str(&sim.ok(&["get", "cm", "web-config", "-o", "json"])).unwrap();
+    assert_eq!(cm["data"], serde_json::json!({"greeting": "hi", "extra": "1"}));
+    sim.ok(&["wait", "--for=condition=Available", "deployment/web", "--timeout=20s"]);
 
     sim.ok(&["delete", "deploy", "web"]);
     let out = sim.kubectl(&["get", "deploy", "web"]);
@@ -268,18 +218,12 @@ fn dry_run_server_writes_nothing() {
     sim.apply(APP, &["--server-side", "--dry-run=server"]);
     assert!(!sim.kubectl(&["get", "deploy", "web"]).status.success());
     sim.apply(APP, &[]);
-    sim.ok(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=20s",
-    ]);
+    sim.ok(&["wait", "--for=condition=Available", "deployment/web", "--timeout=20s"]);
     let before = resource_versions(&sim, "cm,deploy");
     sim.ok(&["delete", "cm", "web-config", "--dry-run=server"]);
     sim.ok(&["delete", "deploy", "web", "--dry-run=server"]);
     sim.apply(
-        &APP.replace("hello", "changed")
-            .replace("replicas: 2", "replicas: 3"),
+        &APP.replace("hello", "changed").replace("replicas: 2", "replicas: 3"),
         &["--server-side", "--force-conflicts", "--dry-run=server"],
     );
     assert_eq!(before, resource_versions(&sim, "cm,deploy"));
@@ -295,10 +239,7 @@ fn deleting_a_namespace_removes_its_objects() {
         return;
     }
     let sim = SimProcess::start(None);
-    sim.apply(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n",
-        &[],
-    );
+    sim.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n", &[]);
     sim.apply(&APP.replace("namespace: default", "namespace: doomed"), &[]);
     sim.ok(&["delete", "namespace", "doomed", "--timeout=30s"]);
     assert!(!sim.kubectl(&["get", "ns", "doomed"]).status.success());
@@ -319,10 +260,7 @@ fn get_watch_sees_events() {
     }
     let sim = SimProcess::start(None);
     let mut watch = sim
-        .kubectl_cmd(
-            &sim.kubeconfig(),
-            &["get", "configmaps", "-w", "-o", "name"],
-        )
+        .kubectl_cmd(&sim.kubeconfig(), &["get", "configmaps", "-w", "-o", "name"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -363,11 +301,7 @@ fn get_watch_sees_events() {
 fn sigterm_exits_cleanly_and_sighup_reloads() {
     let mut sim = SimProcess::start(Some("tokens:\n  admin: {user: admin}\n"));
     let config = sim.dir.path().join("sim.yaml");
-    std::fs::write(
-        &config,
-        "tokens:\n  admin: {user: admin}\n  late: {user: late}\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "tokens:\n  admin: {user: admin}\n  late: {user: late}\n").unwrap();
     sim.signal("HUP");
     assert!(
         sim.wait_stderr("reloaded", Duration::from_secs(10)),
@@ -379,9 +313,7 @@ fn sigterm_exits_cleanly_and_sighup_reloads() {
         "the token added on SIGHUP is accepted"
     );
     sim.signal("TERM");
-    let status = sim
-        .wait_exit(Duration::from_secs(10))
-        .expect("exits after SIGTERM");
+    let status = sim.wait_exit(Duration::from_secs(10)).expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
 
@@ -390,7 +322,11 @@ fn http_status(url: &str, token: &str) -> u16 {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET /api HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET /api HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response

@@ -52,11 +52,7 @@ impl SimProcess {
             std::fs::write(&path, text).unwrap();
             cmd.arg("--config").arg(path);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (err_tx, err_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -113,11 +109,7 @@ impl SimProcess {
     pub fn kubeconfig_for(&self, token: &str) -> PathBuf {
         let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
         let path = self.dir.path().join(format!("kubeconfig-{token}"));
-        std::fs::write(
-            &path,
-            text.replace("token: admin", &format!("token: {token}")),
-        )
-        .unwrap();
+        std::fs::write(&path, text.replace("token: admin", &format!("token: {token}"))).unwrap();
         path
     }
 
@@ -152,12 +144,7 @@ impl SimProcess {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -237,9 +224,7 @@ impl Drop for SimProcess {
             let _ = child.kill();
             let _ = child.wait();
         } else if !self.exited {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
         }
     }
 }
@@ -260,10 +245,7 @@ pub fn resource_versions(sim: &SimProcess, kinds: &str) -> Vec<(String, String)>
                     o["metadata"]["namespace"].as_str().unwrap_or(""),
                     o["metadata"]["name"].as_str().unwrap()
                 ),
-                o["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
+                o["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
             )
         })
         .collect();
@@ -273,19 +255,11 @@ pub fn resource_versions(sim: &SimProcess, kinds: &str) -> Vec<(String, String)>
 
 /// A raw HTTP/1.1 exchange (plain HTTP): status, headers and body; status 0
 /// when the server dropped the connection without answering.
-pub fn http(
-    url: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&str>,
-) -> (u16, String, String) {
+pub fn http(url: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String, String) {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -296,11 +270,7 @@ pub fn http(
     let _ = stream.read_to_end(&mut response);
     let response = String::from_utf8_lossy(&response).into_owned();
     let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, head.to_string(), rest.to_string())
 }
 
@@ -317,12 +287,9 @@ pub async fn kube_client(config: kube_sim::SimConfig) -> (kube_sim::Sim, kube::C
 /// A kube-rs client for a running simulator and token.
 pub async fn client_for(sim: &kube_sim::Sim, token: &str) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig(token)).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
     kube::Client::try_from(config).unwrap()
 }
 
@@ -345,22 +312,14 @@ pub async fn apply_file(client: &kube::Client, path: &Path, namespace: &str) -> 
         let (ar, caps) = discovery.resolve_gvk(&gvk).unwrap();
         let name = obj.metadata.name.clone().unwrap();
         let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
-            let ns = obj
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.to_string());
+            let ns = obj.metadata.namespace.clone().unwrap_or_else(|| namespace.to_string());
             Api::namespaced_with(client.clone(), &ns, &ar)
         } else {
             Api::all_with(client.clone(), &ar)
         };
-        api.patch(
-            &name,
-            &PatchParams::apply("kube-sim-test").force(),
-            &Patch::Apply(&doc),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
+        api.patch(&name, &PatchParams::apply("kube-sim-test").force(), &Patch::Apply(&doc))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
         count += 1;
     }
     count
@@ -377,18 +336,11 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
 {
     let cond = move |o: Option<&K>| o.is_some_and(&check);
-    match tokio::time::timeout(
-        within,
-        kube::runtime::wait::await_condition(api.clone(), name, cond),
-    )
-    .await
-    {
+    match tokio::time::timeout(within, kube::runtime::wait::await_condition(api.clone(), name, cond)).await {
         Ok(Ok(Some(o))) => o,
         other => {
             let current = api.get_opt(name).await;
-            panic!(
-                "condition on {name} not met within {within:?}: {other:?}; current: {current:?}"
-            );
+            panic!("condition on {name} not met within {within:?}: {other:?}; current: {current:?}");
         }
     }
 }

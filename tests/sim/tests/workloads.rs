@@ -23,7 +23,10 @@ async fn statefulset_claims_bind_and_reclaim() {
     let (sim, client) = kube_client(fast()).await;
     let classes: Api<StorageClass> = Api::all(client.clone());
     classes
-        .create(&PostParams::default(), &from(json!({"metadata": {"name": "keep"}, "provisioner": "example.com/disk", "reclaimPolicy": "Retain"})))
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "keep"}, "provisioner": "example.com/disk", "reclaimPolicy": "Retain"})),
+        )
         .await
         .unwrap();
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
@@ -36,9 +39,9 @@ async fn statefulset_claims_bind_and_reclaim() {
     .await
     .unwrap();
     let ready = wait_for(&sets, "db", Duration::from_secs(10), |s: &StatefulSet| {
-        s.status.as_ref().is_some_and(|st| {
-            st.ready_replicas == Some(2) && st.current_revision == st.update_revision
-        })
+        s.status
+            .as_ref()
+            .is_some_and(|st| st.ready_replicas == Some(2) && st.current_revision == st.update_revision)
     })
     .await;
     assert_eq!(ready.status.unwrap().observed_generation, Some(1));
@@ -46,14 +49,9 @@ async fn statefulset_claims_bind_and_reclaim() {
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     for i in 0..2 {
         let name = format!("data-db-{i}");
-        let pvc = wait_for(
-            &claims,
-            &name,
-            Duration::from_secs(10),
-            |c: &PersistentVolumeClaim| {
-                c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
-            },
-        )
+        let pvc = wait_for(&claims, &name, Duration::from_secs(10), |c: &PersistentVolumeClaim| {
+            c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
+        })
         .await;
         assert!(
             pvc.metadata.owner_references.is_none(),
@@ -70,23 +68,12 @@ async fn statefulset_claims_bind_and_reclaim() {
     }
     sets.delete("db", &DeleteParams::default()).await.unwrap();
     wait_gone(&sets, "db", Duration::from_secs(5)).await;
-    let pvc = claims
-        .get("data-db-0")
-        .await
-        .expect("claims outlive the StatefulSet");
+    let pvc = claims.get("data-db-0").await.expect("claims outlive the StatefulSet");
     let pv_name = pvc.spec.unwrap().volume_name.unwrap();
-    claims
-        .delete("data-db-0", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        &volumes,
-        &pv_name,
-        Duration::from_secs(5),
-        |pv: &PersistentVolume| {
-            pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released")
-        },
-    )
+    claims.delete("data-db-0", &DeleteParams::default()).await.unwrap();
+    wait_for(&volumes, &pv_name, Duration::from_secs(5), |pv: &PersistentVolume| {
+        pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released")
+    })
     .await;
     // A claim without a class uses the default class (Delete).
     claims.create(&PostParams::default(), &from(json!({"metadata": {"name": "scratch"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))).await.unwrap();
@@ -98,10 +85,7 @@ async fn statefulset_claims_bind_and_reclaim() {
     )
     .await;
     let pv_name = bound.spec.unwrap().volume_name.unwrap();
-    claims
-        .delete("scratch", &DeleteParams::default())
-        .await
-        .unwrap();
+    claims.delete("scratch", &DeleteParams::default()).await.unwrap();
     wait_gone(&volumes, &pv_name, Duration::from_secs(5)).await;
     sim.shutdown().await;
 }
@@ -126,10 +110,7 @@ async fn services_jobs_and_daemonsets() {
         j.status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Complete" && c.status == "True")
-            })
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Complete" && c.status == "True"))
     })
     .await;
     assert_eq!(done.status.unwrap().succeeded, Some(1));
@@ -199,32 +180,21 @@ async fn operator_kinds_get_status_and_overrides() {
         ),
     ];
     for (group, version, kind, plural, pointer, want) in &kinds {
-        crds.create(
-            &PostParams::default(),
-            &from(crd(group, version, kind, plural)),
-        )
-        .await
-        .unwrap();
+        crds.create(&PostParams::default(), &from(crd(group, version, kind, plural)))
+            .await
+            .unwrap();
         let api: Api<DynamicObject> = Api::namespaced_with(
             client.clone(),
             "default",
-            &ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, kind),
-                plural,
-            ),
+            &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
         );
         let body = json!({"apiVersion": format!("{group}/{version}"), "kind": kind, "metadata": {"name": "one"}, "spec": {"numberOfInstances": 2}});
-        api.create(&PostParams::default(), &from(body))
-            .await
-            .unwrap();
+        api.create(&PostParams::default(), &from(body)).await.unwrap();
         let pointer = pointer.to_string();
         let want = want.clone();
-        wait_for(
-            &api,
-            "one",
-            Duration::from_secs(5),
-            move |o: &DynamicObject| o.data.pointer(&pointer) == Some(&want),
-        )
+        wait_for(&api, "one", Duration::from_secs(5), move |o: &DynamicObject| {
+            o.data.pointer(&pointer) == Some(&want)
+        })
         .await;
     }
     let pg: Api<DynamicObject> = Api::namespaced_with(
@@ -236,11 +206,7 @@ async fn operator_kinds_get_status_and_overrides() {
         ),
     );
     assert_eq!(
-        pg.get("one")
-            .await
-            .unwrap()
-            .data
-            .pointer("/status/readyInstances"),
+        pg.get("one").await.unwrap().data.pointer("/status/readyInstances"),
         Some(&json!(2))
     );
     // A per-object override applied at run time.

@@ -28,14 +28,8 @@ pub(super) fn valid_name(name: &str, rt: &ResourceType) -> Result<(), String> {
             || c == '-'
             || (c == '.' && !label_only)
             || (c == ':' && rt.group.starts_with("rbac"))
-    }) && name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+    }) && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
@@ -52,12 +46,7 @@ pub(super) fn random_suffix() -> String {
 }
 
 /// Defaulting done on every write (idempotent, so re-applies stay no-ops).
-pub(super) fn normalize(
-    cluster: &Cluster,
-    rt: &ResourceType,
-    object: &mut Value,
-    old: Option<&Value>,
-) {
+pub(super) fn normalize(cluster: &Cluster, rt: &ResourceType, object: &mut Value, old: Option<&Value>) {
     object["apiVersion"] = json!(rt.api_version());
     object["kind"] = json!(rt.kind);
     if !rt.namespaced {
@@ -73,8 +62,7 @@ pub(super) fn normalize(
                 use base64::Engine;
                 for (k, v) in string_data {
                     let text = v.as_str().unwrap_or("").to_string();
-                    object["data"][k] =
-                        json!(base64::engine::general_purpose::STANDARD.encode(text));
+                    object["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
                 }
             }
             if object["type"].is_null() {
@@ -100,15 +88,15 @@ pub(super) fn normalize(
                 }
                 "statefulsets" => {
                     if spec["updateStrategy"].is_null() {
-                        spec["updateStrategy"] =
-                            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+                        spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
                     }
                     if spec["podManagementPolicy"].is_null() {
                         spec["podManagementPolicy"] = json!("OrderedReady");
                     }
                 }
                 "daemonsets" if spec["updateStrategy"].is_null() => {
-                    spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
+                    spec["updateStrategy"] =
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
                 }
                 _ => {}
             }

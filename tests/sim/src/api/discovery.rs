@@ -190,16 +190,21 @@ fn openapi_v3(cluster: &Cluster, group: &str, version: &str) -> Value {
                 "responses": {"200": {"description": "OK"}}
             })
         };
-        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        paths.insert(
+            item,
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
         let schema_name = format!(
             "{}.{}.{}",
             if group.is_empty() { "core" } else { group },
             version,
             t.kind
         );
-        let mut schema = t.schema.as_deref().cloned().unwrap_or_else(
-            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-        );
+        let mut schema = t
+            .schema
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(schema_name, schema);
     }

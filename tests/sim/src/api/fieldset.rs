@@ -61,12 +61,8 @@ fn builtin_list_type(field: &str, items: &[Value]) -> ListType {
         "ownerReferences" => ListType::Map(vec!["uid".into()]),
         "finalizers" => ListType::Set,
         "hostAliases" => ListType::Map(vec!["ip".into()]),
-        "topologySpreadConstraints" => {
-            ListType::Map(vec!["topologyKey".into(), "whenUnsatisfiable".into()])
-        }
-        "ports" if has("containerPort") => {
-            ListType::Map(vec!["containerPort".into(), "protocol".into()])
-        }
+        "topologySpreadConstraints" => ListType::Map(vec!["topologyKey".into(), "whenUnsatisfiable".into()]),
+        "ports" if has("containerPort") => ListType::Map(vec!["containerPort".into(), "protocol".into()]),
         "ports" if has("port") && !has("name") || has("port") && has("targetPort") => {
             ListType::Map(vec!["port".into(), "protocol".into()])
         }
@@ -81,11 +77,7 @@ pub fn list_type(field: &str, schema: Option<&Value>, items: &[Value]) -> ListTy
             Some("map") => ListType::Map(
                 s["x-kubernetes-list-map-keys"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|k| k.as_str().map(String::from))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect())
                     .unwrap_or_default(),
             ),
             Some("set") => ListType::Set,
@@ -136,12 +128,7 @@ impl FieldSet {
     ///
     /// `status` is left out when `skip_status`; only `status` is kept when
     /// `only_status`.
-    pub fn of_object(
-        object: &Value,
-        schema: Option<&Value>,
-        skip_status: bool,
-        only_status: bool,
-    ) -> Self {
+    pub fn of_object(object: &Value, schema: Option<&Value>, skip_status: bool, only_status: bool) -> Self {
         let mut set = Self::default();
         let Some(map) = object.as_object() else {
             return set;
@@ -160,8 +147,7 @@ impl FieldSet {
                         if UNOWNED_METADATA.contains(&mk.as_str()) {
                             continue;
                         }
-                        meta.children
-                            .insert(format!("f:{mk}"), Self::of_value(mv, None, mk));
+                        meta.children.insert(format!("f:{mk}"), Self::of_value(mv, None, mk));
                     }
                 }
                 if !meta.is_empty() {
@@ -169,10 +155,8 @@ impl FieldSet {
                 }
                 continue;
             }
-            set.children.insert(
-                format!("f:{k}"),
-                Self::of_value(v, child_schema(schema, k), k),
-            );
+            set.children
+                .insert(format!("f:{k}"), Self::of_value(v, child_schema(schema, k), k));
         }
         set
     }
@@ -183,10 +167,8 @@ impl FieldSet {
             Value::Object(map) if !map.is_empty() => {
                 let mut node = Self::default();
                 for (k, v) in map {
-                    node.children.insert(
-                        format!("f:{k}"),
-                        Self::of_value(v, child_schema(schema, k), k),
-                    );
+                    node.children
+                        .insert(format!("f:{k}"), Self::of_value(v, child_schema(schema, k), k));
                 }
                 node
             }

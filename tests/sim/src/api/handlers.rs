@@ -79,8 +79,7 @@ fn decode_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
         Err(json_err) => {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+            let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
             if content_type.contains("yaml") {
                 serde_saphyr::from_str::<Value>(text)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
@@ -115,13 +114,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
     let rt = cluster
         .registry
         .lookup(&p.group, &p.version, &p.resource)
-        .ok_or_else(|| {
-            ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))?;
     if p.namespace.is_some() && !rt.namespaced {
         return Err(ApiError::new(
             404,
@@ -218,15 +211,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         "update" => {
             let name = p.name.as_deref().unwrap_or("");
             let body = decode_body(&req.body, &req.content_type)?;
-            let outcome = write::update(
-                cluster,
-                &rt,
-                &namespace,
-                name,
-                body,
-                p.subresource.as_deref(),
-                &ctx,
-            )?;
+            let outcome = write::update(cluster, &rt, &namespace, name, body, p.subresource.as_deref(), &ctx)?;
             Ok(Reply::Json(200, (*present(&rt, &outcome.object())).clone()))
         }
         "patch" => {
@@ -251,10 +236,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
                 &ctx,
             )?;
             let code = if created { 201 } else { 200 };
-            Ok(Reply::Json(
-                code,
-                (*present(&rt, &outcome.object())).clone(),
-            ))
+            Ok(Reply::Json(code, (*present(&rt, &outcome.object())).clone()))
         }
         "delete" => {
             let name = p.name.as_deref().unwrap_or("");
@@ -269,10 +251,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
                 Outcome::Removed(_) => 200,
                 _ => 200,
             };
-            Ok(Reply::Json(
-                code,
-                (*present(&rt, &outcome.object())).clone(),
-            ))
+            Ok(Reply::Json(code, (*present(&rt, &outcome.object())).clone()))
         }
         "deletecollection" => {
             let body = decode_body(&req.body, &req.content_type)?;
@@ -283,14 +262,9 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
             };
             let labels = LabelSelector::parse(req.query.label_selector().unwrap_or(""))?;
             let fields = FieldSelector::parse(req.query.field_selector().unwrap_or(""))?;
-            let (items, _) = cluster
-                .store
-                .list(&rt.group_resource(), p.namespace.as_deref());
+            let (items, _) = cluster.store.list(&rt.group_resource(), p.namespace.as_deref());
             let mut deleted = Vec::new();
-            for item in items
-                .iter()
-                .filter(|o| labels.matches(o) && fields.matches(o))
-            {
+            for item in items.iter().filter(|o| labels.matches(o) && fields.matches(o)) {
                 let ns = item["metadata"]["namespace"].as_str().unwrap_or("");
                 let name = item["metadata"]["name"].as_str().unwrap_or("");
                 match write::delete(cluster, &rt, ns, name, &options, &ctx) {
@@ -315,11 +289,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
 
 /// Whether the type has a `scale` subresource.
 pub fn has_scale(rt: &ResourceType) -> bool {
-    rt.group == "apps"
-        && matches!(
-            rt.resource.as_str(),
-            "deployments" | "statefulsets" | "replicasets"
-        )
+    rt.group == "apps" && matches!(rt.resource.as_str(), "deployments" | "statefulsets" | "replicasets")
 }
 
 fn scale_of(object: &Value) -> Value {
@@ -346,12 +316,7 @@ fn scale_of(object: &Value) -> Value {
 }
 
 /// The `scale` subresource (`autoscaling/v1` Scale) of workloads.
-fn scale(
-    cluster: &Arc<Cluster>,
-    rt: &Arc<ResourceType>,
-    req: &ApiRequest,
-    verb: &str,
-) -> Result<Reply, ApiError> {
+fn scale(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest, verb: &str) -> Result<Reply, ApiError> {
     let p = &req.path;
     let namespace = p.namespace.clone().unwrap_or_default();
     let name = p.name.as_deref().unwrap_or("");
@@ -367,8 +332,7 @@ fn scale(
                 .filter(|k| *k != PatchType::Apply)
                 .ok_or_else(|| ApiError::unsupported_media(&req.content_type))?;
             let patch = decode_body(&req.body, &req.content_type)?;
-            super::patch::apply_patch(&scale_of(&current), &patch, kind)?["spec"]["replicas"]
-                .clone()
+            super::patch::apply_patch(&scale_of(&current), &patch, kind)?["spec"]["replicas"].clone()
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
@@ -406,16 +370,10 @@ fn scale(
     Ok(Reply::Json(200, scale_of(&outcome.object())))
 }
 
-fn list(
-    cluster: &Arc<Cluster>,
-    rt: &Arc<ResourceType>,
-    req: &ApiRequest,
-) -> Result<Reply, ApiError> {
+fn list(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let labels = LabelSelector::parse(req.query.label_selector().unwrap_or(""))?;
     let fields = FieldSelector::parse(req.query.field_selector().unwrap_or(""))?;
-    let (items, rv) = cluster
-        .store
-        .list(&rt.group_resource(), req.path.namespace.as_deref());
+    let (items, rv) = cluster.store.list(&rt.group_resource(), req.path.namespace.as_deref());
     let start: Option<(String, String)> = match req.query.continue_token() {
         None => None,
         Some(token) => {
@@ -457,10 +415,7 @@ fn list(
     }
     let selected: Vec<Arc<Value>> = selected.iter().map(|o| present(rt, o)).collect();
     if wants_table(&req.accept) {
-        return Ok(Reply::Json(
-            200,
-            to_table(rt, &selected, rv, continue_token.as_deref()),
-        ));
+        return Ok(Reply::Json(200, to_table(rt, &selected, rv, continue_token.as_deref())));
     }
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = &continue_token {

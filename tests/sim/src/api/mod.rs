@@ -50,28 +50,20 @@ impl ApiError {
 
     /// Adds object details (`name`, `group`, `kind`).
     pub fn with_details(mut self, group: &str, resource: &str, name: &str) -> Self {
-        self.details = Some(Box::new(
-            json!({"name": name, "group": group, "kind": resource}),
-        ));
+        self.details = Some(Box::new(json!({"name": name, "group": group, "kind": resource})));
         self
     }
 
     /// `404 NotFound` for one object.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let what = qualified(group, resource);
-        Self::new(404, "NotFound", format!("{what} \"{name}\" not found"))
-            .with_details(group, resource, name)
+        Self::new(404, "NotFound", format!("{what} \"{name}\" not found")).with_details(group, resource, name)
     }
 
     /// `409 AlreadyExists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let what = qualified(group, resource);
-        Self::new(
-            409,
-            "AlreadyExists",
-            format!("{what} \"{name}\" already exists"),
-        )
-        .with_details(group, resource, name)
+        Self::new(409, "AlreadyExists", format!("{what} \"{name}\" already exists")).with_details(group, resource, name)
     }
 
     /// `409 Conflict` for a stale resourceVersion.

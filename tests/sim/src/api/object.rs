@@ -32,11 +32,7 @@ pub fn is_deleting(object: &Value) -> bool {
 pub fn finalizers(object: &Value) -> Vec<String> {
     object["metadata"]["finalizers"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
@@ -75,10 +71,7 @@ pub fn add_finalizer(object: &mut Value, finalizer: &str) {
 
 /// Removes a finalizer.
 pub fn remove_finalizer(object: &mut Value, finalizer: &str) {
-    let list: Vec<String> = finalizers(object)
-        .into_iter()
-        .filter(|f| f != finalizer)
-        .collect();
+    let list: Vec<String> = finalizers(object).into_iter().filter(|f| f != finalizer).collect();
     set_finalizers(object, &list);
 }
 
@@ -96,11 +89,7 @@ pub fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 pub fn owner_uids(object: &Value) -> Vec<String> {
     object["metadata"]["ownerReferences"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["uid"].as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|o| o["uid"].as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 

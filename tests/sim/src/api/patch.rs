@@ -75,8 +75,7 @@ fn merge_key(field: &str, items: &[Value]) -> Option<Vec<String>> {
 }
 
 fn same_item(a: &Value, b: &Value, keys: &[String]) -> bool {
-    keys.iter()
-        .all(|k| a.get(k).is_some() && a.get(k) == b.get(k))
+    keys.iter().all(|k| a.get(k).is_some() && a.get(k) == b.get(k))
 }
 
 /// Applies a strategic merge patch in place.
@@ -115,10 +114,9 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
             continue;
         }
         if let Some(list) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(existing), Some(remove)) = (
-                target_map.get_mut(list).and_then(Value::as_array_mut),
-                v.as_array(),
-            ) {
+            if let (Some(existing), Some(remove)) =
+                (target_map.get_mut(list).and_then(Value::as_array_mut), v.as_array())
+            {
                 existing.retain(|e| !remove.contains(e));
             }
             continue;
@@ -165,9 +163,7 @@ fn merge_list(existing: Option<&mut Value>, patch_items: &[Value], field: &str) 
     } else {
         merge_key(field, patch_items)
     };
-    let existing_items = existing
-        .and_then(|e| e.as_array().cloned())
-        .unwrap_or_default();
+    let existing_items = existing.and_then(|e| e.as_array().cloned()).unwrap_or_default();
     match keys {
         Some(keys) => {
             let mut out = existing_items;
@@ -224,12 +220,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out["metadata"]["labels"]["b"], "2");
-        let out = apply_patch(
-            &out,
-            &json!({"metadata": {"labels": {"a": null}}}),
-            PatchType::Merge,
-        )
-        .unwrap();
+        let out = apply_patch(&out, &json!({"metadata": {"labels": {"a": null}}}), PatchType::Merge).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
     }
 }

@@ -97,25 +97,13 @@ mod tests {
 
     #[test]
     fn reads_an_access_review() {
-        let attrs = [
-            field(2, b"create"),
-            field(3, b"apps"),
-            field(5, b"deployments"),
-        ]
-        .concat();
+        let attrs = [field(2, b"create"), field(3, b"apps"), field(5, b"deployments")].concat();
         let spec = field(1, &attrs);
         let raw = field(2, &spec);
-        let unknown = [
-            field(1, &field(2, b"SelfSubjectAccessReview")),
-            field(2, &raw),
-        ]
-        .concat();
+        let unknown = [field(1, &field(2, b"SelfSubjectAccessReview")), field(2, &raw)].concat();
         let body = [MAGIC.to_vec(), unknown].concat();
         let review = decode_review(&body, "selfsubjectaccessreviews").unwrap();
         assert_eq!(review["spec"]["resourceAttributes"]["verb"], "create");
-        assert_eq!(
-            review["spec"]["resourceAttributes"]["resource"],
-            "deployments"
-        );
+        assert_eq!(review["spec"]["resourceAttributes"]["resource"], "deployments");
     }
 }

@@ -42,9 +42,7 @@ pub fn parse_path(path: &str) -> Target {
         .map(percent_decode)
         .collect();
     let (group, version, rest) = match segments.as_slice() {
-        [api, version, rest @ ..] if api == "api" && !rest.is_empty() => {
-            (String::new(), version.clone(), rest)
-        }
+        [api, version, rest @ ..] if api == "api" && !rest.is_empty() => (String::new(), version.clone(), rest),
         [apis, group, version, rest @ ..] if apis == "apis" && !rest.is_empty() => {
             (group.clone(), version.clone(), rest)
         }
@@ -56,8 +54,7 @@ pub fn parse_path(path: &str) -> Target {
         ..ResourcePath::default()
     };
     let rest: Vec<String> = rest.to_vec();
-    let namespace_subresource =
-        rest.len() == 3 && matches!(rest[2].as_str(), "status" | "finalize");
+    let namespace_subresource = rest.len() == 3 && matches!(rest[2].as_str(), "status" | "finalize");
     let rest = if rest.len() >= 3 && rest[0] == "namespaces" && !namespace_subresource {
         p.namespace = Some(rest[1].clone());
         rest[2..].to_vec()
@@ -226,27 +223,16 @@ mod tests {
                 r.name.as_deref(),
                 r.subresource.as_deref()
             ),
-            (
-                "apps",
-                Some("argocd"),
-                Some("argocd-server"),
-                Some("status")
-            )
+            ("apps", Some("argocd"), Some("argocd-server"), Some("status"))
         );
         let r = res("/api/v1/namespaces/argocd");
-        assert_eq!(
-            (r.resource.as_str(), r.name.as_deref()),
-            ("namespaces", Some("argocd"))
-        );
+        assert_eq!((r.resource.as_str(), r.name.as_deref()), ("namespaces", Some("argocd")));
         let r = res("/api/v1/namespaces");
         assert_eq!((r.resource.as_str(), r.name), ("namespaces", None));
         let r = res("/api/v1/namespaces/x/finalize");
         assert_eq!(r.subresource.as_deref(), Some("finalize"));
         assert_eq!(parse_path("/apis"), Target::NonResource("/apis".into()));
-        assert_eq!(
-            parse_path("/apis/apps/v1"),
-            Target::NonResource("/apis/apps/v1".into())
-        );
+        assert_eq!(parse_path("/apis/apps/v1"), Target::NonResource("/apis/apps/v1".into()));
     }
 
     #[test]

@@ -82,9 +82,7 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once(" in ") {
                 Requirement::In(k.trim().into(), set_values(v)?)
             } else if part.contains(' ') || part.contains('(') {
-                return Err(ApiError::bad_request(format!(
-                    "unable to parse requirement: {part}"
-                )));
+                return Err(ApiError::bad_request(format!("unable to parse requirement: {part}")));
             } else {
                 Requirement::Exists(part.clone())
             };
@@ -98,10 +96,7 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(labels) = selector["matchLabels"].as_object() {
             for (k, v) in labels {
-                requirements.push(Requirement::Equals(
-                    k.clone(),
-                    v.as_str().unwrap_or("").to_string(),
-                ));
+                requirements.push(Requirement::Equals(k.clone(), v.as_str().unwrap_or("").to_string()));
             }
         }
         if let Some(exprs) = selector["matchExpressions"].as_array() {
@@ -109,11 +104,7 @@ impl LabelSelector {
                 let key = e["key"].as_str().unwrap_or("").to_string();
                 let values: Vec<String> = e["values"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(String::from))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                     .unwrap_or_default();
                 requirements.push(match e["operator"].as_str().unwrap_or("") {
                     "In" => Requirement::In(key, values),
@@ -167,9 +158,7 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid field selector: {part}"
-                )));
+                return Err(ApiError::bad_request(format!("invalid field selector: {part}")));
             };
             terms.push((
                 path.trim().split('.').map(String::from).collect(),
@@ -222,27 +211,18 @@ mod tests {
             ("!legacy", true),
             ("!app", false),
         ] {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(&obj),
-                want,
-                "{sel}"
-            );
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&obj), want, "{sel}");
         }
     }
 
     #[test]
     fn field_selectors() {
-        let obj =
-            json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Running"}});
+        let obj = json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Running"}});
         assert!(
             FieldSelector::parse("metadata.name=x,status.phase!=Failed")
                 .unwrap()
                 .matches(&obj)
         );
-        assert!(
-            !FieldSelector::parse("metadata.namespace=m")
-                .unwrap()
-                .matches(&obj)
-        );
+        assert!(!FieldSelector::parse("metadata.namespace=m").unwrap().matches(&obj));
     }
 }

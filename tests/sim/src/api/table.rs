@@ -35,10 +35,7 @@ fn simple_path<'a>(object: &'a Value, path: &str) -> &'a Value {
 type Cell = Box<dyn Fn(&Value) -> Value>;
 
 fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
-    let mut out: Vec<(String, Cell)> = vec![(
-        "Name".into(),
-        Box::new(|o: &Value| o["metadata"]["name"].clone()),
-    )];
+    let mut out: Vec<(String, Cell)> = vec![("Name".into(), Box::new(|o: &Value| o["metadata"]["name"].clone()))];
     let mut add = |name: &str, f: Cell| out.push((name.to_string(), f));
     match (rt.group.as_str(), rt.resource.as_str()) {
         ("", "namespaces") => add("Status", Box::new(|o| json!(s(&o["status"]["phase"])))),
@@ -47,11 +44,9 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
                 "Ready",
                 Box::new(|o| {
                     let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
-                    let ready = o["status"]["containerStatuses"].as_array().map_or(0, |c| {
-                        c.iter()
-                            .filter(|c| c["ready"].as_bool() == Some(true))
-                            .count()
-                    });
+                    let ready = o["status"]["containerStatuses"]
+                        .as_array()
+                        .map_or(0, |c| c.iter().filter(|c| c["ready"].as_bool() == Some(true)).count());
                     json!(format!("{ready}/{total}"))
                 }),
             );
@@ -69,14 +64,8 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
                     ))
                 }),
             );
-            add(
-                "Up-to-date",
-                Box::new(|o| json!(n(&o["status"]["updatedReplicas"]))),
-            );
-            add(
-                "Available",
-                Box::new(|o| json!(n(&o["status"]["availableReplicas"]))),
-            );
+            add("Up-to-date", Box::new(|o| json!(n(&o["status"]["updatedReplicas"]))));
+            add("Available", Box::new(|o| json!(n(&o["status"]["availableReplicas"]))));
         }
         ("apps", "statefulsets") => {
             add(
@@ -93,10 +82,7 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
         ("apps", "replicasets") => {
             add("Desired", Box::new(|o| json!(n(&o["spec"]["replicas"]))));
             add("Current", Box::new(|o| json!(n(&o["status"]["replicas"]))));
-            add(
-                "Ready",
-                Box::new(|o| json!(n(&o["status"]["readyReplicas"]))),
-            );
+            add("Ready", Box::new(|o| json!(n(&o["status"]["readyReplicas"]))));
         }
         ("apps", "daemonsets") => {
             add(
@@ -111,10 +97,7 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
         }
         ("", "services") => {
             add("Type", Box::new(|o| json!(s(&o["spec"]["type"]))));
-            add(
-                "Cluster-IP",
-                Box::new(|o| json!(s(&o["spec"]["clusterIP"]))),
-            );
+            add("Cluster-IP", Box::new(|o| json!(s(&o["spec"]["clusterIP"]))));
             add(
                 "External-IP",
                 Box::new(|o| json!(s(&o["status"]["loadBalancer"]["ingress"][0]["ip"]))),
@@ -126,13 +109,7 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
                         .as_array()
                         .map(|ps| {
                             ps.iter()
-                                .map(|p| {
-                                    format!(
-                                        "{}/{}",
-                                        s(&p["port"]),
-                                        p["protocol"].as_str().unwrap_or("TCP")
-                                    )
-                                })
+                                .map(|p| format!("{}/{}", s(&p["port"]), p["protocol"].as_str().unwrap_or("TCP")))
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -150,10 +127,7 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
                 "Volume",
                 Box::new(|o| json!(o["spec"]["volumeName"].as_str().unwrap_or(""))),
             );
-            add(
-                "StorageClass",
-                Box::new(|o| json!(s(&o["spec"]["storageClassName"]))),
-            );
+            add("StorageClass", Box::new(|o| json!(s(&o["spec"]["storageClassName"]))));
         }
         ("", "persistentvolumes") => {
             add(
@@ -214,22 +188,13 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
     }
     out.push((
         "Age".into(),
-        Box::new(|o: &Value| {
-            json!(short_age(
-                o["metadata"]["creationTimestamp"].as_str().unwrap_or("")
-            ))
-        }),
+        Box::new(|o: &Value| json!(short_age(o["metadata"]["creationTimestamp"].as_str().unwrap_or("")))),
     ));
     out
 }
 
 /// Renders objects as a Table.
-pub fn to_table(
-    rt: &ResourceType,
-    items: &[Arc<Value>],
-    resource_version: u64,
-    continue_token: Option<&str>,
-) -> Value {
+pub fn to_table(rt: &ResourceType, items: &[Arc<Value>], resource_version: u64, continue_token: Option<&str>) -> Value {
     let cols = columns(rt);
     let definitions: Vec<Value> = cols
         .iter()

@@ -137,9 +137,7 @@ async fn run(cluster: Arc<Cluster>, mut w: Watcher) {
         .and_then(|s| s.parse().ok())
         .filter(|rv| *rv > 0);
     let (mut rx, mut seen) = if w.params.send_initial_events || requested.is_none() {
-        let (items, rx, rv) = cluster
-            .store
-            .snapshot_and_subscribe(&gr, w.params.namespace.as_deref());
+        let (items, rx, rv) = cluster.store.snapshot_and_subscribe(&gr, w.params.namespace.as_deref());
         for item in items {
             if w.selected(&item) && !w.send("ADDED", &item).await {
                 return;

@@ -8,8 +8,7 @@
 
 use super::ApiError;
 use super::admission::{
-    check_namespace, check_type, crd_status, ensure_crd_names_free, is_namespace, normalize,
-    random_suffix, valid_name,
+    check_namespace, check_type, crd_status, ensure_crd_names_free, is_namespace, normalize, random_suffix, valid_name,
 };
 use super::apply::{self, Writer};
 use super::object::{self, is_deleting, meta_mut};
@@ -69,9 +68,7 @@ impl DeleteOptions {
         Self {
             propagation: propagation.or_else(|| query_policy.map(String::from)),
             precondition_uid: body["preconditions"]["uid"].as_str().map(String::from),
-            precondition_rv: body["preconditions"]["resourceVersion"]
-                .as_str()
-                .map(String::from),
+            precondition_rv: body["preconditions"]["resourceVersion"].as_str().map(String::from),
             dry_run: body["dryRun"].as_array().is_some_and(|a| !a.is_empty()),
         }
     }
@@ -108,8 +105,7 @@ pub fn create(
     }
     check_type(rt, &body)?;
     let meta = meta_mut(&mut body);
-    if let (Some(url_ns), Some(body_ns)) =
-        (namespace, meta.get("namespace").and_then(Value::as_str))
+    if let (Some(url_ns), Some(body_ns)) = (namespace, meta.get("namespace").and_then(Value::as_str))
         && url_ns != body_ns
     {
         return Err(ApiError::bad_request(
@@ -119,35 +115,18 @@ pub fn create(
     if rt.namespaced {
         let ns = namespace
             .map(String::from)
-            .or_else(|| {
-                meta.get("namespace")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
+            .or_else(|| meta.get("namespace").and_then(Value::as_str).map(String::from))
             .unwrap_or_else(|| "default".into());
         meta.insert("namespace".into(), json!(ns));
     }
-    let name_empty = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty);
+    let name_empty = meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty);
     if name_empty && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
         let name = format!("{prefix}{}", random_suffix());
         meta.insert("name".into(), json!(name));
     }
-    let name = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
     if let Err(message) = valid_name(&name, rt) {
-        return Err(ApiError::invalid(
-            &rt.kind,
-            &rt.group,
-            &name,
-            "metadata.name",
-            &message,
-        ));
+        return Err(ApiError::invalid(&rt.kind, &rt.group, &name, "metadata.name", &message));
     }
     for k in [
         "uid",
@@ -202,11 +181,7 @@ fn finish_create(
     let name = object::name(&body).to_string();
     let namespace = object::namespace(&body).to_string();
     if ctx.dry_run {
-        if cluster
-            .store
-            .get(&rt.group_resource(), &namespace, &name)
-            .is_some()
-        {
+        if cluster.store.get(&rt.group_resource(), &namespace, &name).is_some() {
             return Err(ApiError::already_exists(&rt.group, &rt.resource, &name));
         }
         return Ok(Arc::new(body));
@@ -222,11 +197,7 @@ fn finish_create(
     Ok(stored)
 }
 
-fn writer_for<'a>(
-    rt: &'a ResourceType,
-    manager: &'a str,
-    subresource: Option<&'a str>,
-) -> Writer<'a> {
+fn writer_for<'a>(rt: &'a ResourceType, manager: &'a str, subresource: Option<&'a str>) -> Writer<'a> {
     Writer {
         manager,
         api_version: rt.api_version(),
@@ -324,10 +295,7 @@ fn finish_update(
                 }
             }
         }
-        meta.insert(
-            "resourceVersion".into(),
-            old_meta["resourceVersion"].clone(),
-        );
+        meta.insert("resourceVersion".into(), old_meta["resourceVersion"].clone());
     }
     normalize(cluster, rt, &mut new, Some(old));
     if rt.has_generation {
@@ -352,10 +320,7 @@ fn finish_update(
     }
     let finished = is_deleting(&new)
         && object::finalizers(&new).is_empty()
-        && !(is_namespace(rt)
-            && new["spec"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty()));
+        && !(is_namespace(rt) && new["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
     if ctx.dry_run {
         return Ok(Outcome::Stored(Arc::new(new)));
     }
@@ -400,12 +365,7 @@ fn after_commit(cluster: &Cluster, rt: &ResourceType, object: &Value, removed: b
     }
 }
 
-fn current(
-    cluster: &Cluster,
-    rt: &ResourceType,
-    namespace: &str,
-    name: &str,
-) -> Result<Arc<Value>, ApiError> {
+fn current(cluster: &Cluster, rt: &ResourceType, namespace: &str, name: &str) -> Result<Arc<Value>, ApiError> {
     cluster
         .store
         .get(&rt.group_resource(), namespace, name)
@@ -491,14 +451,8 @@ pub fn patch(
                 if rt.namespaced {
                     meta.insert("namespace".into(), json!(namespace));
                 }
-                return create(
-                    cluster,
-                    rt,
-                    Some(namespace).filter(|n| !n.is_empty()),
-                    applied,
-                    ctx,
-                )
-                .map(|o| (Outcome::Stored(o), true));
+                return create(cluster, rt, Some(namespace).filter(|n| !n.is_empty()), applied, ctx)
+                    .map(|o| (Outcome::Stored(o), true));
             }
             (PatchType::Apply, Some(old)) => {
                 check_type(rt, patch)?;
@@ -515,23 +469,11 @@ pub fn patch(
                 {
                     return Err(ApiError::conflict(&rt.group, &rt.resource, name));
                 }
-                finish_update(
-                    cluster,
-                    rt,
-                    &old,
-                    patched,
-                    subresource,
-                    Tracking::Update,
-                    ctx,
-                )
+                finish_update(cluster, rt, &old, patched, subresource, Tracking::Update, ctx)
             }
         };
         match result {
-            Err(e)
-                if e.code == 409
-                    && e.reason == "Conflict"
-                    && !e.message.starts_with("Apply failed") =>
-            {
+            Err(e) if e.code == 409 && e.reason == "Conflict" && !e.message.starts_with("Apply failed") => {
                 continue;
             }
             other => return other.map(|o| (o, false)),
@@ -578,10 +520,7 @@ pub fn delete(
                 return Ok(Outcome::Removed(old));
             }
             let gr = rt.group_resource();
-            match cluster
-                .store
-                .remove(&gr, namespace, name, Some(rv_of(&old)))
-            {
+            match cluster.store.remove(&gr, namespace, name, Some(rv_of(&old))) {
                 Ok(removed) => {
                     after_commit(cluster, rt, &removed, true);
                     if ctx.audit {
@@ -598,10 +537,7 @@ pub fn delete(
         }
         if !is_deleting(&new) {
             let meta = meta_mut(&mut new);
-            meta.insert(
-                "deletionTimestamp".into(),
-                json!(crate::time::now_rfc3339()),
-            );
+            meta.insert("deletionTimestamp".into(), json!(crate::time::now_rfc3339()));
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
             if is_namespace(rt) {
                 new["status"]["phase"] = json!("Terminating");

@@ -26,12 +26,7 @@ use tokio::sync::watch;
 pub const OPERATOR_USER: &str = "system:serviceaccount:operators:kube-sim-operator";
 
 /// The ready status for `object`, if the simulator manages its kind.
-pub fn desired_status(
-    config: &SimConfig,
-    group: &str,
-    kind: &str,
-    object: &Value,
-) -> Option<(Value, Duration)> {
+pub fn desired_status(config: &SimConfig, group: &str, kind: &str, object: &Value) -> Option<(Value, Duration)> {
     let default_delay = config.workloads.ready_after();
     let mut status = match (group, kind) {
         ("ceph.rook.io", "CephCluster") => Some(json!({
@@ -40,9 +35,7 @@ pub fn desired_status(
         })),
         ("acid.zalan.do", "postgresql") => {
             let n = object["spec"]["numberOfInstances"].as_i64().unwrap_or(1);
-            Some(
-                json!({"PostgresClusterStatus": "Running", "numberOfInstances": n, "readyInstances": n}),
-            )
+            Some(json!({"PostgresClusterStatus": "Running", "numberOfInstances": n, "readyInstances": n}))
         }
         ("vault.banzaicloud.com", "Vault") => Some(json!({
             "initialized": true, "sealed": false, "leader": "vault-0", "nodes": ["vault-0"],
@@ -151,11 +144,5 @@ fn handle(cluster: &Arc<Cluster>, change: &Change) {
     if change.kind == ChangeKind::Deleted {
         return;
     }
-    reconcile(
-        cluster,
-        &change.gr.group,
-        &change.gr.resource,
-        &change.object,
-        false,
-    );
+    reconcile(cluster, &change.gr.group, &change.gr.resource, &change.object, false);
 }

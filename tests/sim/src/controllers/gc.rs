@@ -54,14 +54,7 @@ fn delete_background(cluster: &Cluster, user: &str, rt: &ResourceType, o: &Value
         propagation: Some("Background".into()),
         ..DeleteOptions::default()
     };
-    let _ = write::delete(
-        cluster,
-        rt,
-        object::namespace(o),
-        object::name(o),
-        &options,
-        &ctx(user),
-    );
+    let _ = write::delete(cluster, rt, object::namespace(o), object::name(o), &options, &ctx(user));
 }
 
 fn drop_finalizer(cluster: &Cluster, user: &str, rt: &ResourceType, o: &Value, finalizer: &str) {
@@ -105,9 +98,7 @@ fn handle_deleting(cluster: &Cluster, rt: &ResourceType, o: &Value) {
                     if let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
                     }
-                    if obj["metadata"]["ownerReferences"]
-                        .as_array()
-                        .is_some_and(Vec::is_empty)
+                    if obj["metadata"]["ownerReferences"].as_array().is_some_and(Vec::is_empty)
                         && let Some(m) = obj["metadata"].as_object_mut()
                     {
                         m.remove("ownerReferences");
@@ -131,13 +122,7 @@ fn handle_deleting(cluster: &Cluster, rt: &ResourceType, o: &Value) {
         let gr = crate::resources::GroupResource::new(group, plural);
         let (items, _) = cluster.store.list(&gr, None);
         if items.is_empty() {
-            drop_finalizer(
-                cluster,
-                GC_USER,
-                rt,
-                o,
-                "customresourcecleanup.apiextensions.k8s.io",
-            );
+            drop_finalizer(cluster, GC_USER, rt, o, "customresourcecleanup.apiextensions.k8s.io");
         } else if let Some(crt) = cluster.registry.preferred(group, plural) {
             for item in items {
                 delete_background(cluster, GC_USER, &crt, &item);
@@ -175,10 +160,7 @@ fn terminate_namespace(cluster: &Cluster, rt: &ResourceType, ns: &Value) {
 }
 
 fn handle(cluster: &Cluster, change: &Change) {
-    let Some(rt) = cluster
-        .registry
-        .preferred(&change.gr.group, &change.gr.resource)
-    else {
+    let Some(rt) = cluster.registry.preferred(&change.gr.group, &change.gr.resource) else {
         // A CRD's type may be gone already; its objects were cleaned first.
         return;
     };

@@ -27,10 +27,7 @@ fn owned_pods(cluster: &Cluster, owner: &Value) -> Vec<std::sync::Arc<Value>> {
     let uid = object::uid(owner);
     cluster
         .store
-        .list(
-            &GroupResource::new("", "pods"),
-            Some(object::namespace(owner)),
-        )
+        .list(&GroupResource::new("", "pods"), Some(object::namespace(owner)))
         .0
         .into_iter()
         .filter(|p| object::owner_uids(p).iter().any(|u| u == uid))
@@ -38,13 +35,7 @@ fn owned_pods(cluster: &Cluster, owner: &Value) -> Vec<std::sync::Arc<Value>> {
 }
 
 /// Makes the owner's pods exactly `names` (creating and deleting).
-pub fn ensure(
-    cluster: &Cluster,
-    owner: &Value,
-    names: &[String],
-    extra_labels: &Value,
-    nodes: Option<&[String]>,
-) {
+pub fn ensure(cluster: &Cluster, owner: &Value, names: &[String], extra_labels: &Value, nodes: Option<&[String]>) {
     let Some(rt) = cluster.registry.preferred("", "pods") else {
         return;
     };
@@ -52,14 +43,7 @@ pub fn ensure(
     let existing = owned_pods(cluster, owner);
     for pod in &existing {
         if !names.iter().any(|n| n == object::name(pod)) {
-            let _ = write::delete(
-                cluster,
-                &rt,
-                ns,
-                object::name(pod),
-                &Default::default(),
-                &ctx(),
-            );
+            let _ = write::delete(cluster, &rt, ns, object::name(pod), &Default::default(), &ctx());
         }
     }
     let template = &owner["spec"]["template"];

@@ -26,9 +26,12 @@ fn storage_class(cluster: &Cluster, pvc: &Value) -> Option<Arc<Value>> {
     let gr = GroupResource::new("storage.k8s.io", "storageclasses");
     match pvc["spec"]["storageClassName"].as_str() {
         Some(name) => cluster.store.get(&gr, "", name),
-        None => cluster.store.list(&gr, None).0.into_iter().find(|sc| {
-            object::annotation(sc, "storageclass.kubernetes.io/is-default-class") == Some("true")
-        }),
+        None => cluster
+            .store
+            .list(&gr, None)
+            .0
+            .into_iter()
+            .find(|sc| object::annotation(sc, "storageclass.kubernetes.io/is-default-class") == Some("true")),
     }
 }
 
@@ -39,11 +42,10 @@ fn bind(cluster: &Cluster, pvc: &Value) {
     ) else {
         return;
     };
-    let Some(current) = cluster.store.get(
-        &pvc_rt.group_resource(),
-        object::namespace(pvc),
-        object::name(pvc),
-    ) else {
+    let Some(current) = cluster
+        .store
+        .get(&pvc_rt.group_resource(), object::namespace(pvc), object::name(pvc))
+    else {
         return;
     };
     if current["status"]["phase"] == "Bound" || object::is_deleting(&current) {
@@ -76,17 +78,9 @@ fn bind(cluster: &Cluster, pvc: &Value) {
         pv["spec"]["storageClassName"] = json!(name);
     }
     if write::create(cluster, &pv_rt, None, pv, &ctx(PROVISIONER)).is_ok() {
-        let _ = write::modify(
-            cluster,
-            &pv_rt,
-            "",
-            &pv_name,
-            Some("status"),
-            &ctx(PROVISIONER),
-            |p| {
-                p["status"] = json!({"phase": "Bound"});
-            },
-        );
+        let _ = write::modify(cluster, &pv_rt, "", &pv_name, Some("status"), &ctx(PROVISIONER), |p| {
+            p["status"] = json!({"phase": "Bound"});
+        });
     }
     let ns = object::namespace(&current).to_string();
     let name = object::name(&current).to_string();
@@ -100,17 +94,9 @@ fn bind(cluster: &Cluster, pvc: &Value) {
         c["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
         c["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
     });
-    let _ = write::modify(
-        cluster,
-        &pvc_rt,
-        &ns,
-        &name,
-        Some("status"),
-        &ctx(PROVISIONER),
-        |c| {
-            c["status"] = json!({"phase": "Bound", "accessModes": access_modes, "capacity": {"storage": capacity}});
-        },
-    );
+    let _ = write::modify(cluster, &pvc_rt, &ns, &name, Some("status"), &ctx(PROVISIONER), |c| {
+        c["status"] = json!({"phase": "Bound", "accessModes": access_modes, "capacity": {"storage": capacity}});
+    });
 }
 
 fn reclaim(cluster: &Cluster, pvc: &Value) {
@@ -168,11 +154,7 @@ fn load_balancer(cluster: &Cluster, svc: &Value) {
 
 /// Reacts to one change of the store.
 pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
-    match (
-        change.gr.group.as_str(),
-        change.gr.resource.as_str(),
-        change.kind,
-    ) {
+    match (change.gr.group.as_str(), change.gr.resource.as_str(), change.kind) {
         ("", "persistentvolumeclaims", ChangeKind::Added) => {
             let delay = cluster.config().workloads.ready_after();
             let cluster = cluster.clone();
@@ -207,8 +189,7 @@ pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
                         Some("status"),
                         &ctx(CONTROLLER_MANAGER),
                         |i| {
-                            i["status"] =
-                                json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.250"}]}});
+                            i["status"] = json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.250"}]}});
                         },
                     );
                 }

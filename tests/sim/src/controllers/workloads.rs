@@ -28,11 +28,7 @@ fn ctx() -> WriteCtx<'static> {
 /// A short stable hash of a pod template (`pod-template-hash`).
 pub fn template_hash(template: &Value) -> String {
     let digest = Sha1::digest(template.to_string().as_bytes());
-    digest
-        .iter()
-        .take(5)
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+    digest.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>()
 }
 
 fn rt(cluster: &Cluster, group: &str, resource: &str) -> Option<Arc<ResourceType>> {
@@ -124,11 +120,7 @@ pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
             schedule(cluster, rt.clone(), o);
         }
         ("batch", "jobs") if new_generation && o["status"]["completionTime"].is_null() => {
-            let name = format!(
-                "{}-{}",
-                object::name(o),
-                &template_hash(&json!(object::uid(o)))[..5]
-            );
+            let name = format!("{}-{}", object::name(o), &template_hash(&json!(object::uid(o)))[..5]);
             pods::ensure(
                 cluster,
                 o,
@@ -278,9 +270,8 @@ fn deployment_observe(cluster: &Cluster, d: &Value) {
         return;
     };
     let ready = current["status"]["readyReplicas"].as_i64().unwrap_or(0);
-    let current_ok = current["status"]["observedGeneration"].as_i64()
-        == Some(object::generation(current))
-        && ready >= n;
+    let current_ok =
+        current["status"]["observedGeneration"].as_i64() == Some(object::generation(current)) && ready >= n;
     let old_gone = sets
         .iter()
         .filter(|rs| object::name(rs) != rs_name)
@@ -288,9 +279,7 @@ fn deployment_observe(cluster: &Cluster, d: &Value) {
     if !current_ok || !old_gone {
         return;
     }
-    if d["status"]["updatedReplicas"].as_i64() == Some(n)
-        && d["status"]["availableReplicas"].as_i64() == Some(n)
-    {
+    if d["status"]["updatedReplicas"].as_i64() == Some(n) && d["status"]["availableReplicas"].as_i64() == Some(n) {
         return;
     }
     let now = crate::time::now_rfc3339();
@@ -328,16 +317,8 @@ fn rs_pod_names(rs: &Value, n: i64) -> Vec<String> {
 fn replicaset_progress(cluster: &Arc<Cluster>, rt: &ResourceType, rs: &Value) {
     let n = replicas(rs);
     let names = rs_pod_names(rs, n);
-    let hash = object::label(rs, "pod-template-hash")
-        .unwrap_or("")
-        .to_string();
-    pods::ensure(
-        cluster,
-        rs,
-        &names,
-        &json!({"pod-template-hash": hash}),
-        None,
-    );
+    let hash = object::label(rs, "pod-template-hash").unwrap_or("").to_string();
+    pods::ensure(cluster, rs, &names, &json!({"pod-template-hash": hash}), None);
     let ready = rs["status"]["readyReplicas"].as_i64().unwrap_or(0).min(n);
     write_status(
         cluster,
@@ -352,14 +333,8 @@ fn replicaset_progress(cluster: &Arc<Cluster>, rt: &ResourceType, rs: &Value) {
 
 fn statefulset_progress(cluster: &Arc<Cluster>, rt: &ResourceType, sts: &Value) {
     let n = replicas(sts);
-    let revision = format!(
-        "{}-{}",
-        object::name(sts),
-        template_hash(&sts["spec"]["template"])
-    );
-    let names: Vec<String> = (0..n)
-        .map(|i| format!("{}-{i}", object::name(sts)))
-        .collect();
+    let revision = format!("{}-{}", object::name(sts), template_hash(&sts["spec"]["template"]));
+    let names: Vec<String> = (0..n).map(|i| format!("{}-{i}", object::name(sts))).collect();
     ensure_claims(cluster, sts, n);
     pods::ensure(
         cluster,
@@ -399,11 +374,7 @@ fn ensure_claims(cluster: &Cluster, sts: &Value, n: i64) {
         let template_name = t["metadata"]["name"].as_str().unwrap_or("data");
         for i in 0..n {
             let name = format!("{template_name}-{}-{i}", object::name(sts));
-            if cluster
-                .store
-                .get(&pvc_rt.group_resource(), ns, &name)
-                .is_some()
-            {
+            if cluster.store.get(&pvc_rt.group_resource(), ns, &name).is_some() {
                 continue;
             }
             let mut labels = sts["spec"]["selector"]["matchLabels"].clone();
@@ -438,11 +409,7 @@ fn become_ready(cluster: &Arc<Cluster>, rt: &ResourceType, o: &Value) {
         }
         ("apps", "statefulsets") => {
             pods::mark_all(cluster, o, pods::Phase::Ready);
-            let revision = format!(
-                "{}-{}",
-                object::name(o),
-                template_hash(&o["spec"]["template"])
-            );
+            let revision = format!("{}-{}", object::name(o), template_hash(&o["spec"]["template"]));
             write_status(
                 cluster,
                 rt,
@@ -471,10 +438,7 @@ fn become_ready(cluster: &Arc<Cluster>, rt: &ResourceType, o: &Value) {
         ("batch", "jobs") => {
             pods::mark_all(cluster, o, pods::Phase::Succeeded);
             let completions = o["spec"]["completions"].as_i64().unwrap_or(1);
-            let start = o["status"]["startTime"]
-                .as_str()
-                .unwrap_or(&now)
-                .to_string();
+            let start = o["status"]["startTime"].as_str().unwrap_or(&now).to_string();
             write_status(
                 cluster,
                 rt,

@@ -91,15 +91,12 @@ pub fn source(app: &Value) -> Value {
 
 fn normalize_secret(manifest: &mut Value) {
     if manifest["kind"] == "Secret"
-        && let Some(string_data) = manifest
-            .as_object_mut()
-            .and_then(|m| m.remove("stringData"))
+        && let Some(string_data) = manifest.as_object_mut().and_then(|m| m.remove("stringData"))
         && let Some(map) = string_data.as_object()
     {
         use base64::Engine;
         for (k, v) in map {
-            manifest["data"][k] =
-                json!(base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or("")));
+            manifest["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or("")));
         }
     }
 }
@@ -112,25 +109,19 @@ pub fn desired(argo: &ArgoCd, app: &Value) -> Result<(Vec<Desired>, String), Str
     let path = src["path"].as_str().unwrap_or("");
     let revision = repo::revision(url, src["targetRevision"].as_str().unwrap_or("HEAD"));
     let manifests = repo::manifests(&config, url, path).map_err(|e| e.to_string())?;
-    let dest_ns = app["spec"]["destination"]["namespace"]
-        .as_str()
-        .unwrap_or("");
+    let dest_ns = app["spec"]["destination"]["namespace"].as_str().unwrap_or("");
     let name = object::name(app);
     let mut out = Vec::new();
     for mut m in manifests {
-        let rt = argo.cluster.registry.by_api_version_kind(
-            m["apiVersion"].as_str().unwrap_or(""),
-            m["kind"].as_str().unwrap_or(""),
-        );
+        let rt = argo
+            .cluster
+            .registry
+            .by_api_version_kind(m["apiVersion"].as_str().unwrap_or(""), m["kind"].as_str().unwrap_or(""));
         normalize_secret(&mut m);
         let meta = object::meta_mut(&mut m);
         let namespaced = rt.as_ref().map(|t| t.namespaced).unwrap_or(true);
         if namespaced {
-            if meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
+            if meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
                 meta.insert("namespace".into(), json!(dest_ns));
             }
         } else {
@@ -148,14 +139,10 @@ pub fn contained(desired: &Value, live: &Value) -> bool {
         (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| match l.get(k) {
             Some(lv) => contained(v, lv),
             None => {
-                v.is_null()
-                    || v.as_object().is_some_and(|m| m.is_empty())
-                    || v.as_array().is_some_and(|a| a.is_empty())
+                v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty())
             }
         }),
-        (Value::Array(d), Value::Array(l)) => {
-            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| contained(a, b))
-        }
+        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(a, b)| contained(a, b)),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (d, l) => d == l,
     }
@@ -211,27 +198,20 @@ pub fn compare(argo: &ArgoCd, app: &Value) -> Comparison {
         .cluster
         .registry
         .preferred("argoproj.io", "appprojects")
-        .is_some_and(|rt| {
-            argo.cluster
-                .store
-                .get(&rt.group_resource(), ns, project)
-                .is_some()
-        });
+        .is_some_and(|rt| argo.cluster.store.get(&rt.group_resource(), ns, project).is_some());
     let now = crate::time::now_rfc3339();
     if !project_exists {
         let message = format!("Application referencing project {project} which does not exist");
-        c.conditions.push(
-            json!({"type": "InvalidSpecError", "message": message, "lastTransitionTime": now}),
-        );
+        c.conditions
+            .push(json!({"type": "InvalidSpecError", "message": message, "lastTransitionTime": now}));
         c.error = Some(message);
         return c;
     }
     let (desired, revision) = match desired(argo, app) {
         Ok(d) => d,
         Err(message) => {
-            c.conditions.push(
-                json!({"type": "ComparisonError", "message": message, "lastTransitionTime": now}),
-            );
+            c.conditions
+                .push(json!({"type": "ComparisonError", "message": message, "lastTransitionTime": now}));
             c.error = Some(message);
             return c;
         }
@@ -348,36 +328,24 @@ fn apply_behaviour(argo: &ArgoCd, app: &Value, c: &mut Comparison) {
                 } else {
                     app["metadata"]["creationTimestamp"].as_str()
                 };
-                base.and_then(crate::time::age_seconds)
-                    .map_or(f64::MAX, |s| s as f64)
+                base.and_then(crate::time::age_seconds).map_or(f64::MAX, |s| s as f64)
             }
         };
         let wait = delay.as_secs_f64() - elapsed;
         if wait > 0.0 {
             c.health = Health::Progressing;
-            c.health_message =
-                "waiting for the application to become healthy (kube-sim healthyAfter)".into();
+            c.health_message = "waiting for the application to become healthy (kube-sim healthyAfter)".into();
             argo.enqueue_after(object::name(app), Duration::from_secs_f64(wait));
         }
     }
 }
 
 /// Writes the comparison into the Application's status, only if it changed.
-pub fn write_status(
-    argo: &ArgoCd,
-    rt: &ResourceType,
-    name: &str,
-    c: &Comparison,
-    ctx: &WriteCtx<'_>,
-) {
+pub fn write_status(argo: &ArgoCd, rt: &ResourceType, name: &str, c: &Comparison, ctx: &WriteCtx<'_>) {
     let Some(ns) = argo.namespace() else { return };
     let _ = write::modify(&argo.cluster, rt, &ns, name, None, ctx, |app| {
         let before = app["status"].clone();
-        let mut status = if before.is_object() {
-            before.clone()
-        } else {
-            json!({})
-        };
+        let mut status = if before.is_object() { before.clone() } else { json!({}) };
         let src = source(app);
         status["sync"] = json!({
             "status": c.sync,
@@ -453,19 +421,11 @@ pub fn finalize(argo: &ArgoCd, rt: &ResourceType, app: &Value, ctx: &WriteCtx<'_
         .filter(|(_, o)| !never_delete(o))
         .collect();
     if remaining.is_empty() {
-        let _ = write::modify(
-            &argo.cluster,
-            rt,
-            object::namespace(app),
-            name,
-            None,
-            ctx,
-            |o| {
-                for f in &ours {
-                    object::remove_finalizer(o, f);
-                }
-            },
-        );
+        let _ = write::modify(&argo.cluster, rt, object::namespace(app), name, None, ctx, |o| {
+            for f in &ours {
+                object::remove_finalizer(o, f);
+            }
+        });
         return;
     }
     let options = DeleteOptions {

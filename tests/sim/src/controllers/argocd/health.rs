@@ -68,20 +68,18 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
                 return Some((Health::Suspended, "Deployment is paused".into()));
             }
             if observed < generation {
-                return progressing("Waiting for rollout to finish: observed deployment generation less than desired generation".into());
+                return progressing(
+                    "Waiting for rollout to finish: observed deployment generation less than desired generation".into(),
+                );
             }
             let failed = status["conditions"].as_array().is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"
-                })
+                cs.iter()
+                    .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
             });
             if failed {
                 return Some((
                     Health::Degraded,
-                    format!(
-                        "Deployment {:?} exceeded its progress deadline",
-                        o["metadata"]["name"]
-                    ),
+                    format!("Deployment {:?} exceeded its progress deadline", o["metadata"]["name"]),
                 ));
             }
             let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -133,7 +131,9 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
         }
         ("apps", "DaemonSet") => {
             if observed == 0 || observed < generation {
-                return progressing("Waiting for rollout to finish: observed daemon set generation less than desired generation".into());
+                return progressing(
+                    "Waiting for rollout to finish: observed daemon set generation less than desired generation".into(),
+                );
             }
             let desired = int(&status["desiredNumberScheduled"]);
             if int(&status["updatedNumberScheduled"]) < desired {
@@ -153,7 +153,10 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
         }
         ("apps", "ReplicaSet") => {
             if observed < generation {
-                return progressing("Waiting for rollout to finish: observed replica set generation less than desired generation".into());
+                return progressing(
+                    "Waiting for rollout to finish: observed replica set generation less than desired generation"
+                        .into(),
+                );
             }
             let want = o["spec"]["replicas"].as_i64().unwrap_or(1);
             if int(&status["availableReplicas"]) < want {
@@ -166,19 +169,14 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
         }
         ("", "Service") => {
             if o["spec"]["type"] == "LoadBalancer"
-                && status["loadBalancer"]["ingress"]
-                    .as_array()
-                    .is_none_or(Vec::is_empty)
+                && status["loadBalancer"]["ingress"].as_array().is_none_or(Vec::is_empty)
             {
                 return progressing(String::new());
             }
             Some((Health::Healthy, String::new()))
         }
         ("networking.k8s.io", "Ingress") => {
-            if status["loadBalancer"]["ingress"]
-                .as_array()
-                .is_none_or(Vec::is_empty)
-            {
+            if status["loadBalancer"]["ingress"].as_array().is_none_or(Vec::is_empty) {
                 return progressing(String::new());
             }
             Some((Health::Healthy, String::new()))
@@ -208,10 +206,9 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
             Some("Succeeded") => Some((Health::Healthy, String::new())),
             Some("Failed") => Some((Health::Degraded, String::new())),
             Some("Running") => {
-                let ready = status["conditions"].as_array().is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                });
+                let ready = status["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
                 Some(if ready {
                     (Health::Healthy, String::new())
                 } else {
@@ -225,32 +222,18 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
                 .as_str()
                 .map(Health::parse)
                 .unwrap_or(Health::Unknown);
-            Some((
-                h,
-                status["health"]["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-            ))
+            Some((h, status["health"]["message"].as_str().unwrap_or("").to_string()))
         }
         ("ceph.rook.io", "CephCluster") => {
             let phase = status["phase"].as_str().unwrap_or("");
             let health = status["ceph"]["health"].as_str().unwrap_or("");
             Some(match (phase, health) {
                 (_, "HEALTH_ERR") => (Health::Degraded, "Ceph health is HEALTH_ERR".into()),
-                ("Ready" | "Connected", "HEALTH_OK") => (
-                    Health::Healthy,
-                    "Ceph cluster is ready and HEALTH_OK".into(),
-                ),
-                ("Ready" | "Connected", "HEALTH_WARN") => {
-                    (Health::Degraded, "Ceph health is HEALTH_WARN".into())
-                }
+                ("Ready" | "Connected", "HEALTH_OK") => (Health::Healthy, "Ceph cluster is ready and HEALTH_OK".into()),
+                ("Ready" | "Connected", "HEALTH_WARN") => (Health::Degraded, "Ceph health is HEALTH_WARN".into()),
                 ("Failure", _) => (
                     Health::Degraded,
-                    status["message"]
-                        .as_str()
-                        .unwrap_or("Ceph cluster failed")
-                        .into(),
+                    status["message"].as_str().unwrap_or("Ceph cluster failed").into(),
                 ),
                 _ => (
                     Health::Progressing,
@@ -263,21 +246,10 @@ pub fn assess(group: &str, kind: &str, o: &Value) -> Option<(Health, String)> {
             let want = o["spec"]["numberOfInstances"].as_i64().unwrap_or(1);
             let ready = status["readyInstances"].as_i64().unwrap_or(0);
             Some(match state {
-                "Running" if ready >= want => (
-                    Health::Healthy,
-                    format!("Running with {ready}/{want} instances ready"),
-                ),
-                "Running" => (
-                    Health::Progressing,
-                    format!("{ready}/{want} instances ready"),
-                ),
-                s if s.ends_with("Failed") => {
-                    (Health::Degraded, format!("PostgresClusterStatus is {s}"))
-                }
-                s => (
-                    Health::Progressing,
-                    format!("PostgresClusterStatus is {s:?}"),
-                ),
+                "Running" if ready >= want => (Health::Healthy, format!("Running with {ready}/{want} instances ready")),
+                "Running" => (Health::Progressing, format!("{ready}/{want} instances ready")),
+                s if s.ends_with("Failed") => (Health::Degraded, format!("PostgresClusterStatus is {s}")),
+                s => (Health::Progressing, format!("PostgresClusterStatus is {s:?}")),
             })
         }
         ("vault.banzaicloud.com", "Vault") => {
@@ -307,20 +279,11 @@ mod tests {
         let d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
         assert_eq!(assess("apps", "Deployment", &d).unwrap().0, Health::Healthy);
         let d = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2}, "status": {"observedGeneration": 2}});
-        assert_eq!(
-            assess("apps", "Deployment", &d).unwrap().0,
-            Health::Progressing
-        );
+        assert_eq!(assess("apps", "Deployment", &d).unwrap().0, Health::Progressing);
         let c = json!({"status": {"phase": "Ready", "ceph": {"health": "HEALTH_ERR"}}});
-        assert_eq!(
-            assess("ceph.rook.io", "CephCluster", &c).unwrap().0,
-            Health::Degraded
-        );
+        assert_eq!(assess("ceph.rook.io", "CephCluster", &c).unwrap().0, Health::Degraded);
         let p = json!({"spec": {"numberOfInstances": 2}, "status": {"PostgresClusterStatus": "Running", "readyInstances": 2}});
-        assert_eq!(
-            assess("acid.zalan.do", "postgresql", &p).unwrap().0,
-            Health::Healthy
-        );
+        assert_eq!(assess("acid.zalan.do", "postgresql", &p).unwrap().0, Health::Healthy);
         assert!(assess("", "ConfigMap", &json!({})).is_none());
     }
 }

@@ -54,10 +54,7 @@ pub struct ArgoCd {
 impl ArgoCd {
     /// The namespace Argo CD runs in, once it is ready.
     pub fn namespace(&self) -> Option<String> {
-        self.namespace
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.namespace.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The user the controller's writes are audited as.
@@ -128,10 +125,9 @@ fn apps_gr() -> GroupResource {
 
 fn available(d: &Value) -> bool {
     object::generation(d) == d["status"]["observedGeneration"].as_i64().unwrap_or(-1)
-        && d["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Available" && c["status"] == "True")
-        })
+        && d["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Available" && c["status"] == "True"))
 }
 
 /// The namespace of a ready Argo CD install, if there is one.
@@ -146,34 +142,21 @@ pub fn find_install(cluster: &Cluster) -> Option<String> {
         .filter(|s| object::name(s) == "argocd-application-controller")
         .filter(|s| {
             object::generation(s) == s["status"]["observedGeneration"].as_i64().unwrap_or(-1)
-                && s["status"]["readyReplicas"].as_i64().unwrap_or(0)
-                    >= s["spec"]["replicas"].as_i64().unwrap_or(1)
+                && s["status"]["readyReplicas"].as_i64().unwrap_or(0) >= s["spec"]["replicas"].as_i64().unwrap_or(1)
         })
         .map(|s| object::namespace(&s).to_string())
         .find(|ns| {
-            ["argocd-server", "argocd-repo-server"].iter().all(|name| {
-                cluster
-                    .store
-                    .get(&deployments, ns, name)
-                    .is_some_and(|d| available(&d))
-            })
+            ["argocd-server", "argocd-repo-server"]
+                .iter()
+                .all(|name| cluster.store.get(&deployments, ns, name).is_some_and(|d| available(&d)))
         })
 }
 
 fn ensure_default_project(argo: &ArgoCd, ns: &str) {
-    let Some(rt) = argo
-        .cluster
-        .registry
-        .preferred("argoproj.io", "appprojects")
-    else {
+    let Some(rt) = argo.cluster.registry.preferred("argoproj.io", "appprojects") else {
         return;
     };
-    if argo
-        .cluster
-        .store
-        .get(&rt.group_resource(), ns, "default")
-        .is_some()
-    {
+    if argo.cluster.store.get(&rt.group_resource(), ns, "default").is_some() {
         return;
     }
     let user = format!("system:serviceaccount:{ns}:argocd-server");
@@ -214,10 +197,7 @@ fn relevant_names(argo: &ArgoCd, change: &Change, out: &mut BTreeSet<String>) ->
     if *gr == apps_gr() && object::namespace(&change.object) == ns {
         out.insert(object::name(&change.object).to_string());
     }
-    for o in [Some(&change.object), change.old.as_ref()]
-        .into_iter()
-        .flatten()
-    {
+    for o in [Some(&change.object), change.old.as_ref()].into_iter().flatten() {
         if let Some(app) = object::label(o, INSTANCE_LABEL) {
             out.insert(app.to_string());
         }
@@ -253,29 +233,19 @@ fn start_sync(argo: &Arc<ArgoCd>, name: &str, request: sync::SyncRequest) {
     let name = name.to_string();
     tokio::spawn(async move {
         sync::run(&argo, &name, request).await;
-        argo.syncing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
+        argo.syncing.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
         argo.enqueue(&name);
     });
 }
 
 fn is_syncing(argo: &ArgoCd, name: &str) -> bool {
-    argo.syncing
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(name)
+    argo.syncing.lock().unwrap_or_else(|e| e.into_inner()).contains(name)
 }
 
 /// Reconciles one Application: refresh, deletion, comparison, auto-sync.
 fn reconcile(argo: &Arc<ArgoCd>, name: &str) {
     let Some(ns) = argo.namespace() else { return };
-    let Some(rt) = argo
-        .cluster
-        .registry
-        .preferred("argoproj.io", "applications")
-    else {
+    let Some(rt) = argo.cluster.registry.preferred("argoproj.io", "applications") else {
         return;
     };
     let Some(app) = argo.cluster.store.get(&rt.group_resource(), &ns, name) else {

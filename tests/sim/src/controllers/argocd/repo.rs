@@ -31,9 +31,7 @@ pub enum RepoError {
 }
 
 fn normalize(url: &str) -> String {
-    url.trim_end_matches('/')
-        .trim_end_matches(".git")
-        .to_lowercase()
+    url.trim_end_matches('/').trim_end_matches(".git").to_lowercase()
 }
 
 /// The local directory of a repository URL.
@@ -47,14 +45,8 @@ pub fn resolve(config: &SimConfig, url: &str) -> Option<PathBuf> {
 
 /// A stable fake commit sha for a repository and revision.
 pub fn revision(url: &str, target: &str) -> String {
-    let digest = Sha1::digest(
-        format!(
-            "{}@{}",
-            normalize(url),
-            if target.is_empty() { "HEAD" } else { target }
-        )
-        .as_bytes(),
-    );
+    let digest =
+        Sha1::digest(format!("{}@{}", normalize(url), if target.is_empty() { "HEAD" } else { target }).as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -66,10 +58,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for path in entries {
         if path.is_dir() {
             collect(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
             out.push(path);
         }
     }
@@ -84,9 +73,7 @@ pub fn manifests(config: &SimConfig, url: &str, path: &str) -> Result<Vec<Value>
     let root = resolve(config, url).ok_or_else(|| RepoError::UnknownRepository(url.to_string()))?;
     let dir = root.join(path.trim_start_matches('/'));
     if !dir.is_dir() {
-        return Err(RepoError::MissingPath {
-            path: path.to_string(),
-        });
+        return Err(RepoError::MissingPath { path: path.to_string() });
     }
     let mut files = Vec::new();
     collect(&dir, &mut files).map_err(|e| RepoError::Parse {
@@ -99,11 +86,10 @@ pub fn manifests(config: &SimConfig, url: &str, path: &str) -> Result<Vec<Value>
             file: file.display().to_string(),
             message: e.to_string(),
         })?;
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(&text).map_err(|e| RepoError::Parse {
-                file: file.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| RepoError::Parse {
+            file: file.display().to_string(),
+            message: e.to_string(),
+        })?;
         for doc in docs {
             if doc["kind"] == "List" {
                 out.extend(doc["items"].as_array().cloned().unwrap_or_default());

@@ -34,11 +34,7 @@ pub struct SyncRequest {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
@@ -156,11 +152,7 @@ fn apply_one(argo: &ArgoCd, d: &mut Desired, ctx: &WriteCtx<'_>) -> Result<Strin
     }
     let ns = object::namespace(&d.manifest).to_string();
     let name = object::name(&d.manifest).to_string();
-    let existed = argo
-        .cluster
-        .store
-        .get(&rt.group_resource(), &ns, &name)
-        .is_some();
+    let existed = argo.cluster.store.get(&rt.group_resource(), &ns, &name).is_some();
     let (outcome, _) = write::patch(
         &argo.cluster,
         &rt,
@@ -192,11 +184,7 @@ fn wave_health(argo: &ArgoCd, wave: &[Desired]) -> (bool, Option<String>) {
                 Some((Health::Degraded, m)) => {
                     return (
                         false,
-                        Some(format!(
-                            "{}/{} is Degraded: {m}",
-                            d.kind(),
-                            object::name(&d.manifest)
-                        )),
+                        Some(format!("{}/{} is Degraded: {m}", d.kind(), object::name(&d.manifest))),
                     );
                 }
                 Some(_) => all_healthy = false,
@@ -244,11 +232,7 @@ fn finish(run: &Run<'_>, phase: &str, message: &str, results: &[Value], revision
         ctx,
     } = *run;
     let Some(ns) = argo.namespace() else { return };
-    let Some(rt) = argo
-        .cluster
-        .registry
-        .preferred("argoproj.io", "applications")
-    else {
+    let Some(rt) = argo.cluster.registry.preferred("argoproj.io", "applications") else {
         return;
     };
     let finished = crate::time::now_rfc3339();
@@ -269,14 +253,8 @@ fn finish(run: &Run<'_>, phase: &str, message: &str, results: &[Value], revision
             "syncResult": {"resources": results, "revision": revision, "source": src},
         });
         if phase == "Succeeded" {
-            let mut history = app["status"]["history"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let id = history
-                .last()
-                .and_then(|h| h["id"].as_i64())
-                .map_or(0, |i| i + 1);
+            let mut history = app["status"]["history"].as_array().cloned().unwrap_or_default();
+            let id = history.last().and_then(|h| h["id"].as_i64()).map_or(0, |i| i + 1);
             history.push(json!({"id": id, "revision": revision, "deployedAt": finished, "deployStartedAt": started, "source": src}));
             if history.len() > 10 {
                 history.remove(0);
@@ -289,30 +267,18 @@ fn finish(run: &Run<'_>, phase: &str, message: &str, results: &[Value], revision
 /// Runs one sync operation to completion.
 pub async fn run(argo: &ArgoCd, name: &str, request: SyncRequest) {
     let Some(ns) = argo.namespace() else { return };
-    let Some(app_rt) = argo
-        .cluster
-        .registry
-        .preferred("argoproj.io", "applications")
-    else {
+    let Some(app_rt) = argo.cluster.registry.preferred("argoproj.io", "applications") else {
         return;
     };
     let user = argo.user();
     let status_ctx = WriteCtx::controller(&user, "argocd-application-controller");
     let apply_ctx = WriteCtx::controller(&user, FIELD_MANAGER);
     let started = crate::time::now_rfc3339();
-    let _ = write::modify(
-        &argo.cluster,
-        &app_rt,
-        &ns,
-        name,
-        None,
-        &status_ctx,
-        |app| {
-            app["status"]["operationState"] = json!({
-                "operation": request.operation, "phase": "Running", "message": "waiting for the sync to start", "startedAt": started,
-            });
-        },
-    );
+    let _ = write::modify(&argo.cluster, &app_rt, &ns, name, None, &status_ctx, |app| {
+        app["status"]["operationState"] = json!({
+            "operation": request.operation, "phase": "Running", "message": "waiting for the sync to start", "startedAt": started,
+        });
+    });
     let Some(app) = argo.cluster.store.get(&app_rt.group_resource(), &ns, name) else {
         return;
     };
@@ -342,8 +308,7 @@ pub async fn run(argo: &ArgoCd, name: &str, request: SyncRequest) {
     if !dest_ns.is_empty() && argo.cluster.store.get(&ns_gr, "", &dest_ns).is_none() {
         if request.options.iter().any(|o| o == "CreateNamespace=true") {
             if let Some(ns_rt) = argo.cluster.registry.preferred("", "namespaces") {
-                let body =
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}});
+                let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}});
                 if let Err(e) = write::patch(
                     &argo.cluster,
                     &ns_rt,
@@ -362,14 +327,11 @@ pub async fn run(argo: &ArgoCd, name: &str, request: SyncRequest) {
                     );
                 }
             }
-        } else if desired.iter().any(|d| {
-            d.rt.as_ref().is_none_or(|t| t.namespaced) && object::namespace(&d.manifest) == dest_ns
-        }) {
-            return fail(
-                &format!("namespaces \"{dest_ns}\" not found"),
-                &[],
-                &revision,
-            );
+        } else if desired
+            .iter()
+            .any(|d| d.rt.as_ref().is_none_or(|t| t.namespaced) && object::namespace(&d.manifest) == dest_ns)
+        {
+            return fail(&format!("namespaces \"{dest_ns}\" not found"), &[], &revision);
         }
     }
     desired.sort_by_key(|d| (d.wave(), kind_order(d.kind())));
@@ -419,10 +381,8 @@ pub async fn run(argo: &ArgoCd, name: &str, request: SyncRequest) {
             .unwrap_or(app);
         let c = compare::compare(argo, &app_now);
         for (rt, o) in c.extra {
-            let keep = object::annotation(&o, "argocd.argoproj.io/sync-options").is_some_and(|s| {
-                s.split(',')
-                    .any(|x| matches!(x.trim(), "Prune=false" | "Delete=false"))
-            });
+            let keep = object::annotation(&o, "argocd.argoproj.io/sync-options")
+                .is_some_and(|s| s.split(',').any(|x| matches!(x.trim(), "Prune=false" | "Delete=false")));
             if keep {
                 continue;
             }
