@@ -8,7 +8,7 @@
 
 use crate::resources::GroupResource;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -76,9 +76,16 @@ type Key = (String, String);
 /// Changes to replay, the live receiver after them, and the current version.
 pub type Resumed = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>, u64);
 
+/// Where an object lives: resource, namespace, name.
+pub type Location = (GroupResource, String, String);
+
 struct Inner {
     rv: u64,
     objects: HashMap<GroupResource, BTreeMap<Key, Arc<Value>>>,
+    /// uid → location, for owner lookups.
+    by_uid: HashMap<String, Location>,
+    /// owner uid → dependents, for garbage collection.
+    dependents: HashMap<String, HashSet<Location>>,
     history: VecDeque<Arc<Change>>,
     history_cap: usize,
 }
@@ -120,6 +127,8 @@ impl Store {
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: HashMap::new(),
+                by_uid: HashMap::new(),
+                dependents: HashMap::new(),
                 history: VecDeque::new(),
                 history_cap: history_cap.max(16),
             }),
@@ -178,6 +187,53 @@ impl Store {
             .collect()
     }
 
+    fn index(inner: &mut Inner, gr: &GroupResource, object: &Value, add: bool) {
+        let (ns, name) = key_of(object);
+        let location = (gr.clone(), ns, name);
+        if let Some(uid) = object["metadata"]["uid"].as_str() {
+            if add {
+                inner.by_uid.insert(uid.to_string(), location.clone());
+            } else {
+                inner.by_uid.remove(uid);
+            }
+        }
+        if let Some(refs) = object["metadata"]["ownerReferences"].as_array() {
+            for owner in refs.iter().filter_map(|r| r["uid"].as_str()) {
+                if add {
+                    inner
+                        .dependents
+                        .entry(owner.to_string())
+                        .or_default()
+                        .insert(location.clone());
+                } else if let Some(set) = inner.dependents.get_mut(owner) {
+                    set.remove(&location);
+                    if set.is_empty() {
+                        inner.dependents.remove(owner);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The location of the object with this uid.
+    pub fn locate(&self, uid: &str) -> Option<Location> {
+        self.lock().by_uid.get(uid).cloned()
+    }
+
+    /// Objects whose ownerReferences name this uid.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(GroupResource, Arc<Value>)> {
+        let inner = self.lock();
+        let Some(set) = inner.dependents.get(uid) else {
+            return vec![];
+        };
+        set.iter()
+            .filter_map(|(gr, ns, name)| {
+                let o = inner.objects.get(gr)?.get(&(ns.clone(), name.clone()))?;
+                Some((gr.clone(), o.clone()))
+            })
+            .collect()
+    }
+
     fn commit(inner: &mut Inner, feed: &broadcast::Sender<Arc<Change>>, change: Change) {
         let change = Arc::new(change);
         inner.history.push_back(change.clone());
@@ -209,6 +265,7 @@ impl Store {
         let (rv, object) = Self::stamp(&mut inner, object);
         let object = Arc::new(object);
         inner.objects.entry(gr.clone()).or_default().insert(key, object.clone());
+        Self::index(&mut inner, gr, &object, true);
         Self::commit(
             &mut inner,
             &self.feed,
@@ -242,6 +299,8 @@ impl Store {
         let (rv, object) = Self::stamp(&mut inner, object);
         let object = Arc::new(object);
         inner.objects.entry(gr.clone()).or_default().insert(key, object.clone());
+        Self::index(&mut inner, gr, &old, false);
+        Self::index(&mut inner, gr, &object, true);
         Self::commit(
             &mut inner,
             &self.feed,
@@ -282,6 +341,7 @@ impl Store {
         if let Some(map) = inner.objects.get_mut(gr) {
             map.remove(&key);
         }
+        Self::index(&mut inner, gr, &old, false);
         let (rv, object) = Self::stamp(&mut inner, (*old).clone());
         let object = Arc::new(object);
         Self::commit(

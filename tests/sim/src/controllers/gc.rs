@@ -40,10 +40,18 @@ pub fn all_objects(cluster: &Cluster) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
 }
 
 fn dependents(cluster: &Cluster, uid: &str) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
-    all_objects(cluster)
+    cluster
+        .store
+        .dependents_of(uid)
         .into_iter()
-        .filter(|(_, o)| object::owner_uids(o).iter().any(|u| u == uid))
+        .filter_map(|(gr, o)| Some((cluster.registry.preferred(&gr.group, &gr.resource)?, o)))
         .collect()
+}
+
+fn by_uid(cluster: &Cluster, uid: &str) -> Option<(Arc<ResourceType>, Arc<Value>)> {
+    let (gr, ns, name) = cluster.store.locate(uid)?;
+    let o = cluster.store.get(&gr, &ns, &name)?;
+    Some((cluster.registry.preferred(&gr.group, &gr.resource)?, o))
 }
 
 fn delete_background(cluster: &Cluster, user: &str, rt: &ResourceType, o: &Value) {
@@ -172,10 +180,7 @@ fn handle(cluster: &Cluster, change: &Change) {
             }
             // A waiting owner, namespace or CRD may now be able to finish.
             for owner_uid in object::owner_uids(&change.object) {
-                if let Some((ort, owner)) = all_objects(cluster)
-                    .into_iter()
-                    .find(|(_, o)| object::uid(o) == owner_uid && is_deleting(o))
-                {
+                if let Some((ort, owner)) = by_uid(cluster, &owner_uid).filter(|(_, o)| is_deleting(o)) {
                     handle_deleting(cluster, &ort, &owner);
                 }
             }
