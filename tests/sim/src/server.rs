@@ -214,9 +214,14 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
 
     let path = match target {
         Target::NonResource(path) => {
-            let doc = discovery::serve(&cluster, &path, &host);
+            let doc = discovery::serve(&cluster, &path, &host, &accept);
             let response = match doc {
                 Some(Document::Json(v)) => json_response(200, &v, None),
+                Some(Document::TypedJson(ct, v)) => Response::builder()
+                    .status(200)
+                    .header(header::CONTENT_TYPE, ct)
+                    .body(full(v.to_string()))
+                    .unwrap_or_else(|_| Response::new(full(""))),
                 Some(Document::Raw(ct, bytes)) => Response::builder()
                     .status(200)
                     .header(header::CONTENT_TYPE, ct)

@@ -413,8 +413,18 @@ async fn crds_serve_their_kinds_until_deleted() {
             .iter()
             .any(|c| c.type_ == "NamesAccepted" && c.status == "True")
     );
-    let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
     let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Widget");
+    // Both the legacy and the aggregated discovery list the new kind.
+    let aggregated = kube::Discovery::new(client.clone()).run_aggregated().await.unwrap();
+    let (_, caps) = aggregated
+        .resolve_gvk(&gvk)
+        .expect("aggregated discovery lists the new kind");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    let deployments = kube::api::GroupVersionKind::gvk("apps", "v1", "Deployment");
+    assert!(aggregated.resolve_gvk(&deployments).is_some());
+    let core = kube::api::GroupVersionKind::gvk("", "v1", "ConfigMap");
+    assert!(aggregated.resolve_gvk(&core).is_some());
+    let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
     let (ar, _) = discovery.resolve_gvk(&gvk).expect("discovery lists the new kind");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let w: DynamicObject = serde_json::from_value(

@@ -1,29 +1,41 @@
 //! Discovery and OpenAPI: what kubectl and kube-rs read before they can talk
 //! about any resource.
 //!
-//! Only the legacy discovery documents are served; clients that ask for the
-//! aggregated form (`as=APIGroupDiscoveryList`) get the legacy one with a plain
-//! `application/json` type, which client-go and kube-rs accept as the
-//! fallback. OpenAPI v3 lists every group/version with PATCH operations that
+//! Both forms are served: the legacy documents, and the aggregated
+//! `apidiscovery.k8s.io/v2` `APIGroupDiscoveryList` at `/api` and `/apis` for
+//! clients that ask for it in `Accept` (kubectl does, and kube-rs's
+//! `Discovery::run_aggregated` requires it). OpenAPI v3 lists every group/version with PATCH operations that
 //! accept `fieldValidation`, which is what kubectl checks before letting the
 //! server validate; OpenAPI v2 is an empty protobuf document.
 
 use crate::cluster::Cluster;
 use serde_json::{Value, json};
 
+/// The content type of aggregated discovery documents.
+pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
 /// A non-resource answer.
 #[derive(Debug)]
 pub enum Document {
     /// JSON.
     Json(Value),
+    /// JSON with a specific content type.
+    TypedJson(&'static str, Value),
     /// Raw bytes with a content type.
     Raw(&'static str, Vec<u8>),
 }
 
 /// Serves a non-resource path, or `None` for an unknown one.
-pub fn serve(cluster: &Cluster, path: &str, host: &str) -> Option<Document> {
+pub fn serve(cluster: &Cluster, path: &str, host: &str, accept: &str) -> Option<Document> {
     let path = path.trim_end_matches('/');
     let reg = &cluster.registry;
+    let wants_aggregated = accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"));
+    if wants_aggregated && (path == "/api" || path == "/apis") {
+        return Some(Document::TypedJson(AGGREGATED_V2, aggregated(cluster, path == "/api")));
+    }
     let doc = match path {
         "/version" => json!({
             "major": "1", "minor": "33", "gitVersion": "v1.33.0-kube-sim",
@@ -100,6 +112,65 @@ pub fn serve(cluster: &Cluster, path: &str, host: &str) -> Option<Document> {
         }
     };
     Some(Document::Json(doc))
+}
+
+/// The aggregated discovery list of the core group (`/api`) or of all
+/// other groups (`/apis`).
+fn aggregated(cluster: &Cluster, core: bool) -> Value {
+    let reg = &cluster.registry;
+    let groups: Vec<(String, Vec<String>)> = if core {
+        vec![(String::new(), vec!["v1".to_string()])]
+    } else {
+        reg.groups()
+    };
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|version| {
+                    let resources: Vec<Value> = reg
+                        .in_group_version(&group, version)
+                        .iter()
+                        .map(|t| {
+                            let kind = json!({"group": group, "version": version, "kind": t.kind});
+                            let mut subresources = Vec::new();
+                            if t.status_subresource {
+                                subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+                            }
+                            if crate::api::handlers::has_scale(t) {
+                                subresources.push(json!({
+                                    "subresource": "scale",
+                                    "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                    "verbs": ["get", "patch", "update"],
+                                }));
+                            }
+                            let mut r = json!({
+                                "resource": t.resource,
+                                "responseKind": kind,
+                                "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+                                "singularResource": t.singular,
+                                "verbs": t.verbs(),
+                            });
+                            if !t.short_names.is_empty() {
+                                r["shortNames"] = json!(t.short_names);
+                            }
+                            if !t.categories.is_empty() {
+                                r["categories"] = json!(t.categories);
+                            }
+                            if !subresources.is_empty() {
+                                r["subresources"] = json!(subresources);
+                            }
+                            r
+                        })
+                        .collect();
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
 fn group_doc(group: &str, versions: &[String]) -> Value {
