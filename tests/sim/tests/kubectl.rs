@@ -66,6 +66,11 @@ fn server_side_apply_of_argo_cd_is_idempotent_and_audited() {
         "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
     ]);
     assert_eq!(crd, "True");
+    // Client-side apply cannot carry the big CRDs: their last-applied
+    // annotation exceeds the 256 KiB annotation limit, as on a real cluster.
+    let out = sim.kubectl(&["apply", "-f", manifest, "-n", "argocd"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.annotations: Too long"));
 }
 
 #[test]

@@ -194,3 +194,27 @@ pub(super) fn check_namespace(cluster: &Cluster, namespace: &str) -> Result<(), 
         Some(_) => Ok(()),
     }
 }
+
+/// The limit real API servers put on the total size of annotations.
+const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Metadata checks every write passes (today: the total annotation size,
+/// which is why large CRDs cannot be applied client-side).
+pub(super) fn validate_metadata(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    if let Some(annotations) = object["metadata"]["annotations"].as_object() {
+        let size: usize = annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if size > MAX_ANNOTATIONS_BYTES {
+            return Err(ApiError::invalid(
+                &rt.kind,
+                &rt.group,
+                object::name(object),
+                "metadata.annotations",
+                &format!("Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@
 use super::ApiError;
 use super::admission::{
     check_namespace, check_type, crd_status, ensure_crd_names_free, is_namespace, normalize, random_suffix, valid_name,
+    validate_metadata,
 };
 use super::apply::{self, Writer};
 use super::object::{self, is_deleting, meta_mut};
@@ -169,6 +170,7 @@ pub fn create(
     if body["metadata"]["managedFields"].is_null() {
         apply::track_update(None, &mut body, &writer, &now);
     }
+    validate_metadata(rt, &body)?;
     finish_create(cluster, rt, body, ctx)
 }
 
@@ -318,6 +320,7 @@ fn finish_update(
     if new == **old {
         return Ok(Outcome::Unchanged(old.clone()));
     }
+    validate_metadata(rt, &new)?;
     let finished = is_deleting(&new)
         && object::finalizers(&new).is_empty()
         && !(is_namespace(rt) && new["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
