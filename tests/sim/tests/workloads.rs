@@ -121,6 +121,24 @@ async fn services_jobs_and_daemonsets() {
     })
     .await;
     assert_eq!(ds.status.unwrap().desired_number_scheduled, 3);
+    // A bare pod is scheduled and started.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &from(
+            json!({"metadata": {"name": "probe"}, "spec": {"containers": [{"name": "p", "image": "busybox:1.37.0"}]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let running = wait_for(
+        &pods,
+        "probe",
+        Duration::from_secs(5),
+        |p: &k8s_openapi::api::core::v1::Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
+    )
+    .await;
+    assert!(running.spec.unwrap().node_name.is_some());
     sim.shutdown().await;
 }
 

@@ -94,55 +94,60 @@ pub fn ensure(cluster: &Cluster, owner: &Value, names: &[String], extra_labels: 
 
 /// Puts every pod of the owner into `phase`.
 pub fn mark_all(cluster: &Cluster, owner: &Value, phase: Phase) {
+    for (i, pod) in owned_pods(cluster, owner).iter().enumerate() {
+        mark(cluster, pod, phase, i);
+    }
+}
+
+/// Puts one pod into `phase` (the `index` picks its pod IP).
+pub fn mark(cluster: &Cluster, pod: &Value, phase: Phase, index: usize) {
     let Some(rt) = cluster.registry.preferred("", "pods") else {
         return;
     };
     let now = crate::time::now_rfc3339();
-    for (i, pod) in owned_pods(cluster, owner).iter().enumerate() {
-        let containers: Vec<Value> = pod["spec"]["containers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| {
-                let state = match phase {
-                    Phase::Ready => json!({"running": {"startedAt": now}}),
-                    Phase::Succeeded => json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}),
-                };
-                json!({
-                    "name": c["name"], "image": c["image"], "imageID": "", "ready": phase == Phase::Ready,
-                    "started": phase == Phase::Ready, "restartCount": 0, "state": state,
-                })
+    let containers: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let state = match phase {
+                Phase::Ready => json!({"running": {"startedAt": now}}),
+                Phase::Succeeded => {
+                    json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}})
+                }
+            };
+            json!({
+                "name": c["name"], "image": c["image"], "imageID": "", "ready": phase == Phase::Ready,
+                "started": phase == Phase::Ready, "restartCount": 0, "state": state,
             })
-            .collect();
-        let ready = phase == Phase::Ready;
-        let status = json!({
-            "phase": if ready { "Running" } else { "Succeeded" },
-            "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                {"type": "ContainersReady", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now},
-                {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now},
-            ],
-            "containerStatuses": containers,
-            "hostIP": "10.0.0.1",
-            "podIP": format!("10.244.{}.{}", i / 250, i % 250 + 2),
-            "startTime": now,
-            "qosClass": "BestEffort",
-        });
-        if pod["status"]["phase"] == status["phase"] {
-            continue;
-        }
-        let _ = write::modify(
-            cluster,
-            &rt,
-            object::namespace(pod),
-            object::name(pod),
-            Some("status"),
-            &ctx(),
-            |p| {
-                p["status"] = status.clone();
-            },
-        );
+        })
+        .collect();
+    let ready = phase == Phase::Ready;
+    let status = json!({
+        "phase": if ready { "Running" } else { "Succeeded" },
+        "conditions": [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now},
+            {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now},
+        ],
+        "containerStatuses": containers,
+        "hostIP": "10.0.0.1",
+        "podIP": format!("10.244.{}.{}", index / 250, index % 250 + 2),
+        "startTime": now,
+        "qosClass": "BestEffort",
+    });
+    if pod["status"]["phase"] == status["phase"] {
+        return;
     }
+    let (ns, name) = (object::namespace(pod), object::name(pod));
+    if pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty) {
+        let _ = write::modify(cluster, &rt, ns, name, None, &ctx(), |p| {
+            p["spec"]["nodeName"] = json!(format!("sim-node-{}", index % 3 + 1));
+        });
+    }
+    let _ = write::modify(cluster, &rt, ns, name, Some("status"), &ctx(), |p| {
+        p["status"] = status.clone();
+    });
 }

@@ -137,6 +137,27 @@ pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
             );
             schedule(cluster, rt.clone(), o);
         }
+        // A bare pod (no controller) is scheduled and started by the
+        // simulated scheduler and kubelet.
+        ("", "pods")
+            if change.kind == ChangeKind::Added
+                && o["metadata"]["ownerReferences"].is_null()
+                && o["status"]["phase"].is_null() =>
+        {
+            let delay = cluster.config().workloads.ready_after();
+            let cluster = cluster.clone();
+            let (ns, name) = (object::namespace(o).to_string(), object::name(o).to_string());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(pod) = cluster
+                    .store
+                    .get(&crate::resources::GroupResource::new("", "pods"), &ns, &name)
+                    && !is_deleting(&pod)
+                {
+                    pods::mark(&cluster, &pod, pods::Phase::Ready, 0);
+                }
+            });
+        }
         _ => {}
     }
 }
