@@ -175,3 +175,95 @@ impl Sandbox {
 pub fn executor_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_executor"))
 }
+
+/// The simulator's demo platform: the fixtures' sim.yaml with delays cut so
+/// a whole deploy takes a couple of seconds.
+pub fn demo_sim_config() -> kube_sim::SimConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sim/fixtures/demo-sim.yaml");
+    let mut config = kube_sim::SimConfig::from_file(&path).unwrap();
+    config.workloads.ready_after = Some(std::time::Duration::from_millis(30));
+    for behaviour in config.apps.values_mut() {
+        if behaviour.healthy_after.is_some() {
+            behaviour.healthy_after = Some(std::time::Duration::from_millis(200));
+        }
+    }
+    config
+}
+
+/// The real upstream manifests (the bundle's files).
+pub fn upstream_dir() -> PathBuf {
+    executor::bootstrap::test_support::upstream_dir().expect(
+        "the upstream manifests (../shared/upstream) are needed by the end-to-end tests; set EXECUTOR_UPSTREAM_DIR",
+    )
+}
+
+/// A sandbox wired to an in-process kube-sim.
+pub struct Platform {
+    pub sandbox: Sandbox,
+    pub sim: kube_sim::SimThread,
+}
+
+/// environment.yaml for the demo repository, with short timeouts.
+pub fn demo_environment(extra: &str) -> String {
+    format!(
+        "name: demo\ndomain: demo.example.com\ngitRepository: https://git.example.com/platform.git\ngitRevision: main\ntimeouts: {{sync: 30s, health: 60s}}\nretries: {{maxAttempts: 4, backoff: 100ms}}\n{extra}"
+    )
+}
+
+impl Platform {
+    /// Starts a simulator with `config` and a sandbox pointing at it.
+    pub fn start(config: kube_sim::SimConfig) -> Platform {
+        let sim = kube_sim::SimThread::start(kube_sim::SimOptions::with_config(config)).unwrap();
+        let mut sandbox = Sandbox::new();
+        let kubeconfig = sandbox.dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig("admin")).unwrap();
+        sandbox.config_file("environment.yaml", &demo_environment(""));
+        sandbox
+            .unset("KUBECONFIG_DATA")
+            .set("KUBECONFIG_PATH", kubeconfig.to_str().unwrap())
+            .set("BUNDLE_DIR", upstream_dir().to_str().unwrap())
+            .set("ENVIRONMENT", "development");
+        Platform { sandbox, sim }
+    }
+
+    /// Writes a kubeconfig using `token` and points the executor at it.
+    pub fn use_token(&mut self, token: &str) {
+        let path = self.sandbox.dir.path().join(format!("kubeconfig-{token}"));
+        std::fs::write(&path, self.sim.kubeconfig(token)).unwrap();
+        self.sandbox.set("KUBECONFIG_PATH", path.to_str().unwrap());
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.sandbox.run(args)
+    }
+
+    /// Audit events so far.
+    pub fn audit(&self) -> Vec<kube_sim::AuditEvent> {
+        self.sim.audit()
+    }
+
+    /// Requests by the executor (user `admin`) after `mark` audit events
+    /// that would change state: mutating verbs, not dry runs, not reviews.
+    pub fn writes_since(&self, mark: usize) -> Vec<kube_sim::AuditEvent> {
+        self.audit()
+            .into_iter()
+            .skip(mark)
+            .filter(|e| e.user.username == "admin" && is_write(e))
+            .collect()
+    }
+}
+
+/// A request that changes state.
+pub fn is_write(event: &kube_sim::AuditEvent) -> bool {
+    let mutating = ["create", "update", "patch", "delete", "deletecollection"].contains(&event.verb.as_str());
+    let review = event
+        .object_ref
+        .as_ref()
+        .is_some_and(|o| o.resource.ends_with("reviews"));
+    mutating && !review && !event.is_dry_run()
+}
+
+/// Short descriptions of audit events, for assertion messages.
+pub fn describe(events: &[kube_sim::AuditEvent]) -> Vec<String> {
+    events.iter().map(|e| format!("{} {}", e.verb, e.request_uri)).collect()
+}

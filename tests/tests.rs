@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // tests: a panic is a failure
 
+mod deploy;
 mod harness;
 mod inputs;
 mod plan;
+mod teardown;
+mod validate;

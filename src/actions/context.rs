@@ -3,7 +3,8 @@
 //! Its shape is part of the contract an operator's replacement script
 //! follows (documented in docs/scripting.md):
 //! `ctx.action`, `ctx.environment` (ENVIRONMENT), `ctx.dry_run`, `ctx.scope`,
-//! `ctx.pv_policy`, `ctx.teardown_crds`, `ctx.config` (environment.yaml with
+//! `ctx.pv_policy`, `ctx.teardown_crds`, `ctx.critical` (application →
+//! critical?), `ctx.config` (environment.yaml with
 //! defaults applied), `ctx.plan` (the plan: `action`, `scope`, `nodes[]`,
 //! `stacks[]`), `ctx.labels` (labels every object the executor creates
 //! carries), `ctx.trace` (`trace_id`, `span_id`, `traceparent`).
@@ -48,6 +49,7 @@ pub fn context_json(request: &Request, trace: &TraceContext, teardown_crds: bool
             },
         },
         "plan": serde_json::to_value(&request.plan).unwrap_or(Value::Null),
+        "critical": request.critical,
         "labels": {
             MANAGED_BY_LABEL: "executor",
             ENVIRONMENT_LABEL: request.tier.to_string(),

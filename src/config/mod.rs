@@ -5,6 +5,7 @@
 //! the kubeconfig, the graph) before anything touches the cluster, and
 //! collects every problem instead of stopping at the first.
 
+pub mod criteria;
 pub mod duration;
 pub mod environment;
 pub mod kubeconfig;
@@ -190,6 +191,8 @@ pub struct Request {
     pub teardown_crds: bool,
     /// `EXECUTOR_IMAGE`.
     pub executor_image: String,
+    /// Criticality of each application (`health-criteria.yaml`).
+    pub critical: std::collections::BTreeMap<String, bool>,
 }
 
 /// The image the workflow templates run when `EXECUTOR_IMAGE` is not set.
@@ -409,6 +412,16 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
             None
         }
     };
+    let critical = match &graph {
+        Some(graph) => match criteria::load(&config_dir, graph) {
+            Ok(critical) => Some(critical),
+            Err(more) => {
+                problems.extend(more);
+                None
+            }
+        },
+        None => None,
+    };
     let plan = match (&graph, &environment) {
         (Some(graph), Some(env)) => problems.take(dag::plan::build(graph, action.plan_action(), &scope, env.timeouts)),
         (Some(graph), None) => {
@@ -450,6 +463,7 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
                 bundle_dir,
                 teardown_crds,
                 executor_image: given(&args.executor_image).map_or_else(default_executor_image, str::to_owned),
+                critical: critical.unwrap_or_default(),
             })
         }
         _ => Err(problems.into_vec()),

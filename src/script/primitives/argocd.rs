@@ -230,12 +230,9 @@ pub fn module(host: &Arc<Host>) -> Module {
         &mut m,
         "app",
         &["name: &str", "Dynamic"],
-        "The Application `name` in Argo CD's namespace, or `()`.",
+        "The Application `name` in Argo CD's namespace as it is now (one request),\nor `()`.",
         move |name: &str| -> Result<Dynamic> {
             let key = acd::app_key(&h.settings.argocd_namespace, name);
-            if let crate::k8s::index::Known::Present(live) = h.index.lookup(&key, &Value::Null) {
-                return Ok(to_dynamic(&live));
-            }
             let live = h.block(&format!("reading Application {name}"), h.cluster.get(&key))?;
             h.index.record(&key, live.as_ref());
             Ok(live.as_ref().map_or(Dynamic::UNIT, to_dynamic))

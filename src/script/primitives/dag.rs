@@ -269,7 +269,11 @@ pub fn module(host: &Arc<Host>) -> Module {
                     let engine = engine.clone();
                     let imports = imports.clone();
                     let libs = libs.clone();
-                    let node_fn = node_fn.clone();
+                    // Each node gets its own copy of what the function captured:
+                    // parallel nodes must not share (and lock) the same values.
+                    let mut node_fn = node_fn.clone();
+                    let copies: Vec<Dynamic> = node_fn.curry().iter().map(Dynamic::flatten_clone).collect();
+                    node_fn.set_curry(copies);
                     let node_maps = node_maps.clone();
                     async move {
                         let name = node.name.clone();

@@ -272,6 +272,33 @@ pub fn module(host: &Arc<Host>) -> Module {
     let h = host.clone();
     register(
         &mut m,
+        "patch",
+        &[
+            "api_version: &str",
+            "kind: &str",
+            "namespace: &str",
+            "name: &str",
+            "patch: Map",
+            "Map",
+        ],
+        "A JSON merge patch of an existing object (for fields server-side apply\nshould not own, e.g. an annotation added before a deletion). Nothing is\nwritten in a dry run. Returns the object.",
+        move |api_version: &str, kind: &str, namespace: &str, name: &str, patch: Map| -> Result<Dynamic> {
+            let key = key(api_version, kind, namespace, name);
+            let patch = json_of(&Dynamic::from_map(patch))?;
+            if h.settings.dry_run {
+                tracing::info!(phase = "patch", "dry run: would patch {key}");
+                let live = h.block(&format!("reading {key}"), h.cluster.get(&key))?;
+                return Ok(live.as_ref().map_or(Dynamic::UNIT, to_dynamic));
+            }
+            let live = h.block(&format!("patching {key}"), h.cluster.merge_patch(&key, &patch))?;
+            h.index.record(&key, Some(&live));
+            Ok(to_dynamic(&live))
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
         "wait",
         &[
             "api_version: &str",

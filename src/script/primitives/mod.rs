@@ -12,6 +12,7 @@ pub mod dag;
 pub mod health;
 pub mod k8s;
 pub mod log;
+pub mod policy;
 pub mod report;
 pub mod secrets;
 
@@ -66,6 +67,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
         ("report", report::module(host)),
         ("secrets", secrets::module(host)),
         ("bundle", bundle::module(host)),
+        ("policy", policy::module(host)),
     ]
 }
 

@@ -159,7 +159,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         &mut m,
         "outcome",
         &["status: &str", "()"],
-        "Decides the run's outcome: `Succeeded` (exit 0), `Failed` (1), `Partial`\n(2) or `TimedOut` (4). Without it the executor decides from the\ncomponents: all done → Succeeded, some failed → Partial, none → Failed.",
+        "Decides the run's outcome: `Succeeded` (exit 0), `Failed` (1), `Partial`\n(2), `Invalid` (3: refuse, e.g. a scope that would orphan dependents) or\n`TimedOut` (4). Without it the executor decides from the\ncomponents: all done → Succeeded, some failed → Partial, none → Failed.",
         move |status: &str| -> Result<()> {
             use crate::outcome::Outcome;
             let outcome = match status {
@@ -167,9 +167,10 @@ pub fn module(host: &Arc<Host>) -> Module {
                 "Failed" => Outcome::Failed,
                 "Partial" => Outcome::Partial,
                 "TimedOut" => Outcome::TimedOut,
+                "Invalid" => Outcome::Invalid,
                 other => {
                     return Err(script_error(format!(
-                        "outcome `{other}`: expected Succeeded, Failed, Partial or TimedOut"
+                        "outcome `{other}`: expected Succeeded, Failed, Partial, Invalid or TimedOut"
                     )));
                 }
             };

@@ -1,0 +1,201 @@
+//! `executor validate` end to end: read-only (zero writes in every case),
+//! exit codes by health and criticality, policies, determinism.
+
+use crate::harness::{Platform, demo_sim_config, describe};
+
+fn deployed() -> Platform {
+    let platform = Platform::start(demo_sim_config());
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "deploy\n{}", run.stderr);
+    platform
+}
+
+fn assert_read_only(platform: &Platform, mark: usize) {
+    let writes = platform.writes_since(mark);
+    assert!(writes.is_empty(), "validate wrote:\n{:#?}", describe(&writes));
+    let all_writes: Vec<_> = platform
+        .audit()
+        .into_iter()
+        .skip(mark)
+        .filter(|e| ["create", "update", "patch", "delete", "deletecollection"].contains(&e.verb.as_str()))
+        .filter(|e| !e.object_ref.as_ref().is_some_and(|o| o.resource.ends_with("reviews")))
+        .filter(|e| e.user.username == "admin" || e.user.username == "viewer")
+        .collect();
+    assert!(
+        all_writes.is_empty(),
+        "mutating requests, dry runs included:\n{:#?}",
+        describe(&all_writes)
+    );
+}
+
+/// The report without what legitimately differs between two runs.
+fn stable(report: &serde_json::Value) -> serde_json::Value {
+    let mut report = report.clone();
+    for key in ["startedAt", "finishedAt", "durationSeconds", "traceId"] {
+        report["summary"].as_object_mut().unwrap().remove(key);
+    }
+    report["metrics"].as_object_mut().unwrap().remove("wallSeconds");
+    report
+}
+
+#[test]
+fn healthy_platform_validates_read_only_and_deterministically() {
+    let mut platform = deployed();
+    let mark = platform.audit().len();
+    let first = platform.run(&["validate"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = platform.run(&["validate"]);
+    assert_eq!(second.code, 0);
+    assert_eq!(
+        stable(&first.report()),
+        stable(&second.report()),
+        "two runs on an unchanged platform"
+    );
+    let report = first.report();
+    assert_eq!(report["summary"]["status"], "Succeeded");
+    let policies = report["compliance"]["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 5);
+    assert!(policies.iter().all(|p| p["status"] == "pass"), "{policies:#?}");
+    let requests = report["metrics"]["apiRequestsTotal"].as_u64().unwrap();
+    assert!(requests <= 15, "validate made {requests} requests");
+
+    // The simulator's read-only token is enough.
+    platform.use_token("viewer");
+    let viewer = platform.run(&["validate"]);
+    assert_eq!(viewer.code, 0, "{}", viewer.stderr);
+    assert_read_only(&platform, mark);
+}
+
+#[test]
+fn a_change_between_runs_shows_up_and_criticality_decides_the_exit_code() {
+    let platform = deployed();
+    let mark = platform.audit().len();
+    let mut config = demo_sim_config();
+    config.apps.insert(
+        "harbor".into(),
+        serde_json::from_value(serde_json::json!({"health": "Degraded", "message": "registry storage full"})).unwrap(),
+    );
+    platform.sim.reload(config);
+    // Make Argo CD notice: touch the app's refresh annotation as an operator would.
+    let kubeconfig = platform.sandbox.env["KUBECONFIG_PATH"].clone();
+    let _ = std::process::Command::new("kubectl")
+        .args([
+            "annotate",
+            "application",
+            "harbor",
+            "-n",
+            "argocd",
+            "argocd.argoproj.io/refresh=normal",
+            "--overwrite",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output();
+    let mut run = platform.run(&["validate"]);
+    for _ in 0..50 {
+        if run.code != 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        run = platform.run(&["validate"]);
+    }
+    assert_eq!(
+        run.code, 1,
+        "a critical Degraded component fails validate\n{}",
+        run.stderr
+    );
+    let report = run.report();
+    let failure = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["component"] == "harbor")
+        .unwrap()
+        .clone();
+    assert_eq!(failure["reason"], "Degraded");
+    assert!(
+        failure["message"].as_str().unwrap().contains("registry storage full"),
+        "{failure}"
+    );
+
+    platform
+        .sandbox
+        .config_file("health-criteria.yaml", "nonCritical: [developer-platform]\n");
+    let run = platform.run(&["validate"]);
+    assert_eq!(
+        run.code, 2,
+        "only a non-critical component is unhealthy\n{}",
+        run.stderr
+    );
+    assert_eq!(run.report()["summary"]["status"], "Partial");
+    let before = mark;
+    let writes: Vec<_> = platform
+        .writes_since(before)
+        .into_iter()
+        .filter(|e| !e.request_uri.contains("applications/harbor"))
+        .collect();
+    assert!(writes.is_empty(), "{:#?}", describe(&writes));
+}
+
+#[test]
+fn missing_argo_cd_and_applications_fail_without_writing() {
+    let platform = Platform::start(demo_sim_config());
+    let run = platform.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.report();
+    let components = report["components"].as_array().unwrap();
+    assert!(
+        components
+            .iter()
+            .filter(|c| c["kind"] == "app")
+            .all(|c| c["health"] == "Missing")
+    );
+    let bootstrap = components.iter().find(|c| c["kind"] == "bootstrap").unwrap();
+    assert_eq!(bootstrap["health"], "Missing");
+    assert!(
+        report["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("executor deploy"))
+    );
+    assert_read_only(&platform, 0);
+}
+
+#[test]
+fn validate_answers_through_faults_and_mounted_policies_count() {
+    let platform = deployed();
+    let mut config = demo_sim_config();
+    config.faults = serde_json::from_value(serde_json::json!([
+        {"match": {"verb": "list", "user": "admin"}, "rate": 0.2, "status": 503},
+        {"match": {"verb": "get", "user": "admin"}, "rate": 0.2, "reset": true}
+    ]))
+    .unwrap();
+    config.seed = 11;
+    platform.sim.reload(config);
+    platform.sandbox.config_file(
+        "policies/team-labels.rhai",
+        "fn check(input) {\n  let results = [];\n  for app in input.apps {\n    let team = (app.metadata.labels ?? #{})[\"team\"];\n    results.push(#{status: if team == () { \"fail\" } else { \"pass\" }, object: app.metadata.name, message: \"needs a team label\"});\n  }\n  #{severity: \"required\", results: results}\n}\n",
+    );
+    let mark = platform.audit().len();
+    let run = platform.run(&["validate"]);
+    assert_eq!(run.code, 1, "the mounted required policy fails\n{}", run.stderr);
+    let report = run.report();
+    let team = report["compliance"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "team-labels")
+        .unwrap()
+        .clone();
+    assert_eq!(team["status"], "fail");
+    assert_eq!(team["origin"], "override");
+    assert_eq!(
+        report["compliance"]["failedRequired"],
+        serde_json::json!(["team-labels"])
+    );
+    assert!(
+        report["metrics"]["retries"].as_u64().unwrap() > 0,
+        "faults were injected"
+    );
+    assert_read_only(&platform, mark);
+}
