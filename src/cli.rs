@@ -37,6 +37,33 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the version of the executor and of what it bundles.
     Version,
+    /// Run Rhai script tests (`*.test.rhai`) against a fake cluster; without
+    /// paths, the bundled scripts' own tests.
+    Test(TestArgs),
+    /// Tools for script authors.
+    #[command(subcommand)]
+    Scripts(ScriptsCommand),
+}
+
+/// Options of `executor test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files or directories (searched for `*.test.rhai`).
+    pub paths: Vec<PathBuf>,
+}
+
+/// `executor scripts ...`
+#[derive(Debug, Subcommand)]
+pub enum ScriptsCommand {
+    /// Write the primitive reference (generated from the engine's metadata).
+    Docs {
+        /// Where to write it.
+        #[arg(long, default_value = "docs/scripting-api.md")]
+        out: PathBuf,
+        /// Do not write: fail if the file differs from what would be written.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Options of `executor plan`.

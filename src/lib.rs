@@ -52,6 +52,24 @@ pub fn run(cli: Cli) -> Outcome {
             }
         }
         Command::Version => print(&version()),
+        Command::Test(args) => {
+            let config_dir = cli
+                .global
+                .config_dir
+                .clone()
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let mut stdout = std::io::stdout().lock();
+            match script::testing::runner::run(&args.paths, &config_dir, &mut stdout) {
+                Ok(totals) if totals.failed == 0 => Outcome::Succeeded,
+                Ok(_) => Outcome::Failed,
+                Err(message) => {
+                    let _ = writeln!(std::io::stderr(), "error: {message}");
+                    Outcome::Invalid
+                }
+            }
+        }
+        Command::Scripts(cli::ScriptsCommand::Docs { out, check }) => script::docs::write(&out, check),
     }
 }
 

@@ -9,5 +9,6 @@ mod deploy;
 mod harness;
 mod inputs;
 mod plan;
+mod scripts;
 mod teardown;
 mod validate;

@@ -12,7 +12,10 @@
 use rhai::Dynamic;
 use serde_json::{Value, json};
 
-use crate::config::Request;
+use std::collections::BTreeMap;
+
+use crate::config::{EnvironmentConfig, PvPolicy, Request};
+use crate::dag::Plan;
 use crate::observe::trace::TraceContext;
 use crate::script::convert::to_dynamic;
 
@@ -21,16 +24,59 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Label recording the environment (`ENVIRONMENT`) an object belongs to.
 pub const ENVIRONMENT_LABEL: &str = "executor.io/environment";
 
+/// What `ctx` is made of.
+#[derive(Debug, Clone)]
+pub struct ContextParts<'a> {
+    /// `deploy`, `validate` or `teardown`.
+    pub action: &'a str,
+    /// `ENVIRONMENT`.
+    pub tier: &'a str,
+    /// `DRY_RUN`.
+    pub dry_run: bool,
+    /// `TARGET_SCOPE`.
+    pub scope: String,
+    /// `PV_POLICY`.
+    pub pv_policy: PvPolicy,
+    /// `TEARDOWN_CRDS`.
+    pub teardown_crds: bool,
+    /// environment.yaml.
+    pub environment: &'a EnvironmentConfig,
+    /// The plan.
+    pub plan: &'a Plan,
+    /// Criticality per application.
+    pub critical: &'a BTreeMap<String, bool>,
+    /// Trace context of the run.
+    pub trace: &'a TraceContext,
+}
+
+impl<'a> ContextParts<'a> {
+    /// The parts of a validated request.
+    pub fn of(request: &'a Request, trace: &'a TraceContext, tier: &'a str) -> Self {
+        ContextParts {
+            action: request.action.name(),
+            tier,
+            dry_run: request.dry_run,
+            scope: request.scope.to_string(),
+            pv_policy: request.pv_policy,
+            teardown_crds: request.teardown_crds,
+            environment: &request.environment,
+            plan: &request.plan,
+            critical: &request.critical,
+            trace,
+        }
+    }
+}
+
 /// The `ctx` value as JSON (also used by tests and docs).
-pub fn context_json(request: &Request, trace: &TraceContext, teardown_crds: bool) -> Value {
-    let env = &request.environment;
+pub fn context_json(parts: &ContextParts<'_>) -> Value {
+    let env = parts.environment;
     json!({
-        "action": request.action.name(),
-        "environment": request.tier.to_string(),
-        "dry_run": request.dry_run,
-        "scope": request.scope.to_string(),
-        "pv_policy": request.pv_policy.to_string(),
-        "teardown_crds": teardown_crds,
+        "action": parts.action,
+        "environment": parts.tier,
+        "dry_run": parts.dry_run,
+        "scope": parts.scope,
+        "pv_policy": parts.pv_policy.to_string(),
+        "teardown_crds": parts.teardown_crds,
         "config": {
             "name": env.name,
             "domain": env.domain,
@@ -48,21 +94,21 @@ pub fn context_json(request: &Request, trace: &TraceContext, teardown_crds: bool
                 "backoff": crate::config::duration::format_duration(env.retries.backoff),
             },
         },
-        "plan": serde_json::to_value(&request.plan).unwrap_or(Value::Null),
-        "critical": request.critical,
+        "plan": serde_json::to_value(parts.plan).unwrap_or(Value::Null),
+        "critical": parts.critical,
         "labels": {
             MANAGED_BY_LABEL: "executor",
-            ENVIRONMENT_LABEL: request.tier.to_string(),
+            ENVIRONMENT_LABEL: parts.tier,
         },
         "trace": {
-            "trace_id": trace.trace_id,
-            "span_id": trace.span_id,
-            "traceparent": trace.traceparent(),
+            "trace_id": parts.trace.trace_id,
+            "span_id": parts.trace.span_id,
+            "traceparent": parts.trace.traceparent(),
         },
     })
 }
 
 /// The `ctx` value scripts see.
-pub fn build(request: &Request, trace: &TraceContext, teardown_crds: bool) -> Dynamic {
-    to_dynamic(&context_json(request, trace, teardown_crds))
+pub fn build(parts: &ContextParts<'_>) -> Dynamic {
+    to_dynamic(&context_json(parts))
 }

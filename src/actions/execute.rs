@@ -135,7 +135,8 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
     };
     let _ = host.scripts.set(Arc::new(compiled));
-    let ctx = context::build(request, trace, request.teardown_crds);
+    let tier = request.tier.to_string();
+    let ctx = context::build(&context::ContextParts::of(request, trace, &tier));
     let _ = host.ctx.set(ctx.clone());
 
     // The deadline and signals cancel every wait; the report is still written.

@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod control;
 pub mod convert;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod host;
@@ -11,3 +12,4 @@ pub mod primitives;
 pub mod resolver;
 pub mod run;
 pub mod source;
+pub mod testing;

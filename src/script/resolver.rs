@@ -60,10 +60,9 @@ impl ModuleResolver for Resolver {
             .tree(&name)
             .map_err(|message| in_module(path, message, pos))?;
         self.origins.record(&source.display, source.origin);
-        tracing::debug!(
+        tracing::info!(
             phase = "scripts",
-            "module {} from {} ({})",
-            path,
+            "module {path}: {} ({})",
             source.display,
             source.origin
         );

@@ -1,0 +1,261 @@
+//! Scripts through the real binary: the bundled script tests, the test
+//! harness's contract, overrides, and hostile scripts contained.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Platform, Sandbox, demo_sim_config};
+
+#[test]
+fn bundled_script_tests_pass() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["test"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let last = run.stdout.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 20, "{last}");
+    // Every bundled stdlib module and action script has tests.
+    for module in [
+        "scripts/deploy.test.rhai",
+        "scripts/validate.test.rhai",
+        "scripts/teardown.test.rhai",
+        "stdlib/platform.test.rhai",
+        "stdlib/bootstrap.test.rhai",
+        "stdlib/preflight.test.rhai",
+        "stdlib/validation.test.rhai",
+        "stdlib/teardown.test.rhai",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("ok   {module} ")),
+            "{module} has no passing test\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn operator_tests_report_one_line_each_and_the_totals() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir().join("tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mine.test.rhai"),
+        "fn test_passes() { assert_eq(1 + 1, 2); }\nfn test_fails() {\n  assert_eq(#{a: 1, b: [1, 2]}, #{a: 1, b: [1, 3]});\n}\nfn helper() {}\n",
+    )
+    .unwrap();
+    let run = sandbox.run(&["test", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let file = dir.join("mine.test.rhai").display().to_string();
+    assert!(
+        lines[0].starts_with(&format!("FAIL {file} test_fails: {file}:3:3: assert_eq failed")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("b[1]: 2 ≠ 3"), "a readable diff: {}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("ok   {file} test_passes")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(*lines.last().unwrap(), "1 passed, 1 failed");
+}
+
+#[test]
+fn fixtures_beside_a_test_seed_the_fake_cluster() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir().join("tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gates.fixtures.yaml"),
+        "apiVersion: ceph.rook.io/v1\nkind: CephCluster\nmetadata: {name: rook-ceph, namespace: rook-ceph}\nstatus: {phase: Ready, ceph: {health: HEALTH_WARN}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gates.test.rhai"),
+        "fn test_warn_is_not_healthy() {\n  let c = k8s::get(\"ceph.rook.io/v1\", \"CephCluster\", \"rook-ceph\", \"rook-ceph\");\n  assert_eq(health::assess(c).status, \"Progressing\");\n  expect_no_writes();\n}\n",
+    )
+    .unwrap();
+    let run = sandbox.run(&["test", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.ends_with("1 passed, 0 failed\n"));
+}
+
+#[test]
+fn the_scripting_reference_is_up_to_date() {
+    let sandbox = Sandbox::new();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scripting-api.md");
+    let run = sandbox.run(&["scripts", "docs", "--check", "--out", path.to_str().unwrap()]);
+    assert_eq!(
+        run.code, 0,
+        "docs/scripting-api.md is stale: run `executor scripts docs`\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn overrides_of_an_action_and_of_a_stdlib_module_are_used() {
+    let mut platform = Platform::start(demo_sim_config());
+    platform.sandbox.set("DRY_RUN", "true");
+    platform.sandbox.config_file(
+        "scripts/stdlib/preflight.rhai",
+        "fn check(ctx) {\n  report::metric(\"preflight\", \"mounted\");\n  #{version: \"n/a\"}\n}\n",
+    );
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.report()["metrics"]["preflight"], "mounted");
+    assert!(
+        run.stderr.contains("preflight.rhai (override)"),
+        "the log names the override:\n{}",
+        run.stderr
+    );
+
+    platform.sandbox.config_file(
+        "scripts/deploy.rhai",
+        "report::component(#{name: \"custom-step\", kind: \"bootstrap\", status: \"Done\", health: \"Healthy\"});\nreport::outcome(\"Succeeded\");\n",
+    );
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let components = run.report()["components"].as_array().unwrap().clone();
+    assert_eq!(components.len(), 1, "only the mounted script ran: {components:#?}");
+    assert_eq!(components[0]["name"], "custom-step");
+    assert!(run.stderr.contains("deploy.rhai (override)"), "{}", run.stderr);
+}
+
+/// Runs a hostile deploy.rhai; returns (exit code, report, stderr, seconds).
+fn hostile(script: &str, extra_env: &[(&str, &str)]) -> (i32, serde_json::Value, String, f64) {
+    let mut platform = Platform::start(demo_sim_config());
+    platform.sandbox.config_file("scripts/deploy.rhai", script);
+    for (key, value) in extra_env {
+        platform.sandbox.set(key, value);
+    }
+    let started = Instant::now();
+    let run = platform.run(&["deploy"]);
+    let report = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
+    (run.code, report, run.stderr, started.elapsed().as_secs_f64())
+}
+
+fn failure_text(report: &serde_json::Value) -> String {
+    report["failures"].to_string()
+}
+
+#[test]
+fn hostile_scripts_are_contained() {
+    // An infinite loop hits the operations limit, at its position.
+    let (code, report, _, secs) = hostile("let x = 0;\nloop {\n  x += 1;\n}\n", &[]);
+    assert_eq!(code, 1);
+    let text = failure_text(&report);
+    assert!(
+        text.contains("deploy.rhai:3:") && text.contains("Too many operations") && text.contains("(override)"),
+        "{text}"
+    );
+    assert!(secs < 30.0, "{secs}");
+
+    // Deep recursion hits the call depth limit.
+    let (code, report, _, _) = hostile("fn f(n) { f(n + 1) }\nf(0);\n", &[]);
+    assert_eq!(code, 1);
+    let text = failure_text(&report);
+    assert!(text.contains("deploy.rhai:2:1: Stack overflow (override)"), "{text}");
+
+    // A huge string hits the size limit.
+    let (code, report, _, _) = hostile("let s = \"x\";\nloop { s += s; }\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        failure_text(&report).contains("Length of string too large"),
+        "{}",
+        failure_text(&report)
+    );
+
+    // A huge array too.
+    let (code, report, _, _) = hostile("let a = [0];\nloop { a += a; }\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        failure_text(&report).contains("deploy.rhai:2:10: Size of array/BLOB too large"),
+        "{}",
+        failure_text(&report)
+    );
+}
+
+#[test]
+fn forbidden_constructs_are_input_errors() {
+    // eval is disabled: the script does not compile (exit 3, before any request).
+    let (code, report, _, _) = hostile("let x = eval(\"40 + 2\");\n", &[]);
+    assert_eq!(code, 3);
+    let text = failure_text(&report);
+    assert!(text.contains("deploy.rhai:1:") && text.contains("eval"), "{text}");
+
+    // Imports are confined to the script roots.
+    let (code, report, _, _) = hostile("import \"../../etc/passwd\" as p;\n", &[]);
+    assert_eq!(code, 3);
+    assert!(
+        failure_text(&report).contains("leaves its directory"),
+        "{}",
+        failure_text(&report)
+    );
+    let (code, report, _, _) = hostile("import \"/etc/passwd\" as p;\n", &[]);
+    assert_eq!(code, 3);
+    assert!(
+        failure_text(&report).contains("is absolute"),
+        "{}",
+        failure_text(&report)
+    );
+}
+
+#[test]
+fn a_printed_secret_is_redacted() {
+    let platform = Platform::start(demo_sim_config());
+    std::fs::write(
+        platform.sandbox.secrets_dir().join("api-token"),
+        "s3cr3t-hunter2-value\n",
+    )
+    .unwrap();
+    platform.sandbox.config_file(
+        "scripts/deploy.rhai",
+        "let p = secrets::read(\"api-token\");\nprint(`password is ${p}`);\nlog::info(`again: ${p}`, #{component: \"x\"});\nreport::recommend(`rotate ${p}`);\nthrow `leaking ${p}`;\n",
+    );
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        !run.stdout.contains("s3cr3t-hunter2-value") && !run.stderr.contains("s3cr3t-hunter2-value"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains("password is <redacted>"), "{}", run.stderr);
+}
+
+#[test]
+fn a_primitive_blocked_past_the_deadline_is_stopped() {
+    let started = Instant::now();
+    let (code, report, _, _) = hostile(
+        "k8s::wait(\"v1\", \"ConfigMap\", \"default\", \"never\", |o| false, \"1h\");\n",
+        &[("ACTION_TIMEOUT", "2s")],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(code, 4, "{report:#}");
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+    let text = failure_text(&report);
+    assert!(
+        text.contains("deploy.rhai:1:") || text.contains("deploy.rhai"),
+        "{text}"
+    );
+    assert_eq!(report["summary"]["status"], "TimedOut");
+}
+
+#[test]
+fn the_documented_example_runs() {
+    let mut sandbox = Sandbox::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples");
+    sandbox.set("CONFIG_DIR", examples.to_str().unwrap());
+    let run = sandbox.run(&["test", examples.join("tests").to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.ends_with("4 passed, 0 failed\n"), "{}", run.stdout);
+    // And the example configuration is valid input for a real run's plan.
+    let plan = sandbox.run(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("hook postSync: hooks/vault-ready.rhai"),
+        "{}",
+        plan.stdout
+    );
+}
