@@ -17,6 +17,7 @@ pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod controllers;
+pub mod demo;
 pub mod faults;
 pub mod kubeconfig;
 pub mod resources;

@@ -31,6 +31,9 @@ enum Command {
     },
     /// Measure the simulator's throughput and memory.
     Bench(kube_sim::bench::BenchArgs),
+    /// Deploy, re-deploy, validate (and optionally tear down) the reference
+    /// platform on a simulated cluster with the real executor.
+    Demo(kube_sim::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
                 audit_log,
             } => kube_sim::serve::serve(listen, kubeconfig_out, config, audit_log).await,
             Command::Bench(args) => kube_sim::bench::run(args).await,
+            Command::Demo(args) => kube_sim::demo::run(args).await,
         }
     });
     match result {
