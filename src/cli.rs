@@ -149,6 +149,15 @@ pub struct GlobalArgs {
     /// What teardown does with volumes: retain (default) or delete.
     #[arg(long, env = "PV_POLICY", global = true, value_name = "POLICY")]
     pub pv_policy: Option<String>,
+    /// Write the metrics (Prometheus text format) to this file at the end.
+    #[arg(long, env = "METRICS_FILE", global = true, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the metrics to this Pushgateway at the end.
+    #[arg(long, env = "PUSHGATEWAY_URL", global = true, value_name = "URL")]
+    pub pushgateway_url: Option<String>,
+    /// Serve /metrics on this address while the run lasts.
+    #[arg(long, env = "METRICS_ADDR", global = true, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
     /// Parent trace id (W3C, 32 hex digits).
     #[arg(long, env = "TRACE_ID", global = true, value_name = "HEX")]
     pub trace_id: Option<String>,

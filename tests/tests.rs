@@ -8,6 +8,7 @@
 mod deploy;
 mod harness;
 mod inputs;
+mod observe;
 mod plan;
 mod scripts;
 mod teardown;

@@ -37,21 +37,37 @@ pub enum Refusal {
     Invalid(Vec<Problem>),
 }
 
-/// Runs `request`, filling `report`; returns the outcome.
-pub fn execute(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(256)
-        .enable_all()
-        .thread_name("executor")
-        .build()
-        .map_err(|e| {
-            Refusal::Invalid(vec![Problem::new(
-                Source::Args,
-                format!("cannot start the runtime: {e}"),
-            )])
-        })?;
-    runtime.block_on(run(request, trace, report))
+/// Runs `request` on `runtime`, filling `report`; returns the outcome.
+pub fn execute(
+    runtime: &tokio::runtime::Runtime,
+    request: &Request,
+    trace: &TraceContext,
+    report: &mut Report,
+    live_view: bool,
+) -> Result<Outcome, Refusal> {
+    if live_view {
+        let reverse = request.action == Action::Teardown;
+        crate::observe::progress::enable(
+            request
+                .plan
+                .nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.clone(),
+                        if reverse {
+                            n.dependents.clone()
+                        } else {
+                            n.depends_on.clone()
+                        },
+                    )
+                })
+                .collect(),
+        );
+    }
+    let outcome = runtime.block_on(run(request, trace, report));
+    crate::observe::progress::finish();
+    outcome
 }
 
 async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {

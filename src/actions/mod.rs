@@ -9,12 +9,16 @@ pub mod context;
 pub mod execute;
 pub mod outcome;
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use tracing::error;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, Action, Problem, Problems};
+use crate::observe::delivery;
 use crate::observe::log::{self, RunFields};
+use crate::observe::metrics::RunMetrics;
 use crate::outcome::Outcome;
 use crate::report::{Failure, Report, render};
 
@@ -34,6 +38,38 @@ pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
             trace_in_text: args.trace_id.as_deref().is_some_and(|t| !t.trim().is_empty()),
         },
     );
+    let environment = output.tier.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(256)
+        .enable_all()
+        .thread_name("executor")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!(phase = "run", "cannot start the runtime: {error}");
+            return Outcome::Failed;
+        }
+    };
+    let metrics = match RunMetrics::new(action.name(), &environment) {
+        Ok(metrics) => Some(Arc::new(metrics)),
+        Err(error) => {
+            error!(phase = "metrics", "{error}");
+            None
+        }
+    };
+    let server = match (output.metrics.addr, &metrics) {
+        (Some(addr), Some(metrics)) => match runtime.block_on(delivery::serve(addr, metrics.clone())) {
+            Ok(server) => Some(server),
+            Err(message) => {
+                error!(phase = "metrics", "{message}");
+                None
+            }
+        },
+        _ => None,
+    };
+
     let request = config::load(action, args, &output);
     let mut report = Report::new(action.name(), output.scope_text.clone(), output.dry_run, started);
     report.summary.environment = output.tier.map(|t| t.to_string());
@@ -47,13 +83,50 @@ pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
         Ok(_) if !problems.is_empty() => invalid(&mut report, problems.into_vec()),
         Ok(request) => {
             report.summary.environment_name = Some(request.environment.name.clone());
-            match execute::execute(&request, &output.trace, &mut report) {
+            let live_view = output.log_format == log::LogFormat::Text && log::stderr_is_terminal();
+            match execute::execute(&runtime, &request, &output.trace, &mut report, live_view) {
                 Ok(outcome) => outcome,
                 Err(execute::Refusal::Invalid(problems)) => invalid(&mut report, problems),
             }
         }
     };
-    finish(report, outcome, started, &output)
+    let finished = Timestamp::now();
+    report.finish(outcome, started, finished);
+    if let Some(metrics) = &metrics {
+        metrics.finish(&report, outcome, finished);
+        deliver(&runtime, metrics, &output, &environment, action);
+    }
+    if let Some(server) = server {
+        server.abort();
+    }
+    write_report(&report, outcome, &output)
+}
+
+/// Hands the metrics to the textfile collector and the Pushgateway. Failures
+/// are logged; they never change the exit code.
+fn deliver(
+    runtime: &tokio::runtime::Runtime,
+    metrics: &RunMetrics,
+    output: &config::OutputSettings,
+    environment: &str,
+    action: Action,
+) {
+    let text = metrics.render();
+    if let Some(path) = &output.metrics.file
+        && let Err(message) = delivery::write_file(path, &text)
+    {
+        error!(phase = "metrics", "{message}");
+    }
+    if let Some(url) = &output.metrics.pushgateway {
+        match runtime.block_on(delivery::push(url, environment, action.name(), text)) {
+            Ok(()) => tracing::info!(
+                phase = "metrics",
+                "metrics pushed to {}",
+                delivery::push_url(url, environment, action.name())
+            ),
+            Err(message) => error!(phase = "metrics", "{message}"),
+        }
+    }
 }
 
 fn invalid(report: &mut Report, problems: Vec<Problem>) -> Outcome {
@@ -72,9 +145,8 @@ fn invalid(report: &mut Report, problems: Vec<Problem>) -> Outcome {
     Outcome::Invalid
 }
 
-fn finish(mut report: Report, outcome: Outcome, started: Timestamp, output: &config::OutputSettings) -> Outcome {
-    report.finish(outcome, started, Timestamp::now());
-    let rendered = render::render(&report, output.report_format);
+fn write_report(report: &Report, outcome: Outcome, output: &config::OutputSettings) -> Outcome {
+    let rendered = render::render(report, output.report_format);
     match render::write(&rendered, output.report_file.as_deref()) {
         Ok(()) => outcome,
         Err(message) => {

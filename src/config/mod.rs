@@ -156,6 +156,19 @@ pub struct OutputSettings {
     pub scope_text: String,
     /// `DRY_RUN`, when valid.
     pub dry_run: bool,
+    /// Where metrics go.
+    pub metrics: MetricsSettings,
+}
+
+/// `METRICS_FILE`, `PUSHGATEWAY_URL`, `METRICS_ADDR`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// Write the exposition here at the end (textfile collector).
+    pub file: Option<PathBuf>,
+    /// Push it here at the end.
+    pub pushgateway: Option<String>,
+    /// Serve `/metrics` here during the run.
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 /// Everything a run needs, validated.
@@ -275,7 +288,36 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
         }
         None => false,
     };
+    let metrics = MetricsSettings {
+        file: args.metrics_file.clone().filter(|p| !p.as_os_str().is_empty()),
+        pushgateway: match given(&args.pushgateway_url) {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),
+            Some(url) => {
+                problems.push(Problem::new(
+                    Source::Var("PUSHGATEWAY_URL"),
+                    format!("`{url}` is not a URL; expected http://host:9091 or https://..."),
+                ));
+                None
+            }
+            None => None,
+        },
+        addr: match given(&args.metrics_addr).map(str::parse::<std::net::SocketAddr>) {
+            Some(Ok(addr)) => Some(addr),
+            Some(Err(_)) => {
+                problems.push(Problem::new(
+                    Source::Var("METRICS_ADDR"),
+                    format!(
+                        "`{}` is not an address; expected host:port such as 0.0.0.0:9464",
+                        given(&args.metrics_addr).unwrap_or_default()
+                    ),
+                ));
+                None
+            }
+            None => None,
+        },
+    };
     OutputSettings {
+        metrics,
         log_format,
         log_level,
         report_format,

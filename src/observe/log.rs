@@ -190,8 +190,12 @@ where
         };
         let line = redact::scrub(&line);
         let _guard = self.out.lock();
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(line.as_bytes());
+        if super::progress::active() {
+            super::progress::println(&line);
+        } else {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(line.as_bytes());
+        }
     }
 }
 

@@ -1,4 +1,8 @@
-//! Observability: structured logs and trace context (metrics come later).
+//! Observability: structured logs, trace context, metrics and their
+//! delivery, and the live progress view.
 
+pub mod delivery;
 pub mod log;
+pub mod metrics;
+pub mod progress;
 pub mod trace;

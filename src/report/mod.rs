@@ -4,7 +4,11 @@
 //! `components[].status`, ...). Actions fill it; renderers in [`render`]
 //! print it as JSON, YAML or text.
 
+pub mod formats;
 pub mod render;
+
+#[cfg(test)]
+pub mod tests;
 
 use std::collections::BTreeMap;
 

@@ -22,6 +22,10 @@ pub enum ReportFormat {
     Yaml,
     /// A readable summary.
     Text,
+    /// JUnit XML: one testcase per component, for CI systems.
+    Junit,
+    /// Markdown, for a pull request or an issue.
+    Markdown,
 }
 
 impl std::str::FromStr for ReportFormat {
@@ -32,7 +36,11 @@ impl std::str::FromStr for ReportFormat {
             "json" => Ok(ReportFormat::Json),
             "yaml" | "yml" => Ok(ReportFormat::Yaml),
             "text" => Ok(ReportFormat::Text),
-            _ => Err(format!("`{text}` is not a report format; expected json, yaml or text")),
+            "junit" => Ok(ReportFormat::Junit),
+            "markdown" | "md" => Ok(ReportFormat::Markdown),
+            _ => Err(format!(
+                "`{text}` is not a report format; expected json, yaml, text, junit or markdown"
+            )),
         }
     }
 }
@@ -47,6 +55,8 @@ pub fn render(report: &Report, format: ReportFormat) -> String {
         }
         ReportFormat::Yaml => serde_saphyr::to_string(report).unwrap_or_else(|e| format!("error: {e}\n")),
         ReportFormat::Text => text(report),
+        ReportFormat::Junit => super::formats::junit(report),
+        ReportFormat::Markdown => super::formats::markdown(report),
     };
     redact::scrub(&text).into_owned()
 }

@@ -281,6 +281,8 @@ pub fn module(host: &Arc<Host>) -> Module {
                         let bounds = host.bounds.within(budget);
                         let span_id = host.trace.child().span_id;
                         let runner_host = host.clone();
+                        let progress_name = node.name.clone();
+                        crate::observe::progress::started(&progress_name);
                         let joined = tokio::task::spawn_blocking(move || {
                             let span =
                                 tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
@@ -316,7 +318,7 @@ pub fn module(host: &Arc<Host>) -> Module {
                             outcome_of(&runner_host, &name, result)
                         })
                         .await;
-                        match joined {
+                        let outcome = match joined {
                             Ok(outcome) => outcome,
                             Err(error) => NodeOutcome {
                                 end: NodeEnd::Failed {
@@ -325,10 +327,22 @@ pub fn module(host: &Arc<Host>) -> Module {
                                 },
                                 value: None,
                             },
-                        }
+                        };
+                        let end = if outcome.end == NodeEnd::Succeeded {
+                            "healthy"
+                        } else {
+                            "failed"
+                        };
+                        crate::observe::progress::finished(&progress_name, end);
+                        outcome
                     }
                 },
             ));
+            for result in &schedule.results {
+                if matches!(result.end, NodeEnd::Skipped(_)) {
+                    crate::observe::progress::finished(&result.name, "skipped");
+                }
+            }
             record(&h, action, &nodes, &schedule.results);
             h.with_report(|r| {
                 r.metrics.insert(

@@ -215,7 +215,9 @@ async fn apply_manifest(conn: &mut Conn, docs: &[Value], sim: &Sim) -> anyhow::R
 /// request fails.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let manifest = args.manifest.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream/argo-cd-v3.5.1-install.yaml")
+        crate::demo::upstream_dir(None)
+            .unwrap_or_else(|_| PathBuf::from("shared/upstream"))
+            .join("argo-cd-v3.5.1-install.yaml")
     });
     let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
     let docs: Vec<Value> =

@@ -33,7 +33,14 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-fn bundle_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+/// Where the upstream Argo manifests are: `given`, `BUNDLE_DIR`,
+/// `EXECUTOR_UPSTREAM_DIR`, the first `shared/upstream` above the working
+/// directory or this crate, `target/bundle` (what `bundle/fetch` fills), or
+/// the project machines' `/work/shared/upstream`.
+///
+/// # Errors
+/// When none holds them.
+pub fn upstream_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let candidates = given
         .into_iter()
         .chain(std::env::var_os("BUNDLE_DIR").map(PathBuf::from))
@@ -44,9 +51,15 @@ fn bundle_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
                 .into_iter()
                 .flat_map(|d| d.ancestors().map(|a| a.join("shared/upstream")).collect::<Vec<_>>()),
         )
+        .chain(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared/upstream")),
+        )
         .chain(std::iter::once(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bundle"),
-        ));
+        ))
+        .chain(std::iter::once(PathBuf::from("/work/shared/upstream")));
     for dir in candidates {
         if dir.join("argo-cd-v3.5.1-install.yaml").is_file() {
             return Ok(dir);
@@ -97,7 +110,7 @@ fn run_action(executor: &Path, action: &str, dir: &Path, bundle: &Path, extra: &
 /// A missing executor or bundle, or a simulator that cannot start.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let executor = executor(args.executor)?;
-    let bundle = bundle_dir(args.bundle_dir)?;
+    let bundle = upstream_dir(args.bundle_dir)?;
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo-sim.yaml");
     let config = SimConfig::from_file(&fixtures)?;
     let sim = Sim::start(SimOptions::with_config(config)).await?;

@@ -132,6 +132,17 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     let mut event = AuditEvent::new(verb, &request_uri, "system:anonymous", &received);
     event.user_agent = Some(user_agent.clone()).filter(|u| !u.is_empty());
     event.object_ref = object_ref;
+    // W3C trace context, so tests can see that clients propagate it.
+    let traceparent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !traceparent.is_empty() {
+        event
+            .annotations
+            .insert("kube-sim.io/traceparent".to_owned(), traceparent.to_owned());
+    }
     let finish = |mut event: AuditEvent, code: u16| {
         event.response_status.code = code;
         event.stage_timestamp = crate::time::now_micro();

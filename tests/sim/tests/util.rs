@@ -21,11 +21,25 @@ pub fn kubectl_available(test: &str) -> bool {
     ok
 }
 
-/// The upstream install manifests (test data outside the repo).
+/// The upstream install manifests (test data outside the repo):
+/// `EXECUTOR_UPSTREAM_DIR`, else the first `shared/upstream` above the
+/// crate, else the project machines' `/work/shared/upstream`.
 pub fn upstream(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/upstream")
-        .join(file)
+    let candidates = std::env::var_os("EXECUTOR_UPSTREAM_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared/upstream")),
+        )
+        .chain(std::iter::once(PathBuf::from("/work/shared/upstream")));
+    for dir in candidates {
+        if dir.join(file).is_file() {
+            return dir.join(file);
+        }
+    }
+    panic!("the upstream manifest {file} was not found: set EXECUTOR_UPSTREAM_DIR to the directory holding it")
 }
 
 /// A `kube-sim serve` process and its temp directory.
