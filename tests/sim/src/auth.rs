@@ -30,8 +30,11 @@ impl User {
         }
     }
 
-    /// Whether the user may do `verb` on `resource` in `namespace`.
-    pub fn allows(&self, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+    /// Whether the user may do `verb` on `group`/`resource` in `namespace`.
+    pub fn allows(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+        if let Some(rules) = &self.rules.rules {
+            return rules.iter().any(|r| r.grants(verb, group, resource, namespace));
+        }
         let verb_ok = self
             .rules
             .verbs
@@ -71,11 +74,20 @@ impl User {
     pub fn access_review(&self, body: &Value) -> Value {
         let attrs = &body["spec"]["resourceAttributes"];
         let allowed = if attrs.is_object() {
+            let resource = attrs["resource"].as_str().unwrap_or("");
+            let resource = match attrs["subresource"].as_str().filter(|s| !s.is_empty()) {
+                Some(sub) => format!("{resource}/{sub}"),
+                None => resource.to_owned(),
+            };
             self.allows(
                 attrs["verb"].as_str().unwrap_or(""),
-                attrs["resource"].as_str().unwrap_or(""),
+                attrs["group"].as_str().unwrap_or(""),
+                &resource,
                 attrs["namespace"].as_str().filter(|s| !s.is_empty()),
-            ) || (self.rules.verbs.is_none() && self.rules.resources.is_none() && self.rules.namespaces.is_none())
+            ) || (self.rules.rules.is_none()
+                && self.rules.verbs.is_none()
+                && self.rules.resources.is_none()
+                && self.rules.namespaces.is_none())
         } else {
             self.rules.verbs.is_none()
         };
@@ -96,12 +108,21 @@ impl User {
         let mut out = body.clone();
         out["apiVersion"] = json!("authorization.k8s.io/v1");
         out["kind"] = json!("SelfSubjectRulesReview");
-        out["status"] = json!({
-            "resourceRules": [{
+        let namespace = body["spec"]["namespace"].as_str().unwrap_or("");
+        let resource_rules: Vec<Value> = match &self.rules.rules {
+            Some(rules) => rules
+                .iter()
+                .filter(|r| r.namespaces.is_empty() || r.namespaces.iter().any(|n| n == namespace || n == "*"))
+                .map(|r| json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources}))
+                .collect(),
+            None => vec![json!({
                 "verbs": list(&self.rules.verbs),
                 "apiGroups": ["*"],
                 "resources": list(&self.rules.resources),
-            }],
+            })],
+        };
+        out["status"] = json!({
+            "resourceRules": resource_rules,
             "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["*"]}],
             "incomplete": false,
         });

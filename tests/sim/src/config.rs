@@ -166,6 +166,35 @@ pub struct TokenConfig {
     pub resources: Option<Vec<String>>,
     /// Allowed namespaces; absent means every namespace.
     pub namespaces: Option<Vec<String>>,
+    /// RBAC-style rules; when given, they replace `verbs`/`resources`/
+    /// `namespaces`: a request is allowed when one rule matches its verb,
+    /// API group and resource (and namespace, for rules that name some).
+    pub rules: Option<Vec<PolicyRule>>,
+}
+
+/// One RBAC-style rule of a token (as in a Role or ClusterRole).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PolicyRule {
+    /// Verbs (`*` for all).
+    pub verbs: Vec<String>,
+    /// API groups (`""` for core, `*` for all).
+    pub api_groups: Vec<String>,
+    /// Resources, plural (`*` for all; `resource/subresource` for subresources).
+    pub resources: Vec<String>,
+    /// Namespaces the rule applies in (a RoleBinding's); empty: everywhere.
+    pub namespaces: Vec<String>,
+}
+
+impl PolicyRule {
+    /// Whether the rule grants `verb` on `group`/`resource` in `namespace`.
+    pub fn grants(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+        let any = |list: &[String], value: &str| list.iter().any(|x| x == value || x == "*");
+        any(&self.verbs, verb)
+            && any(&self.api_groups, group)
+            && any(&self.resources, resource)
+            && (self.namespaces.is_empty() || namespace.is_some_and(|ns| any(&self.namespaces, ns)))
+    }
 }
 
 /// Status the simulator fills in for an operator-managed custom resource.

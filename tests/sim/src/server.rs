@@ -250,7 +250,11 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         Target::Resource(p) => p,
     };
     let self_review = path.group == "authorization.k8s.io" && path.resource.starts_with("selfsubject");
-    if !self_review && !user.allows(verb, &path.resource, path.namespace.as_deref()) {
+    let resource = match &path.subresource {
+        Some(sub) => format!("{}/{sub}", path.resource),
+        None => path.resource.clone(),
+    };
+    if !self_review && !user.allows(verb, &path.group, &resource, path.namespace.as_deref()) {
         let e = user.forbidden(verb, &path.group, &path.resource, path.namespace.as_deref());
         finish(event, e.code);
         return Ok(error_response(&e));
