@@ -81,7 +81,19 @@ fn print(text: &str) -> Outcome {
     }
 }
 
-/// The text of `executor version`.
+/// The text of `executor version`: the executor and what it bundles.
 pub fn version() -> String {
-    format!("executor {}\n", env!("CARGO_PKG_VERSION"))
+    let mut out = format!("executor {}\n", env!("CARGO_PKG_VERSION"));
+    if let Ok(lock) = bootstrap::lock::Lock::bundled() {
+        for file in &lock.files {
+            out.push_str(&format!(
+                "{} {} (bootstrap bundle: {})\n",
+                file.component.as_str(),
+                file.version,
+                file.name
+            ));
+        }
+    }
+    out.push_str(&format!("rhai {} (scripting)\n", "1.27"));
+    out
 }

@@ -35,6 +35,16 @@ pub enum Known {
     Unknown,
 }
 
+/// The object without `metadata.managedFields`: the run never needs them,
+/// and on large objects (CRDs) they are a good part of the memory.
+fn slim(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+    }
+    copy
+}
+
 fn parse_selector(selector: &str) -> Option<BTreeMap<&str, &str>> {
     selector
         .split(',')
@@ -66,7 +76,7 @@ impl LiveIndex {
         if let Ok(mut objects) = self.objects.lock() {
             for item in items {
                 if let Ok(key) = ObjectKey::of(item) {
-                    objects.insert(key, item.clone());
+                    objects.insert(key, slim(item));
                 }
             }
         }
@@ -79,7 +89,7 @@ impl LiveIndex {
     pub fn record(&self, key: &ObjectKey, state: Option<&Value>) {
         if let Ok(mut objects) = self.objects.lock() {
             match state {
-                Some(value) => objects.insert(key.clone(), value.clone()),
+                Some(value) => objects.insert(key.clone(), slim(value)),
                 None => objects.remove(key),
             };
         }

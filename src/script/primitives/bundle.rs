@@ -79,6 +79,56 @@ pub fn module(host: &Arc<Host>) -> Module {
     let h = host.clone();
     register(
         &mut m,
+        "phase_names",
+        &["Array"],
+        "The names of the bundle's phases, in apply order. Deploy only.",
+        move || -> Result<Array> {
+            Ok(loaded(&h)?
+                .phases
+                .iter()
+                .map(|p| Dynamic::from(p.name.to_owned()))
+                .collect())
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "objects",
+        &["phase: &str", "Array"],
+        "The objects of one phase (e.g. `\"workloads\"` to wait for them). Deploy only.",
+        move |phase: &str| -> Result<Array> {
+            let bundle = loaded(&h)?;
+            let phase = bundle
+                .phase(phase)
+                .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?;
+            Ok(phase.objects.iter().map(to_dynamic).collect())
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "apply",
+        &["phase: &str", "Map"],
+        "Applies one phase of the bundle as `k8s::apply_all` would (compare first,\nin parallel, CRDs waited Established), without copying its objects into\nthe script; `\"parent\"` applies the ApplySet parent. Returns the counts of\n`k8s::apply_all`. Deploy only.",
+        move |phase: &str| -> Result<Dynamic> {
+            let bundle = loaded(&h)?;
+            let objects: Vec<serde_json::Value> = if phase == "parent" {
+                vec![bundle.parent.clone()]
+            } else {
+                bundle
+                    .phase(phase)
+                    .map(|p| p.objects.clone())
+                    .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
+            };
+            super::k8s::apply_all(&h, &objects).map(|r| super::k8s::summary(&r))
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
         "parent",
         &["Map"],
         "The ApplySet parent object (a ConfigMap in Argo CD's namespace) describing\nthe bundle's members. Deploy only.",

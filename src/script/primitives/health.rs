@@ -33,7 +33,7 @@ pub fn assess(host: &Host, object: &Value) -> Result<Health> {
         let engine = host.engine()?;
         let result: Dynamic = engine
             .call_fn_with_options(
-                CallFnOptions::new(),
+                CallFnOptions::new().eval_ast(false),
                 &mut Scope::new(),
                 &script.ast,
                 "health",

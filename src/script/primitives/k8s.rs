@@ -103,7 +103,8 @@ fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
     }
 }
 
-fn summary(results: &[apply::Applied]) -> Dynamic {
+/// Counts of what `apply_all` did, as a script map.
+pub fn summary(results: &[apply::Applied]) -> Dynamic {
     let mut counts = Map::new();
     for name in ["Created", "Updated", "Unchanged", "WouldCreate", "WouldUpdate"] {
         let n = results.iter().filter(|r| format!("{:?}", r.action) == name).count();
@@ -185,6 +186,28 @@ pub fn module(host: &Arc<Host>) -> Module {
                 crate::k8s::index::Known::Present(live) => to_dynamic(&live),
                 _ => Dynamic::UNIT,
             }
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "snapshot",
+        &["kinds: Array", "label_selector: &str", "Map"],
+        "Lists each kind of `kinds` (`[#{apiVersion, kind}]`) in all namespaces with\n`label_selector`, one request per kind, so that later `k8s::apply` calls\ncompare against what is there without asking again. Returns the number of\nobjects found per kind (the objects stay in Rust: `k8s::known` reads one).",
+        move |kinds: Array, selector: &str| -> Result<Dynamic> {
+            let mut counts = Map::new();
+            for entry in kinds {
+                let entry = json_of(&entry)?;
+                let kind = Kind::new(
+                    entry["apiVersion"].as_str().unwrap_or_default(),
+                    entry["kind"].as_str().unwrap_or_default(),
+                );
+                let sel = (!selector.is_empty()).then_some(selector);
+                let items = list(&h, &kind, None, sel)?;
+                counts.insert(kind.kind.as_str().into(), Dynamic::from_int(items.len() as i64));
+            }
+            Ok(Dynamic::from_map(counts))
         },
     );
 
