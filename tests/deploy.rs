@@ -436,3 +436,57 @@ fn state(platform: &Platform) -> BTreeMap<String, String> {
     }
     out
 }
+
+#[test]
+fn sigterm_stops_the_run_and_still_writes_the_report() {
+    let mut config = demo_sim_config();
+    config.apps.insert(
+        "loki".into(),
+        serde_json::from_value(serde_json::json!({"health": "Progressing"})).unwrap(),
+    );
+    let platform = Platform::start(config);
+    let child = std::process::Command::new(crate::harness::executor_bin())
+        .arg("deploy")
+        .env_clear()
+        .envs(&platform.sandbox.env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the graph is running (loki never turns healthy), then stop it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !platform
+        .writes_since(0)
+        .iter()
+        .any(|e| e.request_uri.contains("applications/loki"))
+    {
+        assert!(std::time::Instant::now() < deadline, "loki was never written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stopped_at = std::time::Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(15),
+        "the run must stop promptly"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["status"], "Failed");
+    assert!(
+        report["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["reason"] == "Interrupted"),
+        "{report:#}"
+    );
+    assert!(report["recommendations"].to_string().contains("again"));
+}

@@ -341,3 +341,27 @@ fn text_log_lines_have_the_contract_shape() {
         "{line}"
     );
 }
+
+#[test]
+fn a_bundle_file_that_fails_its_checksum_is_refused() {
+    let mut sandbox = Sandbox::new();
+    let bundle = sandbox.dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let upstream = crate::harness::upstream_dir();
+    for file in ["argo-cd-v3.5.1-install.yaml", "argo-workflows-v4.1.2-install.yaml"] {
+        std::fs::copy(upstream.join(file), bundle.join(file)).unwrap();
+    }
+    let tampered = bundle.join("argo-workflows-v4.1.2-install.yaml");
+    let mut text = std::fs::read_to_string(&tampered).unwrap();
+    text.push_str("\n# tampered\n");
+    std::fs::write(&tampered, text).unwrap();
+    sandbox.set("BUNDLE_DIR", bundle.to_str().unwrap());
+    let run = sandbox.run(&["deploy"]);
+    run.assert_invalid("argo-workflows-v4.1.2-install.yaml");
+    assert!(
+        run.failure_messages().iter().any(|m| m.contains("sha256")),
+        "{:#?}",
+        run.failure_messages()
+    );
+    sandbox.assert_no_network();
+}

@@ -7,6 +7,7 @@
 
 mod deploy;
 mod harness;
+mod image;
 mod inputs;
 mod observe;
 mod plan;
