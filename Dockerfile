@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # The executor image: a static binary on `scratch` — no shell, no package
 # manager — with its bundled scripts, default graph, the bootstrap bundle
 # (upstream Argo manifests verified against bundle/bundle.lock.yaml), CA
@@ -19,6 +17,9 @@ ARG BINARY=builder
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 
 # ---- the standard path: build inside a Rust image --------------------------
+# (build/image drops the lines from here to the end marker when the engine has
+# no BuildKit: the classic builder would otherwise try to pull RUST_IMAGE.)
+# >>> builder
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS builder
 ARG TARGETARCH
 WORKDIR /src
@@ -38,6 +39,7 @@ RUN case "$TARGETARCH" in \
 
 FROM scratch AS from-builder
 COPY --from=builder /out/ /
+# <<< builder
 
 # ---- the offline path: everything prepared in dist/ ------------------------
 FROM scratch AS prebuilt

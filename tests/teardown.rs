@@ -223,6 +223,18 @@ fn retain_keeps_volumes_and_a_second_teardown_has_nothing_to_do() {
         "nothing to do means no writes:\n{:#?}",
         describe(&writes)
     );
+
+    // The kept claims are there for the next deploy, which reuses them.
+    platform.sandbox.set("ACTION_TIMEOUT", "3m");
+    let redeploy = platform.run(&["deploy"]);
+    assert_eq!(
+        redeploy.code, 0,
+        "deploy after a retaining teardown\n{}",
+        redeploy.stderr
+    );
+    let mut reused = names(&platform, &["get", "pvc", "-A", "-o", "name"]);
+    reused.sort();
+    assert_eq!(reused, expected, "the same claims, not new ones");
 }
 
 #[test]

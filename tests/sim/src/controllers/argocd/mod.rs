@@ -47,7 +47,7 @@ pub struct ArgoCd {
     namespace: Mutex<Option<String>>,
     syncing: Mutex<HashSet<String>>,
     synced_at: Mutex<HashMap<String, Instant>>,
-    timers: Mutex<HashSet<String>>,
+    timers: Arc<Mutex<HashSet<String>>>,
     queue: mpsc::UnboundedSender<String>,
 }
 
@@ -88,8 +88,12 @@ impl ArgoCd {
         }
         let queue = self.queue.clone();
         let name = name.to_string();
+        let timers = Arc::clone(&self.timers);
         tokio::spawn(async move {
             tokio::time::sleep_until(deadline.into()).await;
+            // Forget the deadline once it fired: the same delay can come up
+            // again later (a re-created Application) and must arm a timer.
+            timers.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             let _ = queue.send(name);
         });
     }
@@ -292,7 +296,7 @@ pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
         namespace: Mutex::new(None),
         syncing: Mutex::new(HashSet::new()),
         synced_at: Mutex::new(HashMap::new()),
-        timers: Mutex::new(HashSet::new()),
+        timers: Arc::new(Mutex::new(HashSet::new())),
         queue: tx,
     });
     let mut rx = cluster.store.subscribe();
