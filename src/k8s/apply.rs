@@ -7,12 +7,14 @@
 //! have been.
 
 use serde::Serialize;
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::cluster::{Cluster, ObjectKey};
-use super::compare::{needs_write, with_hash};
+use super::compare::{into_hashed, needs_write};
 use super::error::K8sError;
-use super::index::{Known, LiveIndex};
+use super::index::{Known, LiveIndex, slimmed};
 
 /// What `ensure` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,8 +43,9 @@ impl ApplyAction {
 pub struct Applied {
     /// What happened.
     pub action: ApplyAction,
-    /// The live object after the call (the desired one in a dry run).
-    pub live: Value,
+    /// The live object after the call (the desired one in a dry run),
+    /// without `managedFields`; shared with the run's index.
+    pub live: Arc<Value>,
     /// Why a write was (or would have been) needed.
     pub why: Vec<String>,
 }
@@ -57,21 +60,23 @@ pub async fn ensure(
     object: &Value,
     dry_run: bool,
 ) -> Result<Applied, K8sError> {
-    let desired = with_hash(&normalize(object));
+    let desired = into_hashed(normalize(object));
     let key = ObjectKey::of(&desired)?;
     let live = match index.lookup(&key, &desired) {
         Known::Present(live) => Some(live),
         Known::NeedsWrite => None,
-        Known::Unknown => {
-            let live = cluster.get(&key).await?;
-            index.record(&key, live.as_ref());
-            live
-        }
+        Known::Unknown => match cluster.get(&key).await? {
+            Some(live) => Some(index.record_written(&key, slimmed(live))),
+            None => {
+                index.record(&key, None);
+                None
+            }
+        },
     };
-    let Some(why) = needs_write(live.as_ref(), &desired) else {
+    let Some(why) = needs_write(live.as_deref(), &desired) else {
         return Ok(Applied {
             action: ApplyAction::Unchanged,
-            live: live.unwrap_or(desired),
+            live: live.unwrap_or_else(|| Arc::new(desired)),
             why: Vec::new(),
         });
     };
@@ -83,12 +88,12 @@ pub async fn ensure(
             } else {
                 ApplyAction::WouldCreate
             },
-            live: desired,
+            live: Arc::new(desired),
             why,
         });
     }
     let applied = cluster.apply(&desired).await?;
-    index.record(&key, Some(&applied));
+    drop(desired);
     // The server tells us whether it was new: a fresh object's
     // resourceVersion equals its creation's, which we cannot see; what we
     // can see is whether we knew of it before.
@@ -99,7 +104,7 @@ pub async fn ensure(
     };
     Ok(Applied {
         action,
-        live: applied,
+        live: index.record_written(&key, slimmed(applied)),
         why,
     })
 }

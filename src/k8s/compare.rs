@@ -84,8 +84,12 @@ fn write_canonical(value: &Value, hasher: &mut Sha256) {
 
 /// Returns `desired` with the applied-hash annotation set.
 pub fn with_hash(desired: &Value) -> Value {
-    let hash = applied_hash(desired);
-    let mut object = desired.clone();
+    into_hashed(desired.clone())
+}
+
+/// [`with_hash`] without a copy, for an object the caller owns.
+pub fn into_hashed(mut object: Value) -> Value {
+    let hash = applied_hash(&object);
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = metadata
             .entry("annotations")

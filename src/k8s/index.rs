@@ -8,7 +8,7 @@
 //! a write whether or not it exists, so no `get` is needed to decide.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -20,15 +20,15 @@ type Listed = (Kind, Option<String>, Option<String>);
 /// Live objects seen in this run.
 #[derive(Debug, Default)]
 pub struct LiveIndex {
-    objects: Mutex<HashMap<ObjectKey, Value>>,
+    objects: Mutex<HashMap<ObjectKey, Arc<Value>>>,
     listed: Mutex<Vec<Listed>>,
 }
 
 /// What the index knows about one object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Known {
-    /// Seen, with this state.
-    Present(Value),
+    /// Seen, with this state (shared with the index, not copied).
+    Present(Arc<Value>),
     /// A list proves a write is needed (absent, or without our labels).
     NeedsWrite,
     /// Not known: ask the cluster.
@@ -38,11 +38,15 @@ pub enum Known {
 /// The object without `metadata.managedFields`: the run never needs them,
 /// and on large objects (CRDs) they are a good part of the memory.
 fn slim(object: &Value) -> Value {
-    let mut copy = object.clone();
-    if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+    slimmed(object.clone())
+}
+
+/// [`slim`] of an object the caller gives away: no copy at all.
+pub fn slimmed(mut object: Value) -> Value {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("managedFields");
     }
-    copy
+    object
 }
 
 fn parse_selector(selector: &str) -> Option<BTreeMap<&str, &str>> {
@@ -76,7 +80,7 @@ impl LiveIndex {
         if let Ok(mut objects) = self.objects.lock() {
             for item in items {
                 if let Ok(key) = ObjectKey::of(item) {
-                    objects.insert(key, slim(item));
+                    objects.insert(key, Arc::new(slim(item)));
                 }
             }
         }
@@ -89,10 +93,21 @@ impl LiveIndex {
     pub fn record(&self, key: &ObjectKey, state: Option<&Value>) {
         if let Ok(mut objects) = self.objects.lock() {
             match state {
-                Some(value) => objects.insert(key.clone(), slim(value)),
+                Some(value) => objects.insert(key.clone(), Arc::new(slim(value))),
                 None => objects.remove(key),
             };
         }
+    }
+
+    /// Records an object just written, already slimmed (see [`slimmed`]),
+    /// and hands back the shared copy: the index and the caller hold one
+    /// object between them, however large (CRDs).
+    pub fn record_written(&self, key: &ObjectKey, object: Value) -> Arc<Value> {
+        let shared = Arc::new(object);
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.insert(key.clone(), Arc::clone(&shared));
+        }
+        shared
     }
 
     /// What is known of the object `desired` describes.
@@ -115,9 +130,9 @@ impl LiveIndex {
         let Ok(objects) = self.objects.lock() else {
             return Vec::new();
         };
-        let mut found: Vec<(&ObjectKey, &Value)> = objects.iter().filter(|(k, _)| &k.kind == kind).collect();
+        let mut found: Vec<(&ObjectKey, &Arc<Value>)> = objects.iter().filter(|(k, _)| &k.kind == kind).collect();
         found.sort_by(|a, b| a.0.cmp(b.0));
-        found.into_iter().map(|(_, v)| v.clone()).collect()
+        found.into_iter().map(|(_, v)| Value::clone(v)).collect()
     }
 }
 
@@ -134,7 +149,10 @@ mod tests {
         index.record_list(&kind, None, Some("part-of=x"), std::slice::from_ref(&present));
 
         let key_a = ObjectKey::of(&present).unwrap();
-        assert_eq!(index.lookup(&key_a, &present), Known::Present(present.clone()));
+        assert_eq!(
+            index.lookup(&key_a, &present),
+            Known::Present(Arc::new(present.clone()))
+        );
 
         let ours = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "ns", "labels": {"part-of": "x"}}});
         assert_eq!(index.lookup(&ObjectKey::of(&ours).unwrap(), &ours), Known::NeedsWrite);

@@ -289,7 +289,9 @@ pub fn module(host: &Arc<Host>) -> Module {
             let key = acd::app_key(&h.settings.argocd_namespace, name);
             let live = match h.index.lookup(&key, &Value::Null) {
                 crate::k8s::index::Known::Present(live) => Some(live),
-                _ => h.block(&format!("reading Application {name}"), h.cluster.get(&key))?,
+                _ => h
+                    .block(&format!("reading Application {name}"), h.cluster.get(&key))?
+                    .map(std::sync::Arc::new),
             };
             let Some(live) = live else {
                 return Err(script_error(format!(

@@ -114,15 +114,15 @@ pub fn module(host: &Arc<Host>) -> Module {
         "Applies one phase of the bundle as `k8s::apply_all` would (compare first,\nin parallel, CRDs waited Established), without copying its objects into\nthe script; `\"parent\"` applies the ApplySet parent. Returns the counts of\n`k8s::apply_all`. Deploy only.",
         move |phase: &str| -> Result<Dynamic> {
             let bundle = loaded(&h)?;
-            let objects: Vec<serde_json::Value> = if phase == "parent" {
-                vec![bundle.parent.clone()]
+            let objects: &[serde_json::Value] = if phase == "parent" {
+                std::slice::from_ref(&bundle.parent)
             } else {
                 bundle
                     .phase(phase)
-                    .map(|p| p.objects.clone())
+                    .map(|p| p.objects.as_slice())
                     .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
             };
-            super::k8s::apply_all(&h, &objects).map(|r| super::k8s::summary(&r))
+            super::k8s::apply_all(&h, objects).map(|r| super::k8s::summary(&r))
         },
     );
 
