@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 
 use kube_sim::{SimConfig, SimOptions, SimThread};
 
-const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
+/// The executor under test: this build's, or `EXECUTOR_BIN` (e.g. the
+/// static musl binary the image ships, to measure its memory).
+fn executor_bin() -> String {
+    std::env::var("EXECUTOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_executor").to_owned())
+}
 
 /// A deterministic simulated delay per application: 300 ms to 1.1 s.
 fn delay(app: &str) -> Duration {
@@ -101,7 +105,7 @@ impl Env {
         let rss = self.dir.path().join("rss");
         let started = Instant::now();
         let output = Command::new("/usr/bin/time")
-            .args(["-f", "%M", "-o", rss.to_str().unwrap(), EXECUTOR, action])
+            .args(["-f", "%M", "-o", rss.to_str().unwrap(), &executor_bin(), action])
             .env_clear()
             .env("CONFIG_DIR", self.dir.path().join("config"))
             .env("SECRETS_DIR", self.dir.path().join("secrets"))

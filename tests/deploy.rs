@@ -352,6 +352,29 @@ fn converges_through_faults_and_counts_retries() {
 }
 
 #[test]
+fn a_sync_that_starts_before_the_answer_arrives_still_counts() {
+    // Argo CD may start (and finish) a requested sync before the patch's
+    // answer reaches the executor, in what is already the next second: the
+    // request time must be taken before sending, or the wait never ends.
+    let mut config = demo_sim_config();
+    config.faults = serde_json::from_value(serde_json::json!([
+        {"match": {"verb": "patch", "resource": "applications", "name": "metallb", "user": "admin"}, "responseLatency": "1500ms"}
+    ]))
+    .unwrap();
+    let mut platform = Platform::start(config);
+    platform.sandbox.set("ACTION_TIMEOUT", "60s");
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(components(&run.report(), "app")["metallb"]["health"], "Healthy");
+    let patched = platform
+        .audit()
+        .iter()
+        .filter(|e| e.verb == "patch" && e.object_ref.as_ref().and_then(|r| r.name.as_deref()) == Some("metallb"))
+        .count();
+    assert!(patched > 0, "the delayed answer must have been exercised");
+}
+
+#[test]
 fn killed_mid_run_and_rerun_converges_to_a_clean_deploy() {
     let platform = Platform::start(demo_sim_config());
     // Kill at several points: during bootstrap (after 20 writes), early in

@@ -105,7 +105,7 @@ pub fn into_hashed(mut object: Value) -> Value {
 /// desired one. `desired` must carry its hash (see [`with_hash`]).
 pub fn needs_write(live: Option<&Value>, desired: &Value) -> Option<Vec<String>> {
     let Some(live) = live else {
-        return Some(vec!["the object does not exist".to_owned()]);
+        return Some(vec!["created: it did not exist".to_owned()]);
     };
     let mut differences = Vec::new();
     let mut compared = without_volatile(desired);

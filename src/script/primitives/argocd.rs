@@ -42,9 +42,9 @@ pub fn failure(reason: &str, message: impl Into<String>, diagnostics: Vec<String
 struct Requests(Mutex<HashMap<String, jiff::Timestamp>>);
 
 impl Requests {
-    fn set(&self, name: &str) {
+    fn set(&self, name: &str, at: jiff::Timestamp) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(name.to_owned(), jiff::Timestamp::now());
+            map.insert(name.to_owned(), at);
         }
     }
     fn get(&self, name: &str) -> Option<jiff::Timestamp> {
@@ -63,12 +63,15 @@ fn request_sync(host: &Host, name: &str, revision: &str, requests: &Requests) ->
         return Ok(false);
     }
     let patch = acd::sync_patch(revision);
+    // Taken before the request: Argo CD may start (and finish) the sync
+    // before the answer arrives, in what is already the next second.
+    let requested = jiff::Timestamp::now();
     let live = host.block(
         &format!("requesting a sync of {name}"),
         host.cluster.merge_patch(&key, &patch),
     )?;
     host.index.record(&key, Some(&live));
-    requests.set(name);
+    requests.set(name, requested);
     tracing::info!(phase = "sync", component = name, "sync requested");
     Ok(true)
 }

@@ -121,6 +121,10 @@ pub struct FaultRule {
     /// Delay added before the request is served.
     #[serde(with = "crate::time::serde_duration")]
     pub latency: Option<Duration>,
+    /// Delay added after the request was served, before the answer goes out
+    /// (the change is already visible to others: a slow return path).
+    #[serde(with = "crate::time::serde_duration")]
+    pub response_latency: Option<Duration>,
     /// Answer with this HTTP status (a `Status` body) instead of serving.
     pub status: Option<u16>,
     /// Drop the connection without an answer (for watches: mid-stream).

@@ -54,6 +54,8 @@ pub enum FaultAction {
 pub struct Decision {
     /// Total latency to add.
     pub latency: Duration,
+    /// Total latency to add after serving, before answering.
+    pub response_latency: Duration,
     /// The fault, if one fires.
     pub action: Option<FaultAction>,
 }
@@ -136,6 +138,9 @@ impl Faults {
             }
             if let Some(latency) = rule.latency {
                 decision.latency += latency;
+            }
+            if let Some(latency) = rule.response_latency {
+                decision.response_latency += latency;
             }
             if decision.action.is_some() {
                 continue;

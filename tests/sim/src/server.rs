@@ -284,7 +284,11 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         user_agent,
         reset_after: reset_watch,
     };
-    match handlers::handle(&cluster, api_request).await {
+    let reply = handlers::handle(&cluster, api_request).await;
+    if !decision.response_latency.is_zero() {
+        tokio::time::sleep(decision.response_latency).await;
+    }
+    match reply {
         Ok(Reply::Json(code, value)) => {
             if verb == "create"
                 && let Some(r) = event.object_ref.as_mut()
