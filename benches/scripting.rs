@@ -82,7 +82,9 @@ fn main() {
         &origins,
     )
     .unwrap();
-    let node = executor::script::convert::to_dynamic(&serde_json::to_value(&plan.nodes[0]).unwrap());
+    let node_json = serde_json::to_value(&plan.nodes[0]).unwrap();
+    let node_keys = node_json.as_object().map_or(0, serde_json::Map::len);
+    let node = executor::script::convert::to_dynamic(&node_json);
     let ctx =
         executor::script::convert::to_dynamic(&serde_json::json!({"dry_run": false, "environment": "development"}));
     let call = || {
@@ -107,7 +109,7 @@ fn main() {
     let per_call = started.elapsed() / calls;
     println!(
         "hook call (compiled post_sync(node, ctx), node map of {} keys): {:.1} µs per call",
-        plan.nodes[0].name.len(),
+        node_keys,
         per_call.as_secs_f64() * 1e6
     );
 

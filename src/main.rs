@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
+/// The static (musl) builds allocate with mimalloc: musl's own allocator
+/// keeps far more memory resident for the same work (docs/benchmarks.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match executor::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -41,7 +41,7 @@ fn slim(object: &Value) -> Value {
     slimmed(object.clone())
 }
 
-/// [`slim`] of an object the caller gives away: no copy at all.
+/// The object without `metadata.managedFields`, taking it by value: no copy.
 pub fn slimmed(mut object: Value) -> Value {
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("managedFields");
