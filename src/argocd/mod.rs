@@ -12,6 +12,18 @@ pub const API_VERSION: &str = "argoproj.io/v1alpha1";
 pub const CASCADE_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// Annotation asking Argo CD to refresh an Application.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+/// Name of the `operation.info` item that identifies a sync the executor
+/// requested; Argo CD copies the operation into `status.operationState`.
+pub const REQUEST_INFO: &str = "executor.io/sync-request";
+
+/// A sync this run requested: when, and the id it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// Taken just before the request was sent.
+    pub at: jiff::Timestamp,
+    /// Unique per request, sent as `operation.info[executor.io/sync-request]`.
+    pub id: String,
+}
 
 /// The Application kind.
 pub fn application_kind() -> Kind {
@@ -85,15 +97,41 @@ pub enum Verdict {
     SyncFailed(String),
     /// Synced but Degraded (or otherwise failed health): the node fails.
     Unhealthy(String),
+    /// Our request is gone without having run: Argo CD clears `operation`
+    /// when an operation ends, so a request made while another operation
+    /// was running is dropped with it. Request again.
+    RequestLost,
 }
 
 fn parse_time(text: &str) -> Option<jiff::Timestamp> {
     text.parse::<jiff::Timestamp>().ok()
 }
 
-/// Judges an Application. `since` is when we requested a sync, if we did:
-/// only an operation started at or after it counts.
-pub fn verdict(app: Option<&Value>, since: Option<jiff::Timestamp>) -> Verdict {
+/// Whether the operation Argo CD reports is the one `request` asked for.
+///
+/// Argo CD records the operation it ran in `status.operationState.operation`,
+/// `info` included, so the request's id identifies it without comparing
+/// clocks. Only when no operation is recorded at all does the start time
+/// decide (Argo CD records seconds: a start in the request's second counts).
+fn is_ours(app: &Value, request: &SyncRequest) -> bool {
+    let operation_state = &app["status"]["operationState"];
+    let recorded = &operation_state["operation"];
+    if recorded.is_object() {
+        return recorded["info"].as_array().is_some_and(|info| {
+            info.iter()
+                .any(|i| i["name"] == REQUEST_INFO && i["value"] == request.id.as_str())
+        });
+    }
+    let floor = jiff::Timestamp::from_second(request.at.as_second()).unwrap_or(request.at);
+    operation_state["startedAt"]
+        .as_str()
+        .and_then(parse_time)
+        .is_some_and(|started| started >= floor)
+}
+
+/// Judges an Application. `request` is the sync we requested, if we did:
+/// only that operation counts.
+pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
     let Some(app) = app else {
         return Verdict::Waiting("the Application does not exist".to_owned());
     };
@@ -104,19 +142,21 @@ pub fn verdict(app: Option<&Value>, since: Option<jiff::Timestamp>) -> Verdict {
     if s.operation_pending {
         return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
     }
-    if let Some(since) = since {
-        // Argo CD records seconds; a start in the same second as the request counts.
-        let floor = jiff::Timestamp::from_second(since.as_second()).unwrap_or(since);
-        let started = s.operation_started.as_deref().and_then(parse_time);
-        if started.is_none_or(|t| t < floor) {
-            return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
+    if let Some(request) = request
+        && !is_ours(app, request)
+    {
+        let other_ended = app["status"]["operationState"]["operation"].is_object()
+            && matches!(s.operation_phase.as_deref(), Some("Succeeded" | "Failed" | "Error"));
+        if other_ended {
+            return Verdict::RequestLost;
         }
+        return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
     }
     match s.operation_phase.as_deref() {
         Some("Running" | "Terminating") => {
             return Verdict::Waiting(format!("sync running: {}", s.operation_message));
         }
-        Some("Failed" | "Error") if since.is_some() || s.sync != "Synced" => {
+        Some("Failed" | "Error") if request.is_some() || s.sync != "Synced" => {
             return Verdict::SyncFailed(if s.operation_message.is_empty() {
                 "the sync operation failed".to_owned()
             } else {
@@ -143,11 +183,13 @@ pub fn verdict(app: Option<&Value>, since: Option<jiff::Timestamp>) -> Verdict {
     }
 }
 
-/// The merge patch that requests a sync, as `argocd app sync` does.
-pub fn sync_patch(revision: &str) -> Value {
+/// The merge patch that requests a sync, as `argocd app sync` does, marked
+/// with the request's id.
+pub fn sync_patch(revision: &str, request: &SyncRequest) -> Value {
     json!({
         "operation": {
             "initiatedBy": {"username": "executor", "automated": false},
+            "info": [{"name": REQUEST_INFO, "value": request.id}],
             "sync": {"revision": revision, "syncStrategy": {"hook": {}}},
             "retry": {}
         }
@@ -227,18 +269,57 @@ mod tests {
     }
 
     #[test]
-    fn a_requested_sync_must_have_started_after_the_request() {
-        let since: jiff::Timestamp = "2026-11-28T10:00:05.300Z".parse().unwrap();
+    fn a_requested_sync_counts_only_once_argo_cd_runs_that_request() {
+        let request = SyncRequest {
+            at: "2026-11-28T10:00:05.300Z".parse().unwrap(),
+            id: "c0ffee".into(),
+        };
+        let done = |operation: Value, started: &str| {
+            app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+                "operationState": {"operation": operation, "phase": "Succeeded", "startedAt": started}}))
+        };
+        let ours = json!({"sync": {}, "info": [{"name": REQUEST_INFO, "value": "c0ffee"}]});
+        // Identified by its id, whatever the clocks say.
+        assert_eq!(
+            verdict(Some(&done(ours, "2026-11-28T09:59:58Z")), Some(&request)),
+            Verdict::Ready
+        );
+        // Another operation (an earlier request, an automated sync) that has
+        // ended with no request pending: ours was dropped with it.
+        let earlier = json!({"sync": {}, "info": [{"name": REQUEST_INFO, "value": "0ld"}]});
+        assert_eq!(
+            verdict(Some(&done(earlier, "2026-11-28T10:00:06Z")), Some(&request)),
+            Verdict::RequestLost
+        );
+        let automated = json!({"sync": {}, "initiatedBy": {"automated": true}});
+        assert_eq!(
+            verdict(Some(&done(automated.clone(), "2026-11-28T10:00:06Z")), Some(&request)),
+            Verdict::RequestLost
+        );
+        // Still running, or our request still pending: wait.
+        let mut running = done(automated, "2026-11-28T10:00:04Z");
+        running["status"]["operationState"]["phase"] = json!("Running");
+        assert!(matches!(verdict(Some(&running), Some(&request)), Verdict::Waiting(_)));
+        running["operation"] = json!({"sync": {}, "info": [{"name": REQUEST_INFO, "value": "c0ffee"}]});
+        assert!(matches!(verdict(Some(&running), Some(&request)), Verdict::Waiting(_)));
+    }
+
+    #[test]
+    fn without_a_recorded_operation_the_start_time_decides() {
+        let request = SyncRequest {
+            at: "2026-11-28T10:00:05.300Z".parse().unwrap(),
+            id: "c0ffee".into(),
+        };
         let old = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
             "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T09:00:00Z"}}));
-        assert!(matches!(verdict(Some(&old), Some(since)), Verdict::Waiting(_)));
+        assert!(matches!(verdict(Some(&old), Some(&request)), Verdict::Waiting(_)));
         let same_second = app(json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
             "operationState": {"phase": "Succeeded", "startedAt": "2026-11-28T10:00:05Z"}}));
-        assert_eq!(verdict(Some(&same_second), Some(since)), Verdict::Ready);
+        assert_eq!(verdict(Some(&same_second), Some(&request)), Verdict::Ready);
         let failed = app(json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Missing"},
             "operationState": {"phase": "Failed", "message": "namespace x not found", "startedAt": "2026-11-28T10:00:06Z"}}));
         assert_eq!(
-            verdict(Some(&failed), Some(since)),
+            verdict(Some(&failed), Some(&request)),
             Verdict::SyncFailed("namespace x not found".into())
         );
     }

@@ -37,18 +37,18 @@ pub fn failure(reason: &str, message: impl Into<String>, diagnostics: Vec<String
     ))
 }
 
-/// When each Application's sync was requested in this run.
+/// The sync this run last requested of each Application.
 #[derive(Debug, Default)]
-struct Requests(Mutex<HashMap<String, jiff::Timestamp>>);
+struct Requests(Mutex<HashMap<String, acd::SyncRequest>>);
 
 impl Requests {
-    fn set(&self, name: &str, at: jiff::Timestamp) {
+    fn set(&self, name: &str, request: acd::SyncRequest) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(name.to_owned(), at);
+            map.insert(name.to_owned(), request);
         }
     }
-    fn get(&self, name: &str) -> Option<jiff::Timestamp> {
-        self.0.lock().ok().and_then(|m| m.get(name).copied())
+    fn get(&self, name: &str) -> Option<acd::SyncRequest> {
+        self.0.lock().ok().and_then(|m| m.get(name).cloned())
     }
 }
 
@@ -62,24 +62,31 @@ fn request_sync(host: &Host, name: &str, revision: &str, requests: &Requests) ->
         );
         return Ok(false);
     }
-    let patch = acd::sync_patch(revision);
-    // Taken before the request: Argo CD may start (and finish) the sync
-    // before the answer arrives, in what is already the next second.
-    let requested = jiff::Timestamp::now();
+    // The time is taken before the request: Argo CD may start (and finish)
+    // the sync before the answer arrives, in what is already the next second.
+    let request = acd::SyncRequest {
+        at: jiff::Timestamp::now(),
+        id: crate::observe::trace::random_hex(8),
+    };
+    let patch = acd::sync_patch(revision, &request);
     let live = host.block(
         &format!("requesting a sync of {name}"),
         host.cluster.merge_patch(&key, &patch),
     )?;
     host.index.record(&key, Some(&live));
-    requests.set(name, requested);
+    requests.set(name, request);
     tracing::info!(phase = "sync", component = name, "sync requested");
     Ok(true)
 }
+
+/// How many times a dropped sync request is made again before giving up.
+const MAX_LOST_REQUESTS: u32 = 3;
 
 fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -> Result<Value> {
     let key = acd::app_key(&host.settings.argocd_namespace, name);
     let retries = host.settings.retries;
     let mut attempt = 1u32;
+    let mut lost = 0u32;
     loop {
         let since = requests.get(name);
         let bounds = host.current_bounds().within(timeout);
@@ -88,7 +95,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
         let result = host.runtime.block_on(wait_for(
             host.cluster.as_ref(),
             &key,
-            |state| match acd::verdict(state, since) {
+            |state| match acd::verdict(state, since.as_ref()) {
                 Verdict::Ready => Ok(true),
                 Verdict::Waiting(reason) => {
                     if reason != last_reason {
@@ -99,6 +106,7 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
                 }
                 Verdict::SyncFailed(message) => Err(K8sError::Invalid(format!("sync failed: {message}"))),
                 Verdict::Unhealthy(message) => Err(K8sError::Invalid(message)),
+                Verdict::RequestLost => Err(K8sError::Invalid("the sync request was dropped".to_owned())),
             },
             &bounds,
             &what,
@@ -111,8 +119,31 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
             }
             Err(WaitFailure { error, last }) => {
                 let diagnostics = last.as_ref().map(acd::diagnostics).unwrap_or_default();
-                let verdict = acd::verdict(last.as_ref(), since);
+                let verdict = acd::verdict(last.as_ref(), since.as_ref());
                 match (error, verdict) {
+                    (K8sError::Invalid(_), Verdict::RequestLost) if lost < MAX_LOST_REQUESTS => {
+                        lost += 1;
+                        tracing::info!(
+                            phase = "sync",
+                            component = name,
+                            "the sync request was dropped when an earlier operation ended; requesting it again"
+                        );
+                        let revision = last
+                            .as_ref()
+                            .and_then(|a| a["spec"]["source"]["targetRevision"].as_str())
+                            .unwrap_or("HEAD")
+                            .to_owned();
+                        request_sync(host, name, &revision, requests)?;
+                    }
+                    (K8sError::Invalid(_), Verdict::RequestLost) => {
+                        return Err(failure(
+                            "SyncFailed",
+                            format!(
+                                "{name}: Argo CD dropped the sync request {lost} times (other operations kept ending over it)"
+                            ),
+                            diagnostics,
+                        ));
+                    }
                     (K8sError::Invalid(message), Verdict::SyncFailed(_)) if attempt < retries.max_attempts => {
                         let delay = retries.backoff * 2u32.saturating_pow(attempt - 1);
                         tracing::warn!(

@@ -178,8 +178,9 @@ impl FakeCluster {
                 Some(message) => ("Failed", message.clone()),
                 None => ("Succeeded", "successfully synced".to_owned()),
             };
-            app["status"]["operationState"] =
-                json!({"phase": phase, "message": message, "startedAt": now(), "finishedAt": now()});
+            // Argo CD records the operation it ran (its `info` included).
+            let operation = app["operation"].clone();
+            app["status"]["operationState"] = json!({"operation": operation, "phase": phase, "message": message, "startedAt": now(), "finishedAt": now()});
             if let Some(map) = app.as_object_mut() {
                 map.remove("operation");
             }
