@@ -121,6 +121,21 @@ fn json_of(value: &Dynamic) -> Result<Value> {
     to_json(value).map_err(script_error)
 }
 
+/// Objects keyed by `metadata.name`; objects without one are left out.
+fn by_name(objects: Array) -> Map {
+    let mut map = Map::new();
+    for object in objects {
+        let name = object.read_lock::<Map>().and_then(|o| {
+            let metadata = o.get("metadata")?.read_lock::<Map>()?;
+            metadata.get("name").filter(|n| n.is_string()).map(text)
+        });
+        if let Some(name) = name {
+            map.insert(name.into(), object);
+        }
+    }
+    map
+}
+
 /// The `k8s` module.
 pub fn module(host: &Arc<Host>) -> Module {
     let mut m = Module::new();
@@ -164,6 +179,14 @@ pub fn module(host: &Arc<Host>) -> Module {
             let items = list(&h, &kind_ref, ns, sel)?;
             Ok(items.iter().map(to_dynamic).collect())
         },
+    );
+
+    register(
+        &mut m,
+        "by_name",
+        &["objects: Array", "Map"],
+        "Indexes objects by `metadata.name` (objects of one namespace, or\ncluster-scoped ones; a later duplicate wins). Prefer it to filling a map in\na loop: the sandbox re-measures a map on every insertion, so a loop over\nhundreds of large objects costs quadratic time.\n\n```rhai\nlet apps = k8s::by_name(argocd::apps(\"\"));\nif apps[\"vault\"] == () { log::warn(\"no vault Application\") }\n```",
+        |objects: Array| -> Dynamic { Dynamic::from_map(by_name(objects)) },
     );
 
     let h = host.clone();
