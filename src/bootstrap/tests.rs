@@ -383,6 +383,11 @@ fn argocd_cm_gets_the_health_checks_and_keeps_its_settings() {
     for (group_kind, script) in health_checks::HEALTH_CHECKS {
         assert_eq!(data[&format!("resource.customizations.health.{group_kind}")], script);
     }
+    let params = bundle
+        .objects()
+        .find(|o| object::name(o) == health_checks::ARGOCD_CMD_PARAMS_CM)
+        .unwrap();
+    assert_eq!(params["data"][health_checks::PERSIST_RESOURCE_HEALTH], "true");
 }
 
 #[test]

@@ -4,17 +4,24 @@
 //!
 //! Both gate dependents in practice: an operator's custom resources cannot
 //! be created until its CRDs are Established, and `kubectl` discovery fails
-//! while an APIService is unavailable. Argo CD parity (gitops-engine).
+//! while an APIService is unavailable. APIService is gitops-engine's
+//! (`gitops-engine/pkg/health/health_apiservice.go` in argo-cd); the CRD is
+//! Argo CD's bundled Lua check (`resource_customizations/
+//! apiextensions.k8s.io/CustomResourceDefinition/health.lua`), word for word.
 
 use serde_json::Value;
 
-use super::fields::conditions;
+use super::fields::{api_version_in, at, conditions, unsupported};
 use super::{Health, HealthStatus};
 
-/// APIService: the `Available` condition decides, `"True"` → Healthy, else
-/// Progressing, with the message `"<reason>: <message>"`; no such condition
-/// yet → Progressing "Waiting to be processed".
+/// APIService (`v1`, `v1beta1`): the `Available` condition decides,
+/// `"True"` → Healthy, else Progressing, with the message
+/// `"<reason>: <message>"`; no such condition yet → Progressing "Waiting to
+/// be processed".
 pub(crate) fn api_service(obj: &Value) -> Health {
+    if !api_version_in(obj, &["apiregistration.k8s.io/v1", "apiregistration.k8s.io/v1beta1"]) {
+        return unsupported(obj);
+    }
     match conditions(obj).find(|c| c.kind == "Available") {
         Some(available) => {
             let status = if available.is_true() {
@@ -28,49 +35,51 @@ pub(crate) fn api_service(obj: &Value) -> Health {
     }
 }
 
-/// CustomResourceDefinition: no conditions yet → Progressing; `Terminating`
-/// → Progressing; `NamesAccepted` false → Degraded; not `Established` →
-/// Degraded; `NonStructuralSchema` → Degraded; else Healthy.
+/// CustomResourceDefinition (Argo CD's Lua): being deleted → Progressing
+/// "CRD is terminating"; no conditions → Progressing; then, in condition
+/// order, the first of `Terminating` True (Progressing), `NamesAccepted`
+/// False or `NonStructuralSchema` True (Degraded), `Established` not True
+/// with reason `Installing` (Progressing "CRD is being installed") decides;
+/// otherwise Healthy if `Established` is True, else Degraded.
 pub(crate) fn custom_resource_definition(obj: &Value) -> Health {
-    // Each finding keeps its own condition's message (Argo CD keeps only the
-    // last message seen, which can explain one finding with another's text).
-    let mut any = false;
+    if at(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null()) {
+        return Health::new(HealthStatus::Progressing, "CRD is terminating");
+    }
     let mut established = false;
-    let mut not_established = "";
-    let mut terminating = None;
-    let mut names_rejected = None;
-    let mut non_structural = None;
+    let mut any = false;
     for condition in conditions(obj) {
         any = true;
         match (condition.kind, condition.status) {
-            ("Terminating", "True") => terminating = Some(condition.message),
-            ("NamesAccepted", "False") => names_rejected = Some(condition.message),
+            ("Terminating", "True") => {
+                return Health::new(
+                    HealthStatus::Progressing,
+                    format!("CRD is terminating: {}", condition.message),
+                );
+            }
+            ("NamesAccepted", "False") => {
+                return Health::new(
+                    HealthStatus::Degraded,
+                    format!("CRD names have not been accepted: {}", condition.message),
+                );
+            }
+            ("NonStructuralSchema", "True") => {
+                return Health::new(
+                    HealthStatus::Degraded,
+                    format!("Schema violations found: {}", condition.message),
+                );
+            }
             ("Established", "True") => established = true,
-            ("Established", _) => not_established = condition.message,
-            ("NonStructuralSchema", "True") => non_structural = Some(condition.message),
+            ("Established", _) if condition.reason == "Installing" => {
+                return Health::new(HealthStatus::Progressing, "CRD is being installed");
+            }
             _ => {}
         }
     }
     if !any {
         return Health::new(HealthStatus::Progressing, "Status conditions not found");
     }
-    if let Some(message) = terminating {
-        return Health::new(HealthStatus::Progressing, format!("CRD is being terminated: {message}"));
-    }
-    if let Some(message) = names_rejected {
-        return Health::new(
-            HealthStatus::Degraded,
-            format!("CRD names have not been accepted: {message}"),
-        );
-    }
     if !established {
-        return Health::new(
-            HealthStatus::Degraded,
-            format!("CRD is not established: {not_established}"),
-        );
-    }
-    if let Some(message) = non_structural {
-        return Health::new(HealthStatus::Degraded, format!("Schema violations found: {message}"));
+        return Health::new(HealthStatus::Degraded, "CRD is not established");
     }
     Health::new(HealthStatus::Healthy, "CRD is healthy")
 }
@@ -84,116 +93,73 @@ mod tests {
         assert_eq!((health.status, health.message.as_str()), (status, message));
     }
 
-    fn with_conditions(kind: &str, conditions: Value) -> Value {
-        json!({"kind": kind, "status": {"conditions": conditions}})
+    fn with_conditions(api_version: &str, kind: &str, conditions: Value) -> Value {
+        json!({"apiVersion": api_version, "kind": kind, "status": {"conditions": conditions}})
     }
 
     #[test]
     fn apiservice_rules() {
         check(
-            api_service(&json!({"kind": "APIService"})),
+            api_service(&json!({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService"})),
             HealthStatus::Progressing,
             "Waiting to be processed",
         );
         check(
             api_service(&with_conditions(
+                "apiregistration.k8s.io/v1",
                 "APIService",
-                json!([{"type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed"}]),
-            )),
-            HealthStatus::Healthy,
-            "Passed: all checks passed",
-        );
-        check(
-            api_service(&with_conditions(
-                "APIService",
-                json!([{"type": "Available", "status": "False", "reason": "MissingEndpoints",
-                        "message": "endpoints for service/metrics-server in \"kube-system\" have no addresses"}]),
+                json!([{"type": "Available", "status": "False", "reason": "MissingEndpoints", "message": "no addresses"}]),
             )),
             HealthStatus::Progressing,
-            "MissingEndpoints: endpoints for service/metrics-server in \"kube-system\" have no addresses",
+            "MissingEndpoints: no addresses",
+        );
+        check(
+            api_service(&json!({"apiVersion": "apiregistration.k8s.io/v2", "kind": "APIService"})),
+            HealthStatus::Unknown,
+            "unsupported APIService GVK: apiregistration.k8s.io/v2, Kind=APIService",
         );
     }
 
     fn crd(conditions: Value) -> Value {
-        with_conditions("CustomResourceDefinition", conditions)
+        with_conditions("apiextensions.k8s.io/v1", "CustomResourceDefinition", conditions)
     }
 
     #[test]
-    fn crd_without_conditions_is_progressing() {
-        check(
-            custom_resource_definition(&json!({"kind": "CustomResourceDefinition"})),
-            HealthStatus::Progressing,
-            "Status conditions not found",
-        );
+    fn crd_follows_argo_cds_lua() {
         check(
             custom_resource_definition(&crd(json!([]))),
             HealthStatus::Progressing,
             "Status conditions not found",
         );
-    }
-
-    #[test]
-    fn crd_established_with_names_accepted_is_healthy() {
-        let obj = crd(json!([
-            {"type": "NamesAccepted", "status": "True", "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "message": "the initial names have been accepted"}
-        ]));
         check(
-            custom_resource_definition(&obj),
+            custom_resource_definition(&crd(json!([
+                {"type": "NamesAccepted", "status": "True"},
+                {"type": "Established", "status": "False", "reason": "Installing"}
+            ]))),
+            HealthStatus::Progressing,
+            "CRD is being installed",
+        );
+        check(
+            custom_resource_definition(&crd(json!([
+                {"type": "NamesAccepted", "status": "True"},
+                {"type": "Established", "status": "True"}
+            ]))),
             HealthStatus::Healthy,
             "CRD is healthy",
         );
-    }
-
-    #[test]
-    fn crd_not_established_is_degraded() {
-        let obj = crd(json!([
-            {"type": "NamesAccepted", "status": "True"},
-            {"type": "Established", "status": "False", "message": "not all names are accepted"}
-        ]));
         check(
-            custom_resource_definition(&obj),
+            custom_resource_definition(&crd(
+                json!([{"type": "Established", "status": "False", "reason": "NotAccepted"}]),
+            )),
             HealthStatus::Degraded,
-            "CRD is not established: not all names are accepted",
+            "CRD is not established",
         );
-    }
-
-    #[test]
-    fn crd_with_rejected_names_is_degraded() {
-        let obj = crd(json!([
-            {"type": "NamesAccepted", "status": "False", "message": "\"pgs\" is already in use"},
-            {"type": "Established", "status": "False", "message": "not all names are accepted"}
-        ]));
+        let mut deleting = crd(json!([{"type": "Established", "status": "True"}]));
+        deleting["metadata"] = json!({"deletionTimestamp": "2024-05-01T10:00:00Z"});
         check(
-            custom_resource_definition(&obj),
-            HealthStatus::Degraded,
-            "CRD names have not been accepted: \"pgs\" is already in use",
-        );
-    }
-
-    #[test]
-    fn crd_terminating_is_progressing() {
-        let obj = crd(json!([
-            {"type": "Established", "status": "True"},
-            {"type": "Terminating", "status": "True", "message": "deletion in progress"}
-        ]));
-        check(
-            custom_resource_definition(&obj),
+            custom_resource_definition(&deleting),
             HealthStatus::Progressing,
-            "CRD is being terminated: deletion in progress",
-        );
-    }
-
-    #[test]
-    fn crd_with_a_non_structural_schema_is_degraded() {
-        let obj = crd(json!([
-            {"type": "Established", "status": "True"},
-            {"type": "NonStructuralSchema", "status": "True", "message": "spec.versions[0].schema.openAPIV3Schema.type: Required value"}
-        ]));
-        check(
-            custom_resource_definition(&obj),
-            HealthStatus::Degraded,
-            "Schema violations found: spec.versions[0].schema.openAPIV3Schema.type: Required value",
+            "CRD is terminating",
         );
     }
 }

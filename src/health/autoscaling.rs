@@ -1,68 +1,65 @@
 //! Built-in health of the HorizontalPodAutoscaler.
 //!
-//! Argo CD parity (gitops-engine): the autoscaler's conditions are read in
-//! order and the first one that is a known failure (Degraded) or a known
-//! steady state (Healthy) decides; otherwise it is still waiting to scale.
-//! `autoscaling/v2` keeps the conditions in `status.conditions`;
-//! `autoscaling/v1` keeps them as JSON in an annotation.
+//! gitops-engine's `getHPAHealth` (`gitops-engine/pkg/health/health_hpa.go`
+//! in argo-cd, main): any condition that is a known failure makes it
+//! Degraded; otherwise the first `AbleToScale` or `ScalingLimited` condition
+//! that is `"True"` makes it Healthy; otherwise it is still waiting to
+//! scale. `autoscaling/v2` keeps the conditions in `status.conditions`;
+//! `autoscaling/v1` keeps them as JSON in an annotation. Other versions
+//! (`v2beta1`, `v2beta2`) are Unknown, as in current Argo CD.
 
 use serde_json::Value;
 
-use super::fields::{array_at, conditions_in, str_at};
+use super::fields::{array_at, conditions_in, str_at, string_or_empty, unsupported};
 use super::{Health, HealthStatus};
 
 /// Where `autoscaling/v1` objects carry their conditions.
 const V1_CONDITIONS: &str = "autoscaling.alpha.kubernetes.io/conditions";
 
 /// `(type, reason)` pairs that mean the autoscaler cannot work.
-const DEGRADED: [(&str, &str); 4] = [
+const DEGRADED: [(&str, &str); 8] = [
     ("AbleToScale", "FailedGetScale"),
     ("AbleToScale", "FailedUpdateScale"),
     ("ScalingActive", "FailedGetResourceMetric"),
+    ("ScalingActive", "FailedGetObjectMetric"),
+    ("ScalingActive", "FailedGetPodsMetric"),
+    ("ScalingActive", "FailedGetExternalMetric"),
+    ("ScalingActive", "FailedComputeMetricsReplicas"),
     ("ScalingActive", "InvalidSelector"),
 ];
 
-/// `(type, reason)` pairs that mean the autoscaler is working.
-const HEALTHY: [(&str, &str); 4] = [
-    ("AbleToScale", "SucceededRescale"),
-    ("ScalingLimited", "DesiredWithinRange"),
-    ("ScalingLimited", "TooFewReplicas"),
-    ("ScalingLimited", "TooManyReplicas"),
-];
+/// Condition types that, when `"True"`, mean the autoscaler is working.
+const HEALTHY: [&str; 2] = ["AbleToScale", "ScalingLimited"];
 
-/// HorizontalPodAutoscaler: the first condition matching a known failure →
-/// Degraded, or a known steady state → Healthy (with its message); none →
-/// Progressing "Waiting to Autoscale". An unreadable v1 annotation →
-/// Unknown.
+/// HorizontalPodAutoscaler (see the module comment). An unreadable v1
+/// annotation is Unknown with the parse error.
 pub(crate) fn horizontal_pod_autoscaler(obj: &Value) -> Health {
-    let from_status = array_at(obj, &["status", "conditions"]);
     let from_annotation: Vec<Value>;
-    let list: &[Value] = if !from_status.is_empty() {
-        from_status
-    } else if let Some(text) = str_at(obj, &["metadata", "annotations", V1_CONDITIONS]) {
-        match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(parsed) => {
-                from_annotation = parsed;
-                from_annotation.as_slice()
-            }
-            Err(err) => {
-                return Health::new(
-                    HealthStatus::Unknown,
-                    format!("cannot read the {V1_CONDITIONS} annotation: {err}"),
-                );
-            }
-        }
-    } else {
-        &[]
+    let list: &[Value] = match string_or_empty(obj, &["apiVersion"]) {
+        "autoscaling/v2" => array_at(obj, &["status", "conditions"]),
+        "autoscaling/v1" => match str_at(obj, &["metadata", "annotations", V1_CONDITIONS]) {
+            None => &[],
+            Some(text) => match serde_json::from_str::<Vec<Value>>(text) {
+                Ok(parsed) => {
+                    from_annotation = parsed;
+                    from_annotation.as_slice()
+                }
+                Err(err) => {
+                    return Health::new(
+                        HealthStatus::Unknown,
+                        format!("failed to convert conditions annotation to typed: {err}"),
+                    );
+                }
+            },
+        },
+        _ => return unsupported(obj),
     };
-    for condition in conditions_in(list) {
-        let key = (condition.kind, condition.reason);
-        if DEGRADED.contains(&key) {
-            return Health::new(HealthStatus::Degraded, condition.message);
-        }
-        if HEALTHY.contains(&key) {
-            return Health::new(HealthStatus::Healthy, condition.message);
-        }
+    let conditions: Vec<_> = conditions_in(list).collect();
+    if let Some(failure) = conditions.iter().find(|c| DEGRADED.contains(&(c.kind, c.reason))) {
+        return Health::new(HealthStatus::Degraded, failure.message);
+    }
+    if let Some(working) = conditions.iter().find(|c| HEALTHY.contains(&c.kind) && c.is_true()) {
+        return Health::new(HealthStatus::Healthy, working.message);
     }
     Health::new(HealthStatus::Progressing, "Waiting to Autoscale")
 }
@@ -84,44 +81,52 @@ mod tests {
     #[test]
     fn hpa_without_conditions_waits() {
         check(
-            horizontal_pod_autoscaler(&json!({"kind": "HorizontalPodAutoscaler"})),
+            horizontal_pod_autoscaler(&v2(json!([]))),
             HealthStatus::Progressing,
             "Waiting to Autoscale",
         );
     }
 
     #[test]
-    fn hpa_v2_healthy_and_degraded() {
-        let healthy = v2(json!([
-            {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale", "message": "recommended size matches current size"},
-            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound", "message": "the HPA was able to compute the replica count"},
-            {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "the desired count is within the acceptable range"}
+    fn any_failure_wins_over_an_earlier_healthy_condition() {
+        let obj = v2(json!([
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale", "message": "ok"},
+            {"type": "ScalingActive", "status": "False", "reason": "FailedGetExternalMetric", "message": "no metric"}
         ]));
-        check(
-            horizontal_pod_autoscaler(&healthy),
-            HealthStatus::Healthy,
-            "the desired count is within the acceptable range",
-        );
-        let degraded = v2(json!([
-            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale"},
-            {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
-             "message": "the HPA was unable to compute the replica count: missing request for cpu"}
-        ]));
-        check(
-            horizontal_pod_autoscaler(&degraded),
-            HealthStatus::Degraded,
-            "the HPA was unable to compute the replica count: missing request for cpu",
-        );
+        check(horizontal_pod_autoscaler(&obj), HealthStatus::Degraded, "no metric");
     }
 
     #[test]
-    fn hpa_v1_reads_the_annotation() {
+    fn healthy_needs_able_to_scale_or_scaling_limited_true() {
+        let limited_false = v2(json!([
+            {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "within range"}
+        ]));
+        check(
+            horizontal_pod_autoscaler(&limited_false),
+            HealthStatus::Progressing,
+            "Waiting to Autoscale",
+        );
+        let able = v2(json!([
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound", "message": "valid"},
+            {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale", "message": "ready"}
+        ]));
+        check(horizontal_pod_autoscaler(&able), HealthStatus::Healthy, "ready");
+    }
+
+    #[test]
+    fn hpa_v1_reads_the_annotation_and_other_versions_are_unknown() {
         let conditions = r#"[{"type":"AbleToScale","status":"True","reason":"SucceededRescale","message":"rescaled"}]"#;
         let obj = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
                          "metadata": {"annotations": {V1_CONDITIONS: conditions}}});
         check(horizontal_pod_autoscaler(&obj), HealthStatus::Healthy, "rescaled");
-        let broken = json!({"kind": "HorizontalPodAutoscaler",
+        let broken = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
                             "metadata": {"annotations": {V1_CONDITIONS: "not json"}}});
         assert_eq!(horizontal_pod_autoscaler(&broken).status, HealthStatus::Unknown);
+        let beta = json!({"apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler"});
+        check(
+            horizontal_pod_autoscaler(&beta),
+            HealthStatus::Unknown,
+            "unsupported HPA GVK: autoscaling/v2beta2, Kind=HorizontalPodAutoscaler",
+        );
     }
 }

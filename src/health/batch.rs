@@ -1,65 +1,92 @@
 //! Built-in health of `batch` objects: Job and CronJob.
 //!
-//! Job follows gitops-engine, except that a condition only counts when its
-//! status is `"True"` (Argo CD also counts a `"False"` condition, so a
-//! resumed Job whose `Suspended` condition turned `"False"` reads Healthy
-//! while it is still running). CronJob follows Argo CD's bundled Lua check,
-//! plus `spec.suspend` → Suspended.
+//! Job is gitops-engine's `getBatchv1JobHealth`
+//! (`gitops-engine/pkg/health/health_job.go` in argo-cd, main): a condition
+//! counts by its type whatever its status, as in Argo CD (a resumed Job
+//! whose `Suspended` condition turned `"False"` reads Healthy). CronJob is
+//! Argo CD's bundled Lua check (`resource_customizations/batch/CronJob/
+//! health.lua`), word for word: a suspended CronJob is Healthy "CronJob is
+//! Suspended" (argo-cd#24428), a running one Healthy (argo-cd#24429), and
+//! times compare as text, as the Lua does.
 
 use serde_json::Value;
 
-use super::fields::{array_at, conditions, is_true, str_at};
+use super::fields::{api_version_in, array_at, at, conditions, is_true, str_at, unsupported};
 use super::{Health, HealthStatus};
 
-/// Job: a true `Failed` condition → Degraded (its message); a true
-/// `Complete` → Healthy; a true `Suspended` → Suspended; otherwise (still
-/// running, or no status yet) → Progressing.
+/// Job: a `Failed` condition → Degraded (its message); else `Complete` →
+/// Healthy, `Suspended` → Suspended when `"True"` (Healthy otherwise), with
+/// that condition's message; no terminal condition → Progressing.
 pub(crate) fn job(obj: &Value) -> Health {
-    let mut complete = None;
-    let mut suspended = None;
-    for condition in conditions(obj).filter(|c| c.is_true()) {
+    if !api_version_in(obj, &["batch/v1"]) {
+        return unsupported(obj);
+    }
+    let (mut failed, mut complete, mut suspended) = (false, false, false);
+    let (mut fail_message, mut message) = ("", "");
+    for condition in conditions(obj) {
         match condition.kind {
-            "Failed" => return Health::new(HealthStatus::Degraded, condition.message),
-            "Complete" => complete = Some(condition.message),
-            "Suspended" => suspended = Some(condition.message),
+            "Failed" => {
+                failed = true;
+                complete = true;
+                fail_message = condition.message;
+            }
+            "Complete" => {
+                complete = true;
+                message = condition.message;
+            }
+            "Suspended" => {
+                complete = true;
+                message = condition.message;
+                suspended |= condition.is_true();
+            }
             _ => {}
         }
     }
-    match (complete, suspended) {
-        (Some(message), _) => Health::new(HealthStatus::Healthy, message),
-        (None, Some(message)) => Health::new(HealthStatus::Suspended, message),
-        (None, None) => Health::new(HealthStatus::Progressing, "Waiting for the job to complete"),
+    match () {
+        () if !complete => Health::new(HealthStatus::Progressing, message),
+        () if failed => Health::new(HealthStatus::Degraded, fail_message),
+        () if suspended => Health::new(HealthStatus::Suspended, message),
+        () => Health::new(HealthStatus::Healthy, message),
     }
 }
 
-/// CronJob: `spec.suspend` → Suspended; active jobs → Progressing; never
-/// scheduled → Healthy; last success at or after the last schedule →
-/// Healthy; otherwise (the last scheduled run did not succeed) → Degraded.
+/// CronJob (Argo CD's Lua): suspended → Healthy "CronJob is Suspended"; no
+/// status → Progressing "Waiting for CronJob"; never scheduled → Healthy;
+/// scheduled but never succeeded → Healthy (unknown whether it ran); active
+/// jobs → Healthy; last success before the last schedule → Degraded; else
+/// Healthy.
 pub(crate) fn cron_job(obj: &Value) -> Health {
     if is_true(obj, &["spec", "suspend"]) {
-        return Health::new(HealthStatus::Suspended, "CronJob is suspended");
+        return Health::new(HealthStatus::Healthy, "CronJob is Suspended");
     }
-    if !array_at(obj, &["status", "active"]).is_empty() {
-        return Health::new(HealthStatus::Progressing, "CronJob has active jobs");
+    if at(obj, &["status"]).is_none_or(Value::is_null) {
+        return Health::new(HealthStatus::Progressing, "Waiting for CronJob");
     }
     let Some(scheduled) = str_at(obj, &["status", "lastScheduleTime"]) else {
-        return Health::new(HealthStatus::Healthy, "CronJob has never run");
+        return Health::new(HealthStatus::Healthy, "CronJob has not been scheduled yet");
     };
-    let succeeded = str_at(obj, &["status", "lastSuccessfulTime"]);
-    let times = (
-        scheduled.parse::<jiff::Timestamp>(),
-        succeeded.map(str::parse::<jiff::Timestamp>),
-    );
-    match times {
-        (Ok(scheduled), Some(Ok(succeeded))) if scheduled <= succeeded => {
-            Health::new(HealthStatus::Healthy, "CronJob has run successfully")
-        }
-        (Ok(_), None | Some(Ok(_))) => Health::new(HealthStatus::Degraded, "CronJob has not run successfully"),
-        _ => Health::new(
-            HealthStatus::Unknown,
-            "CronJob status has an unreadable lastScheduleTime or lastSuccessfulTime",
-        ),
+    let Some(succeeded) = str_at(obj, &["status", "lastSuccessfulTime"]) else {
+        return Health::new(
+            HealthStatus::Healthy,
+            "The CronJob never completed successfully. It may not be healthy",
+        );
+    };
+    if !array_at(obj, &["status", "active"]).is_empty() {
+        return Health::new(
+            HealthStatus::Healthy,
+            "The job is running. Its last execution may not have been successful",
+        );
     }
+    if succeeded < scheduled {
+        return Health::new(
+            HealthStatus::Degraded,
+            "CronJob has not completed its last execution successfully",
+        );
+    }
+    Health::new(
+        HealthStatus::Healthy,
+        "CronJob has completed its last execution successfully",
+    )
 }
 
 #[cfg(test)]
@@ -76,44 +103,47 @@ mod tests {
     }
 
     #[test]
-    fn job_without_status_is_progressing() {
+    fn job_without_a_terminal_condition_is_progressing() {
         check(
-            job(&json!({"kind": "Job"})),
+            job(&json!({"apiVersion": "batch/v1", "kind": "Job"})),
             HealthStatus::Progressing,
-            "Waiting for the job to complete",
+            "",
         );
-        check(
-            job(&json!({"kind": "Job", "status": {"active": 1}})),
-            HealthStatus::Progressing,
-            "Waiting for the job to complete",
-        );
+        check(job(&job_with(json!([]))), HealthStatus::Progressing, "");
     }
 
     #[test]
-    fn job_complete_is_healthy() {
-        let obj = job_with(json!([{"type": "Complete", "status": "True", "message": "done"}]));
-        check(job(&obj), HealthStatus::Healthy, "done");
-    }
-
-    #[test]
-    fn job_failed_is_degraded_with_the_reason() {
-        let obj = job_with(json!([
-            {"type": "FailureTarget", "status": "True", "message": "Job has reached the specified backoff limit"},
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
-        ]));
+    fn job_conditions_count_by_type_as_in_argo_cd() {
         check(
-            job(&obj),
+            job(&job_with(
+                json!([{"type": "Complete", "status": "True", "message": "done"}]),
+            )),
+            HealthStatus::Healthy,
+            "done",
+        );
+        check(
+            job(&job_with(json!([
+                {"type": "Complete", "status": "True", "message": "done"},
+                {"type": "Failed", "status": "True", "message": "Job has reached the specified backoff limit"}
+            ]))),
             HealthStatus::Degraded,
             "Job has reached the specified backoff limit",
         );
-    }
-
-    #[test]
-    fn job_suspended_is_suspended_and_resumed_is_progressing() {
-        let suspended = job_with(json!([{"type": "Suspended", "status": "True", "message": "Job suspended"}]));
-        check(job(&suspended), HealthStatus::Suspended, "Job suspended");
-        let resumed = job_with(json!([{"type": "Suspended", "status": "False", "message": "Job resumed"}]));
-        assert_eq!(job(&resumed).status, HealthStatus::Progressing);
+        check(
+            job(&job_with(
+                json!([{"type": "Suspended", "status": "True", "message": "Job suspended"}]),
+            )),
+            HealthStatus::Suspended,
+            "Job suspended",
+        );
+        // Argo CD counts a resumed Job's Suspended=False condition as complete.
+        check(
+            job(&job_with(
+                json!([{"type": "Suspended", "status": "False", "message": "Job resumed"}]),
+            )),
+            HealthStatus::Healthy,
+            "Job resumed",
+        );
     }
 
     fn cron(spec: Value, status: Value) -> Value {
@@ -121,32 +151,34 @@ mod tests {
     }
 
     #[test]
-    fn cronjob_rules() {
+    fn cronjob_follows_argo_cds_lua() {
+        check(
+            cron_job(&cron(json!({"suspend": true}), json!({}))),
+            HealthStatus::Healthy,
+            "CronJob is Suspended",
+        );
+        check(
+            cron_job(&json!({"kind": "CronJob", "spec": {}})),
+            HealthStatus::Progressing,
+            "Waiting for CronJob",
+        );
         check(
             cron_job(&cron(json!({}), json!({}))),
             HealthStatus::Healthy,
-            "CronJob has never run",
+            "CronJob has not been scheduled yet",
         );
         check(
-            cron_job(&cron(json!({"suspend": true}), json!({}))),
-            HealthStatus::Suspended,
-            "CronJob is suspended",
-        );
-        check(
-            cron_job(&cron(
-                json!({}),
-                json!({"active": [{"name": "j-1"}], "lastScheduleTime": "2024-05-01T10:00:00Z"}),
-            )),
-            HealthStatus::Progressing,
-            "CronJob has active jobs",
+            cron_job(&cron(json!({}), json!({"lastScheduleTime": "2024-05-01T11:00:00Z"}))),
+            HealthStatus::Healthy,
+            "The CronJob never completed successfully. It may not be healthy",
         );
         check(
             cron_job(&cron(
                 json!({}),
-                json!({"lastScheduleTime": "2024-05-01T10:00:00Z", "lastSuccessfulTime": "2024-05-01T10:00:42Z"}),
+                json!({"active": [{"name": "j"}], "lastScheduleTime": "2024-05-01T11:00:00Z", "lastSuccessfulTime": "2024-05-01T10:00:42Z"}),
             )),
             HealthStatus::Healthy,
-            "CronJob has run successfully",
+            "The job is running. Its last execution may not have been successful",
         );
         check(
             cron_job(&cron(
@@ -154,16 +186,15 @@ mod tests {
                 json!({"lastScheduleTime": "2024-05-01T11:00:00Z", "lastSuccessfulTime": "2024-05-01T10:00:42Z"}),
             )),
             HealthStatus::Degraded,
-            "CronJob has not run successfully",
+            "CronJob has not completed its last execution successfully",
         );
         check(
-            cron_job(&cron(json!({}), json!({"lastScheduleTime": "2024-05-01T11:00:00Z"}))),
-            HealthStatus::Degraded,
-            "CronJob has not run successfully",
-        );
-        assert_eq!(
-            cron_job(&cron(json!({}), json!({"lastScheduleTime": "yesterday"}))).status,
-            HealthStatus::Unknown
+            cron_job(&cron(
+                json!({}),
+                json!({"lastScheduleTime": "2024-05-01T10:00:00Z", "lastSuccessfulTime": "2024-05-01T10:00:00Z"}),
+            )),
+            HealthStatus::Healthy,
+            "CronJob has completed its last execution successfully",
         );
     }
 }

@@ -1,16 +1,20 @@
 //! Which built-in rule assesses an object: dispatch by API group and kind.
 //!
-//! The table mirrors Argo CD's built-in health checks (gitops-engine), plus
-//! the kinds Argo CD covers with bundled Lua checks that the platform relies
-//! on (Application, Rollout, CronJob). The version part of `apiVersion` is
-//! ignored: the rules read fields that are the same in every served version.
+//! The table mirrors Argo CD's built-in health checks
+//! (`GetHealthCheckFunc` in `gitops-engine/pkg/health/health.go`, argo-cd
+//! main), plus three kinds Argo CD covers with Lua checks it ships
+//! (`resource_customizations/`): CronJob, CustomResourceDefinition and
+//! Rollout. Each rule checks the versions Argo CD converts (most only the
+//! current one) and is Unknown for others, as Argo CD is.
 //!
 //! An object being deleted is Progressing "Pending deletion" whatever its
-//! kind, before any rule or script runs, as in Argo CD.
+//! kind, before any rule or script runs, as in Argo CD (`GetResourceHealth`),
+//! unless it holds Argo CD's hook finalizer.
 
 use serde_json::Value;
 
 use super::fields::{at, group_of, string_or_empty};
+use super::hooks::has_hook_finalizer;
 use super::{Health, HealthStatus, apis, argo, autoscaling, batch, core_objects, rollout, workloads};
 
 /// A rule: a pure function from the object to its health.
@@ -19,10 +23,10 @@ type Rule = fn(&Value) -> Health;
 /// The built-in rule for a group and kind, if there is one.
 fn rule_for(group: &str, kind: &str) -> Option<Rule> {
     let rule: Rule = match (group, kind) {
-        ("apps" | "extensions", "Deployment") => workloads::deployment,
+        ("apps", "Deployment") => workloads::deployment,
         ("apps", "StatefulSet") => workloads::stateful_set,
-        ("apps" | "extensions", "DaemonSet") => workloads::daemon_set,
-        ("apps" | "extensions", "ReplicaSet") => workloads::replica_set,
+        ("apps", "DaemonSet") => workloads::daemon_set,
+        ("apps", "ReplicaSet") => workloads::replica_set,
         ("", "Pod") => core_objects::pod,
         ("", "PersistentVolumeClaim") => core_objects::persistent_volume_claim,
         ("", "Service") => core_objects::service,
@@ -32,7 +36,6 @@ fn rule_for(group: &str, kind: &str) -> Option<Rule> {
         ("apiregistration.k8s.io", "APIService") => apis::api_service,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => apis::custom_resource_definition,
         ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::horizontal_pod_autoscaler,
-        ("argoproj.io", "Application") => argo::application,
         ("argoproj.io", "Workflow") => argo::workflow,
         ("argoproj.io", "Rollout") => rollout::rollout,
         _ => return None,
@@ -50,8 +53,12 @@ pub fn has_builtin(api_version: &str, kind: &str) -> bool {
 /// `metadata.deletionTimestamp` (finalizers are still running), else `None`.
 ///
 /// Applies to every kind, and comes before any other assessment, built-in
-/// or scripted, as in Argo CD.
+/// or scripted, as in Argo CD; a hook holding Argo CD's hook finalizer is
+/// assessed normally (Argo CD removes that finalizer itself).
 pub fn assess_deletion(obj: &Value) -> Option<Health> {
+    if has_hook_finalizer(obj) {
+        return None;
+    }
     at(obj, &["metadata", "deletionTimestamp"])
         .filter(|v| !v.is_null())
         .map(|_| Health::new(HealthStatus::Progressing, "Pending deletion"))
@@ -118,7 +125,6 @@ mod tests {
             ("apiregistration.k8s.io/v1", "APIService"),
             ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
             ("autoscaling/v2", "HorizontalPodAutoscaler"),
-            ("argoproj.io/v1alpha1", "Application"),
             ("argoproj.io/v1alpha1", "Workflow"),
             ("argoproj.io/v1alpha1", "Rollout"),
         ] {
@@ -136,6 +142,10 @@ mod tests {
             ("v1", "Namespace"),
             ("ceph.rook.io/v1", "CephCluster"),
             ("acid.zalan.do/v1", "postgresql"),
+            // Argo CD has none for its own Application (a bundled check has).
+            ("argoproj.io/v1alpha1", "Application"),
+            // Argo CD assesses only Ingress in the legacy `extensions` group.
+            ("extensions/v1beta1", "Deployment"),
             // The group matters: a Deployment of some other API is not ours.
             ("example.com/v1", "Deployment"),
             // The core group has no Ingress.

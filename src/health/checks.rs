@@ -25,10 +25,14 @@ pub struct BundledCheck {
 }
 
 /// Every bundled health check, sorted by file name.
-pub const BUNDLED_CHECKS: [BundledCheck; 3] = [
+pub const BUNDLED_CHECKS: [BundledCheck; 4] = [
     BundledCheck {
         file_name: "acid.zalan.do_postgresql.rhai",
         source: include_str!("../../stdlib/health/acid.zalan.do_postgresql.rhai"),
+    },
+    BundledCheck {
+        file_name: "argoproj.io_Application.rhai",
+        source: include_str!("../../stdlib/health/argoproj.io_Application.rhai"),
     },
     BundledCheck {
         file_name: "ceph.rook.io_CephCluster.rhai",
@@ -75,6 +79,7 @@ mod tests {
         assert!(bundled_check("ceph.rook.io/v1", "CephCluster").is_some());
         assert!(bundled_check("acid.zalan.do/v1", "postgresql").is_some());
         assert!(bundled_check("vault.banzaicloud.com/v1alpha1", "Vault").is_some());
+        assert!(bundled_check("argoproj.io/v1alpha1", "Application").is_some());
         assert!(bundled_check("acid.zalan.do/v1", "Postgresql").is_none());
         assert!(bundled_check("apps/v1", "Deployment").is_none());
     }
@@ -87,6 +92,11 @@ mod tests {
         assert_eq!(names, sorted);
         for check in BUNDLED_CHECKS {
             assert!(check.source.contains("fn health(obj)"), "{}", check.file_name);
+            // A bundled check never shadows a built-in rule: the order
+            // between the two then cannot matter (docs/health.md).
+            let key = check.file_name.trim_end_matches(".rhai");
+            let (group, kind) = key.split_once('_').unwrap_or_default();
+            assert!(!super::super::has_builtin(&format!("{group}/v1"), kind), "{key}");
         }
     }
 }

@@ -1,39 +1,46 @@
 //! Built-in health of core and networking objects: Pod,
 //! PersistentVolumeClaim, Service and Ingress.
 //!
-//! Argo CD parity (gitops-engine). Where Argo CD reports a non-Healthy status
-//! with an empty message (a Pending claim, a load balancer without an
-//! address) we add a short one, so a report says what is being waited for;
-//! the status is always Argo CD's.
+//! Word for word Argo CD's gitops-engine (`gitops-engine/pkg/health/
+//! health_{pod,pvc,service,ingress}.go` in argo-cd, main): statuses and
+//! messages, empty messages included. Pods, claims and Services are
+//! assessed in `v1` only, like Argo CD; Ingresses in any version of
+//! `networking.k8s.io` and `extensions`.
 
 use serde_json::Value;
 
-use super::fields::{array_at, at, condition, string_or_empty};
+use super::fields::{api_version_in, array_at, at, condition, str_at, string_or_empty, unsupported};
+use super::hooks::is_hook;
 use super::{Health, HealthStatus};
 
 /// The annotation that makes a Pod with restart policy `OnFailure` or
-/// `Never` be assessed like a long-running one (Argo CD's).
+/// `Never` be assessed like a long-running one (Argo CD's, value `"true"`;
+/// not honoured on hooks).
 const IGNORE_RESTART_POLICY: &str = "argocd.argoproj.io/ignore-restart-policy";
 
-/// Pod: a long-running pod (restart policy `Always`, the default) whose
-/// container waits with an error (`Err*`, `*Error`, `*BackOff`) is Degraded;
-/// otherwise by phase: Pending → Progressing, Succeeded → Healthy, Failed →
-/// Degraded, Running → Healthy when Ready, Degraded when a container has
-/// terminated before, else Progressing; a Running pod that is meant to
-/// finish (`OnFailure`/`Never`, typically a hook) stays Progressing. Any
-/// other phase (or none yet) is Unknown.
+/// Pod, as gitops-engine's `getCorev1PodHealth`: a long-running pod
+/// (restart policy `Always`, or the ignore annotation on a non-hook) whose
+/// container waits with an error (`Err*`, `*Error`, `*BackOff`) is Degraded
+/// with their messages; then by phase: Pending → Progressing, Succeeded →
+/// Healthy, Failed → Degraded (the pod's message, else the first failing
+/// container's), Running → Healthy when Ready, Degraded when a container
+/// terminated before, else Progressing; Running with `OnFailure`/`Never` →
+/// Progressing (a hook meant to finish). Anything else is Unknown. The
+/// restart policy is read as written (the API server always sets it).
 pub(crate) fn pod(obj: &Value) -> Health {
-    let restart_policy = match string_or_empty(obj, &["spec", "restartPolicy"]) {
-        "" => "Always",
-        policy => policy,
-    };
+    if !api_version_in(obj, &["v1"]) {
+        return unsupported(obj);
+    }
+    let policy = string_or_empty(obj, &["spec", "restartPolicy"]);
+    let ignore = str_at(obj, &["metadata", "annotations", IGNORE_RESTART_POLICY]) == Some("true");
+    let long_running = policy == "Always" || (ignore && !is_hook(obj));
     let message = string_or_empty(obj, &["status", "message"]);
     let containers = array_at(obj, &["status", "containerStatuses"]);
 
-    if restart_policy == "Always" {
+    if long_running {
         let waiting_errors: Vec<&str> = containers
             .iter()
-            .filter_map(|c| at(c, &["state", "waiting"]))
+            .filter_map(|c| at(c, &["state", "waiting"]).filter(|w| w.is_object()))
             .filter(|waiting| {
                 let reason = string_or_empty(waiting, &["reason"]);
                 reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff")
@@ -49,18 +56,13 @@ pub(crate) fn pod(obj: &Value) -> Health {
         "Pending" => Health::new(HealthStatus::Progressing, message),
         "Succeeded" => Health::new(HealthStatus::Healthy, message),
         "Failed" => Health::new(HealthStatus::Degraded, failure_message(obj, message)),
-        "Running" => {
-            let hook_like = matches!(restart_policy, "OnFailure" | "Never");
-            let ignore = at(obj, &["metadata", "annotations", IGNORE_RESTART_POLICY]).is_some();
-            if hook_like && !ignore {
-                return Health::new(HealthStatus::Progressing, message);
-            }
+        "Running" if long_running => {
             if condition(obj, "Ready").is_some_and(|c| c.is_true()) {
                 return Health::new(HealthStatus::Healthy, message);
             }
             let restarted = containers
                 .iter()
-                .any(|c| at(c, &["lastState", "terminated"]).is_some_and(|t| !t.is_null()));
+                .any(|c| at(c, &["lastState", "terminated"]).is_some_and(Value::is_object));
             let status = if restarted {
                 HealthStatus::Degraded
             } else {
@@ -68,6 +70,7 @@ pub(crate) fn pod(obj: &Value) -> Health {
             };
             Health::new(status, message)
         }
+        "Running" if matches!(policy, "OnFailure" | "Never") => Health::new(HealthStatus::Progressing, message),
         _ => Health::new(HealthStatus::Unknown, message),
     }
 }
@@ -84,7 +87,7 @@ fn failure_message(obj: &Value, message: &str) -> String {
     init.iter()
         .chain(main)
         .find_map(|container| {
-            let terminated = at(container, &["state", "terminated"])?;
+            let terminated = at(container, &["state", "terminated"]).filter(|t| t.is_object())?;
             let message = string_or_empty(terminated, &["message"]);
             if !message.is_empty() {
                 return Some(message.to_owned());
@@ -93,7 +96,7 @@ fn failure_message(obj: &Value, message: &str) -> String {
             if reason == "OOMKilled" {
                 return Some(reason.to_owned());
             }
-            let code = terminated.get("exitCode").and_then(Value::as_i64)?;
+            let code = terminated.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
             (code != 0).then(|| {
                 format!(
                     "container {:?} failed with exit code {code}",
@@ -105,23 +108,26 @@ fn failure_message(obj: &Value, message: &str) -> String {
 }
 
 /// PersistentVolumeClaim: Bound → Healthy, Pending → Progressing, Lost →
-/// Degraded, anything else (no phase yet) → Unknown.
+/// Degraded, anything else (no phase yet) → Unknown; no message.
 pub(crate) fn persistent_volume_claim(obj: &Value) -> Health {
-    match string_or_empty(obj, &["status", "phase"]) {
-        "Bound" => Health::healthy(),
-        "Pending" => Health::new(
-            HealthStatus::Progressing,
-            "Waiting for the claim to be bound to a volume",
-        ),
-        "Lost" => Health::new(HealthStatus::Degraded, "The claim lost its volume"),
-        "" => Health::new(HealthStatus::Unknown, "The claim has no phase yet"),
-        other => Health::new(HealthStatus::Unknown, format!("Unknown claim phase {other:?}")),
+    if !api_version_in(obj, &["v1"]) {
+        return unsupported(obj);
     }
+    let status = match string_or_empty(obj, &["status", "phase"]) {
+        "Bound" => HealthStatus::Healthy,
+        "Pending" => HealthStatus::Progressing,
+        "Lost" => HealthStatus::Degraded,
+        _ => HealthStatus::Unknown,
+    };
+    Health::new(status, "")
 }
 
 /// Service: type LoadBalancer → Progressing until
 /// `status.loadBalancer.ingress` is non-empty; every other type → Healthy.
 pub(crate) fn service(obj: &Value) -> Health {
+    if !api_version_in(obj, &["v1"]) {
+        return unsupported(obj);
+    }
     if string_or_empty(obj, &["spec", "type"]) == "LoadBalancer" {
         load_balanced(obj)
     } else {
@@ -137,10 +143,7 @@ pub(crate) fn ingress(obj: &Value) -> Health {
 
 fn load_balanced(obj: &Value) -> Health {
     if array_at(obj, &["status", "loadBalancer", "ingress"]).is_empty() {
-        Health::new(
-            HealthStatus::Progressing,
-            "Waiting for the load balancer to publish an address",
-        )
+        Health::new(HealthStatus::Progressing, "")
     } else {
         Health::healthy()
     }
@@ -155,9 +158,16 @@ mod tests {
         assert_eq!((health.status, health.message.as_str()), (status, message));
     }
 
+    fn pod_with(policy: &str, status: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"restartPolicy": policy}, "status": status})
+    }
+
     fn running(ready: &str) -> Value {
-        json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {},
-               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]}})
+        pod_with(
+            "Always",
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]}),
+        )
     }
 
     #[test]
@@ -176,13 +186,14 @@ mod tests {
 
     #[test]
     fn pod_crash_looping_is_degraded_with_the_container_messages() {
-        let obj = json!({"kind": "Pod", "spec": {"restartPolicy": "Always"}, "status": {
-        "phase": "Running",
-        "containerStatuses": [
-            {"name": "a", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}}},
-            {"name": "b", "state": {"waiting": {"reason": "ErrImagePull", "message": "pull failed"}}},
-            {"name": "c", "state": {"waiting": {"reason": "ContainerCreating"}}}
-        ]}});
+        let obj = pod_with(
+            "Always",
+            json!({"phase": "Running", "containerStatuses": [
+                {"name": "a", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}}},
+                {"name": "b", "state": {"waiting": {"reason": "ErrImagePull", "message": "pull failed"}}},
+                {"name": "c", "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ]}),
+        );
         check(
             pod(&obj),
             HealthStatus::Degraded,
@@ -192,26 +203,38 @@ mod tests {
 
     #[test]
     fn pod_hook_errors_do_not_degrade_a_pod_meant_to_finish() {
-        let obj = json!({"kind": "Pod", "spec": {"restartPolicy": "Never"}, "status": {
-            "phase": "Pending",
-            "containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "x"}}}]}});
+        let obj = pod_with(
+            "Never",
+            json!({"phase": "Pending", "containerStatuses": [
+                {"name": "a", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "x"}}}]}),
+        );
         check(pod(&obj), HealthStatus::Progressing, "");
     }
 
     #[test]
     fn pod_phases() {
-        let with_phase = |phase: &str| json!({"kind": "Pod", "status": {"phase": phase, "message": "m"}});
+        let with_phase = |phase: &str| pod_with("Always", json!({"phase": phase, "message": "m"}));
         check(pod(&with_phase("Pending")), HealthStatus::Progressing, "m");
         check(pod(&with_phase("Succeeded")), HealthStatus::Healthy, "m");
         check(pod(&with_phase("Failed")), HealthStatus::Degraded, "m");
         check(pod(&with_phase("Weird")), HealthStatus::Unknown, "m");
-        check(pod(&json!({"kind": "Pod"})), HealthStatus::Unknown, "");
+        check(
+            pod(&json!({"apiVersion": "v1", "kind": "Pod"})),
+            HealthStatus::Unknown,
+            "",
+        );
+        // No restart policy (the API server always sets one): Argo CD reads
+        // the field as written, so a running pod matches no case.
+        check(
+            pod(&pod_with("", json!({"phase": "Running"}))),
+            HealthStatus::Unknown,
+            "",
+        );
     }
 
     #[test]
     fn pod_failed_explains_itself_from_its_containers() {
-        let failed =
-            |statuses: Value| json!({"kind": "Pod", "status": {"phase": "Failed", "containerStatuses": statuses}});
+        let failed = |statuses: Value| pod_with("Never", json!({"phase": "Failed", "containerStatuses": statuses}));
         check(
             pod(&failed(
                 json!([{"name": "app", "state": {"terminated": {"exitCode": 2}}}]),
@@ -226,16 +249,12 @@ mod tests {
             HealthStatus::Degraded,
             "OOMKilled",
         );
-        check(
-            pod(&failed(
-                json!([{"name": "app", "state": {"terminated": {"exitCode": 1, "message": "panic: boom"}}}]),
-            )),
-            HealthStatus::Degraded,
-            "panic: boom",
+        let init_first = pod_with(
+            "Never",
+            json!({"phase": "Failed",
+                   "initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 3}}}],
+                   "containerStatuses": [{"name": "app", "state": {"terminated": {"exitCode": 4}}}]}),
         );
-        let init_first = json!({"kind": "Pod", "status": {"phase": "Failed",
-            "initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 3}}}],
-            "containerStatuses": [{"name": "app", "state": {"terminated": {"exitCode": 4}}}]}});
         check(
             pod(&init_first),
             HealthStatus::Degraded,
@@ -245,75 +264,58 @@ mod tests {
     }
 
     #[test]
-    fn pod_running_to_completion_is_progressing_unless_annotated() {
+    fn pod_running_to_completion_is_progressing_unless_annotated_and_not_a_hook() {
         let mut obj = running("True");
         obj["spec"]["restartPolicy"] = json!("OnFailure");
         check(pod(&obj), HealthStatus::Progressing, "");
+        obj["metadata"]["annotations"] = json!({IGNORE_RESTART_POLICY: "false"});
+        check(pod(&obj), HealthStatus::Progressing, "");
         obj["metadata"]["annotations"] = json!({IGNORE_RESTART_POLICY: "true"});
         check(pod(&obj), HealthStatus::Healthy, "");
+        obj["metadata"]["annotations"]["argocd.argoproj.io/hook"] = json!("PostSync");
+        check(pod(&obj), HealthStatus::Progressing, "");
     }
 
     #[test]
-    fn pvc_phases() {
-        let claim = |phase: Value| json!({"kind": "PersistentVolumeClaim", "status": {"phase": phase}});
+    fn pvc_phases_without_messages() {
+        let claim =
+            |phase: &str| json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "status": {"phase": phase}});
+        check(persistent_volume_claim(&claim("Bound")), HealthStatus::Healthy, "");
         check(
-            persistent_volume_claim(&claim(json!("Bound"))),
-            HealthStatus::Healthy,
+            persistent_volume_claim(&claim("Pending")),
+            HealthStatus::Progressing,
             "",
         );
-        assert_eq!(
-            persistent_volume_claim(&claim(json!("Pending"))).status,
-            HealthStatus::Progressing
-        );
-        assert_eq!(
-            persistent_volume_claim(&claim(json!("Lost"))).status,
-            HealthStatus::Degraded
-        );
-        assert_eq!(
-            persistent_volume_claim(&json!({"kind": "PersistentVolumeClaim"})).status,
-            HealthStatus::Unknown
-        );
-        check(
-            persistent_volume_claim(&claim(json!("Resizing"))),
-            HealthStatus::Unknown,
-            "Unknown claim phase \"Resizing\"",
-        );
+        check(persistent_volume_claim(&claim("Lost")), HealthStatus::Degraded, "");
+        check(persistent_volume_claim(&claim("")), HealthStatus::Unknown, "");
     }
 
     #[test]
     fn service_load_balancer_waits_for_an_address() {
-        let lb = json!({"kind": "Service", "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}});
-        assert_eq!(service(&lb).status, HealthStatus::Progressing);
-        let no_status = json!({"kind": "Service", "spec": {"type": "LoadBalancer"}});
-        assert_eq!(service(&no_status).status, HealthStatus::Progressing);
-        let empty =
-            json!({"kind": "Service", "spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": []}}});
-        assert_eq!(service(&empty).status, HealthStatus::Progressing);
-        let ready = json!({"kind": "Service", "spec": {"type": "LoadBalancer"},
-                           "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.10"}]}}});
-        check(service(&ready), HealthStatus::Healthy, "");
-    }
-
-    #[test]
-    fn service_of_other_types_is_healthy() {
-        for kind in ["ClusterIP", "NodePort", "ExternalName"] {
-            let obj = json!({"kind": "Service", "spec": {"type": kind}});
-            check(service(&obj), HealthStatus::Healthy, "");
-        }
+        let lb = |status: Value| json!({"apiVersion": "v1", "kind": "Service", "spec": {"type": "LoadBalancer"}, "status": status});
+        check(service(&lb(json!({"loadBalancer": {}}))), HealthStatus::Progressing, "");
         check(
-            service(&json!({"kind": "Service", "spec": {}})),
+            service(&lb(json!({"loadBalancer": {"ingress": []}}))),
+            HealthStatus::Progressing,
+            "",
+        );
+        check(
+            service(&lb(json!({"loadBalancer": {"ingress": [{"ip": "10.0.0.10"}]}}))),
             HealthStatus::Healthy,
             "",
         );
+        for kind in ["ClusterIP", "NodePort", "ExternalName"] {
+            let obj = json!({"apiVersion": "v1", "kind": "Service", "spec": {"type": kind}});
+            check(service(&obj), HealthStatus::Healthy, "");
+        }
     }
 
     #[test]
     fn ingress_waits_for_an_address() {
-        let pending = json!({"kind": "Ingress", "status": {"loadBalancer": {}}});
         check(
-            ingress(&pending),
+            ingress(&json!({"kind": "Ingress", "status": {"loadBalancer": {}}})),
             HealthStatus::Progressing,
-            "Waiting for the load balancer to publish an address",
+            "",
         );
         let ready = json!({"kind": "Ingress", "status": {"loadBalancer": {"ingress": [{"hostname": "lb.example"}]}}});
         check(ingress(&ready), HealthStatus::Healthy, "");

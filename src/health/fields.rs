@@ -100,6 +100,35 @@ pub(crate) fn condition<'a>(obj: &'a Value, kind: &str) -> Option<Condition<'a>>
     conditions(obj).find(|c| c.kind == kind)
 }
 
+/// The version of an `apiVersion`: `"v1"` for `apps/v1` and for `v1`.
+pub(crate) fn version_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or(api_version, |(_, version)| version)
+}
+
+/// Unknown, with the error Argo CD reports when a built-in check meets a
+/// version of its kind it does not convert (gitops-engine's
+/// `unsupported <Kind> GVK: <group>/<version>, Kind=<Kind>`; the
+/// Go `schema.GroupVersionKind` spelling, group empty for the core group).
+pub(crate) fn unsupported(obj: &Value) -> super::Health {
+    let api_version = string_or_empty(obj, &["apiVersion"]);
+    let kind = string_or_empty(obj, &["kind"]);
+    let label = if kind == "HorizontalPodAutoscaler" { "HPA" } else { kind };
+    super::Health::new(
+        super::HealthStatus::Unknown,
+        format!(
+            "unsupported {label} GVK: {}/{}, Kind={kind}",
+            group_of(api_version),
+            version_of(api_version)
+        ),
+    )
+}
+
+/// True when the object's `apiVersion` is one of `versions` (as written,
+/// e.g. `apps/v1`).
+pub(crate) fn api_version_in(obj: &Value, versions: &[&str]) -> bool {
+    versions.contains(&string_or_empty(obj, &["apiVersion"]))
+}
+
 /// The API group of an `apiVersion`: `"apps"` for `apps/v1`, `""` for the
 /// core `v1`.
 pub(crate) fn group_of(api_version: &str) -> &str {

@@ -34,10 +34,13 @@ mod builtin;
 mod checks;
 mod core_objects;
 mod fields;
+mod hooks;
 mod rollout;
 mod status;
 mod workloads;
 
+#[cfg(test)]
+mod conformance_tests;
 #[cfg(test)]
 mod scripts_tests;
 

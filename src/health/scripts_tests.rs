@@ -1,4 +1,9 @@
-//! Tests of the bundled Rhai health checks (`stdlib/health/*.rhai`).
+//! Tests of the bundled Rhai health checks (`stdlib/health/*.rhai`): the
+//! sandbox contract, and the twins of the checks the bootstrap installs into
+//! Argo CD against their table of cases (`bundle/health/cases.json`; the
+//! Lua side runs in kube-sim's Argo CD sandbox, `tests/sim`). CephCluster
+//! and postgresql follow Argo CD's own checks and are held to Argo CD's
+//! cases by the conformance test (`conformance_tests.rs`).
 //!
 //! Each check runs the way the executor runs it: a raw engine with only the
 //! standard package, strict variables, no `eval`, no module resolver (so no
@@ -12,9 +17,8 @@ use serde_json::{Value, json};
 
 use super::{BUNDLED_CHECKS, Health, HealthStatus};
 
-const CEPH: &str = include_str!("../../stdlib/health/ceph.rook.io_CephCluster.rhai");
-const POSTGRES: &str = include_str!("../../stdlib/health/acid.zalan.do_postgresql.rhai");
-const VAULT: &str = include_str!("../../stdlib/health/vault.banzaicloud.com_Vault.rhai");
+/// The table of cases both twins must pass.
+const TWIN_CASES: &str = include_str!("../../bundle/health/cases.json");
 
 fn engine() -> Engine {
     let mut engine = Engine::new_raw();
@@ -81,310 +85,59 @@ fn every_bundled_check_survives_hostile_shapes() {
     }
 }
 
-// --- CephCluster -----------------------------------------------------------
-
-fn ceph(status: Value) -> Value {
-    json!({"apiVersion": "ceph.rook.io/v1", "kind": "CephCluster",
-           "metadata": {"name": "rook-ceph", "namespace": "rook-ceph"},
-           "spec": {"cephVersion": {"image": "quay.io/ceph/ceph:v19.2.0"}},
-           "status": status})
-}
-
 #[test]
-fn ceph_without_status_waits_for_the_operator() {
-    let mut obj = ceph(json!(null));
-    check(
-        CEPH,
-        obj.clone(),
-        HealthStatus::Progressing,
-        "waiting for the Rook operator",
-    );
-    if let Some(map) = obj.as_object_mut() {
-        map.remove("status");
-    }
-    check(CEPH, obj, HealthStatus::Progressing, "waiting for the Rook operator");
-}
-
-#[test]
-fn ceph_ready_and_health_ok_is_healthy() {
-    check(
-        CEPH,
-        ceph(
-            json!({"phase": "Ready", "state": "Created", "message": "Cluster created successfully",
-                    "ceph": {"health": "HEALTH_OK"}}),
-        ),
-        HealthStatus::Healthy,
-        "phase Ready - Ceph health is HEALTH_OK - Cluster created successfully",
-    );
-}
-
-#[test]
-fn ceph_health_err_is_degraded_with_details() {
-    check(
-        CEPH,
-        ceph(json!({"phase": "Ready", "message": "Cluster has critical errors",
-                    "ceph": {"health": "HEALTH_ERR", "details": {
-                        "OSD_DOWN": {"message": "8 osds down", "severity": "HEALTH_ERR"},
-                        "MON_DOWN": {"message": "1/3 mons down", "severity": "HEALTH_WARN"}}}})),
-        HealthStatus::Degraded,
-        "phase Ready - Ceph health is HEALTH_ERR (1/3 mons down; 8 osds down) - Cluster has critical errors",
-    );
-}
-
-#[test]
-fn ceph_error_or_failure_phase_is_degraded() {
-    check(
-        CEPH,
-        ceph(json!({"phase": "Error", "message": "failed to create cluster: mon quorum not reached"})),
-        HealthStatus::Degraded,
-        "phase Error - Ceph health not reported yet - failed to create cluster: mon quorum not reached",
-    );
-    check(
-        CEPH,
-        ceph(json!({"phase": "Failure", "ceph": {"health": "HEALTH_WARN"}})),
-        HealthStatus::Degraded,
-        "phase Failure - Ceph health is HEALTH_WARN",
-    );
-}
-
-#[test]
-fn ceph_health_warn_is_progressing_with_details() {
-    check(
-        CEPH,
-        ceph(json!({"phase": "Ready", "ceph": {"health": "HEALTH_WARN", "details": {
-            "PG_DEGRADED": {"message": "Degraded data redundancy: 12 pgs degraded", "severity": "HEALTH_WARN"}}}})),
-        HealthStatus::Progressing,
-        "phase Ready - Ceph health is HEALTH_WARN (Degraded data redundancy: 12 pgs degraded)",
-    );
-    check(
-        CEPH,
-        ceph(json!({"phase": "Ready", "ceph": {"health": "HEALTH_WARN"}})),
-        HealthStatus::Progressing,
-        "phase Ready - Ceph health is HEALTH_WARN",
-    );
-}
-
-#[test]
-fn ceph_other_phases_are_progressing() {
-    for phase in ["Creating", "Progressing", "Updating", "Connecting"] {
-        check(
-            CEPH,
-            ceph(json!({"phase": phase, "message": "Configuring Ceph Mons"})),
-            HealthStatus::Progressing,
-            &format!("phase {phase} - Ceph health not reported yet - Configuring Ceph Mons"),
+fn the_twins_of_the_installed_checks_pass_the_shared_table() {
+    let table: Value = serde_json::from_str(TWIN_CASES).unwrap();
+    let cases = table["cases"].as_array().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for case in cases {
+        let key = case["check"].as_str().unwrap();
+        seen.insert(key.to_owned());
+        let twin = BUNDLED_CHECKS
+            .iter()
+            .find(|c| c.file_name == format!("{key}.rhai"))
+            .unwrap_or_else(|| panic!("no Rhai twin for {key}"));
+        let health = run(twin.source, &case["object"]);
+        assert_eq!(
+            (health.status.as_str(), health.message.as_str()),
+            (case["status"].as_str().unwrap(), case["message"].as_str().unwrap()),
+            "{key}: {}",
+            case["name"]
         );
     }
-    check(
-        CEPH,
-        ceph(json!({"phase": "Progressing", "ceph": {"health": "HEALTH_OK"}})),
-        HealthStatus::Progressing,
-        "phase Progressing - Ceph health is HEALTH_OK",
-    );
-    check(
-        CEPH,
-        ceph(json!({"phase": "Ready"})),
-        HealthStatus::Progressing,
-        "phase Ready - Ceph health not reported yet",
-    );
-    check(
-        CEPH,
-        ceph(json!({})),
-        HealthStatus::Progressing,
-        "Ceph health not reported yet",
-    );
-}
-
-// --- Zalando postgresql ----------------------------------------------------
-
-fn pg(spec: Value, status: Value) -> Value {
-    json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql",
-           "metadata": {"name": "acid-keycloak", "namespace": "postgres"},
-           "spec": spec, "status": status})
+    // Every check the bootstrap installs has cases, and nothing else does.
+    let installed: std::collections::BTreeSet<String> = crate::bootstrap::health_checks::HEALTH_CHECKS
+        .iter()
+        .map(|(key, _)| (*key).to_owned())
+        .collect();
+    assert_eq!(seen, installed);
 }
 
 #[test]
-fn postgres_running_with_all_instances_ready_is_healthy() {
+fn ceph_and_postgres_follow_argo_cd_beyond_its_cases() {
+    let ceph = BUNDLED_CHECKS[2].source;
+    let postgres = BUNDLED_CHECKS[0].source;
+    // Healthy Ceph in an Error state is Degraded; details are sorted by name.
     check(
-        POSTGRES,
-        pg(
-            json!({"numberOfInstances": 2}),
-            json!({"PostgresClusterStatus": "Running", "readyInstances": 2}),
-        ),
-        HealthStatus::Healthy,
-        "Running, 2 of 2 instances ready",
-    );
-    check(
-        POSTGRES,
-        pg(
-            json!({}),
-            json!({"PostgresClusterStatus": "Running", "readyInstances": 1}),
-        ),
-        HealthStatus::Healthy,
-        "Running, 1 of 1 instances ready",
-    );
-}
-
-#[test]
-fn postgres_running_without_a_ready_count_is_healthy() {
-    check(
-        POSTGRES,
-        pg(
-            json!({"numberOfInstances": 3}),
-            json!({"PostgresClusterStatus": "Running"}),
-        ),
-        HealthStatus::Healthy,
-        "cluster status is Running",
-    );
-}
-
-#[test]
-fn postgres_running_with_fewer_ready_is_progressing() {
-    check(
-        POSTGRES,
-        pg(
-            json!({"numberOfInstances": 3}),
-            json!({"PostgresClusterStatus": "Running", "readyInstances": 1}),
-        ),
-        HealthStatus::Progressing,
-        "1 of 3 instances ready",
-    );
-    check(
-        POSTGRES,
-        pg(
-            json!({"numberOfInstances": 1}),
-            json!({"PostgresClusterStatus": "Running", "readyInstances": 2}),
-        ),
-        HealthStatus::Progressing,
-        "2 instances ready, 1 desired: scaling down",
-    );
-}
-
-#[test]
-fn postgres_creating_updating_or_unreported_is_progressing() {
-    for state in ["Creating", "Updating"] {
-        check(
-            POSTGRES,
-            pg(json!({}), json!({"PostgresClusterStatus": state})),
-            HealthStatus::Progressing,
-            &format!("cluster status is {state}"),
-        );
-    }
-    check(
-        POSTGRES,
-        pg(json!({}), json!({"PostgresClusterStatus": ""})),
-        HealthStatus::Progressing,
-        "waiting for the postgres operator",
-    );
-    check(
-        POSTGRES,
-        pg(json!({}), json!({})),
-        HealthStatus::Progressing,
-        "waiting for the postgres operator",
-    );
-    check(
-        POSTGRES,
-        json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "spec": {}}),
-        HealthStatus::Progressing,
-        "waiting for the postgres operator",
-    );
-}
-
-#[test]
-fn postgres_failed_or_invalid_is_degraded() {
-    for state in ["CreateFailed", "UpdateFailed", "SyncFailed", "AddFailed", "Invalid"] {
-        check(
-            POSTGRES,
-            pg(json!({"numberOfInstances": 2}), json!({"PostgresClusterStatus": state})),
-            HealthStatus::Degraded,
-            &format!("cluster status is {state}"),
-        );
-    }
-}
-
-#[test]
-fn postgres_unknown_values_are_unknown() {
-    check(
-        POSTGRES,
-        pg(json!({}), json!({"PostgresClusterStatus": "Hibernating"})),
-        HealthStatus::Unknown,
-        "unknown cluster status Hibernating",
-    );
-    check(
-        POSTGRES,
-        pg(
-            json!({"numberOfInstances": "two"}),
-            json!({"PostgresClusterStatus": "Running", "readyInstances": 2}),
-        ),
-        HealthStatus::Unknown,
-        "unreadable instance counts: 2 of two",
-    );
-}
-
-// --- Bank-Vaults Vault -----------------------------------------------------
-
-fn vault(status: Value) -> Value {
-    json!({"apiVersion": "vault.banzaicloud.com/v1alpha1", "kind": "Vault",
-           "metadata": {"name": "vault", "namespace": "vault"},
-           "spec": {"size": 3}, "status": status})
-}
-
-#[test]
-fn vault_initialised_unsealed_with_a_leader_is_healthy() {
-    check(
-        VAULT,
-        vault(json!({"initialized": true, "sealed": false, "leader": "vault-0",
-                     "nodes": ["vault-0", "vault-1", "vault-2"]})),
-        HealthStatus::Healthy,
-        "initialised, unsealed, active node vault-0",
-    );
-}
-
-#[test]
-fn vault_not_initialised_is_progressing() {
-    check(
-        VAULT,
-        vault(json!({"initialized": false, "sealed": true})),
-        HealthStatus::Progressing,
-        "not initialised",
-    );
-    check(VAULT, vault(json!({})), HealthStatus::Progressing, "not initialised");
-    check(
-        VAULT,
-        json!({"apiVersion": "vault.banzaicloud.com/v1alpha1", "kind": "Vault"}),
-        HealthStatus::Progressing,
-        "not initialised",
-    );
-}
-
-#[test]
-fn vault_sealed_is_degraded() {
-    check(
-        VAULT,
-        vault(json!({"initialized": true, "sealed": true, "leader": "vault-0"})),
+        ceph,
+        json!({"status": {"state": "Error", "ceph": {"health": "HEALTH_OK"}}}),
         HealthStatus::Degraded,
-        "sealed: unseal it",
+        "Ceph health is HEALTH_OK - Ceph cluster state is Error",
     );
-}
-
-#[test]
-fn vault_without_a_seal_state_is_progressing() {
     check(
-        VAULT,
-        vault(json!({"initialized": true, "leader": "vault-0"})),
-        HealthStatus::Progressing,
-        "seal state not reported yet",
+        ceph,
+        json!({"status": {"ceph": {"health": "HEALTH_WARN", "details": {
+            "b": {"message": "second"}, "a": {"message": "first"}, "c": {}}}}}),
+        HealthStatus::Degraded,
+        "Ceph health is HEALTH_WARN (first; second)",
     );
-}
-
-#[test]
-fn vault_without_an_active_node_is_progressing() {
-    for status in [
-        json!({"initialized": true, "sealed": false}),
-        json!({"initialized": true, "sealed": false, "leader": ""}),
-        json!({"initialized": true, "sealed": false, "leader": null}),
-    ] {
-        check(VAULT, vault(status), HealthStatus::Progressing, "no active node");
-    }
+    check(ceph, json!({"status": {}}), HealthStatus::Progressing, "");
+    check(
+        postgres,
+        json!({"status": {"PostgresClusterStatus": "SyncFailed"}}),
+        HealthStatus::Degraded,
+        "SyncFailed",
+    );
 }
 
 // --- The worked example in docs/health.md ----------------------------------

@@ -1,21 +1,28 @@
 //! Built-in health of the `apps` workload controllers: Deployment,
 //! StatefulSet, DaemonSet and ReplicaSet.
 //!
-//! These follow Argo CD's gitops-engine, which follows `kubectl rollout
-//! status`: a workload is healthy once its controller has observed the latest
-//! spec and every replica is updated and available. Messages are Argo CD's
-//! (with "less then" corrected to "less than"), so operators see the same
-//! words in Argo CD's UI and in our reports.
+//! These follow Argo CD's gitops-engine (`gitops-engine/pkg/health/
+//! health_{deployment,statefulset,daemonset,replicaset}.go` in argo-cd),
+//! which follows `kubectl rollout status`: a workload is healthy once its
+//! controller has observed the latest spec and every replica is updated and
+//! available. Statuses and messages are Argo CD's, word for word. Like
+//! Argo CD, only `apps/v1` is assessed; another version of these kinds is
+//! Unknown ("unsupported Deployment GVK: ...").
 
 use serde_json::Value;
 
-use super::fields::{at, condition, generation, int_at, int_or_zero, is_true, name, string_or_empty};
+use super::fields::{
+    api_version_in, at, condition, generation, int_at, int_or_zero, is_true, name, string_or_empty, unsupported,
+};
 use super::{Health, HealthStatus};
 
 /// Deployment: paused → Suspended; spec not yet observed → Progressing;
 /// progress deadline exceeded → Degraded; replicas still updating,
 /// terminating or becoming available → Progressing; else Healthy.
 pub(crate) fn deployment(obj: &Value) -> Health {
+    if !api_version_in(obj, &["apps/v1"]) {
+        return unsupported(obj);
+    }
     if is_true(obj, &["spec", "paused"]) {
         return Health::new(HealthStatus::Suspended, "Deployment is paused");
     }
@@ -60,6 +67,9 @@ pub(crate) fn deployment(obj: &Value) -> Health {
 /// pods above the partition are updated; OnDelete → Healthy once ready;
 /// otherwise Healthy once the update revision is the current one.
 pub(crate) fn stateful_set(obj: &Value) -> Health {
+    if !api_version_in(obj, &["apps/v1"]) {
+        return unsupported(obj);
+    }
     let observed = int_or_zero(obj, &["status", "observedGeneration"]);
     if observed == 0 || generation(obj) > observed {
         return progressing("Waiting for statefulset spec update to be observed...");
@@ -91,10 +101,7 @@ pub(crate) fn stateful_set(obj: &Value) -> Health {
         );
     }
     if strategy == "OnDelete" {
-        return Health::new(
-            HealthStatus::Healthy,
-            format!("statefulset has {ready} ready pods ({updated} updated)"),
-        );
+        return Health::new(HealthStatus::Healthy, format!("statefulset has {ready} ready pods"));
     }
     let update_revision = string_or_empty(obj, &["status", "updateRevision"]);
     let current_revision = string_or_empty(obj, &["status", "currentRevision"]);
@@ -116,6 +123,9 @@ pub(crate) fn stateful_set(obj: &Value) -> Health {
 /// pods still updating or becoming available on every node → Progressing;
 /// else Healthy.
 pub(crate) fn daemon_set(obj: &Value) -> Health {
+    if !api_version_in(obj, &["apps/v1"]) {
+        return unsupported(obj);
+    }
     if generation(obj) > int_or_zero(obj, &["status", "observedGeneration"]) {
         return progressing(
             "Waiting for rollout to finish: observed daemon set generation less than desired generation",
@@ -149,6 +159,9 @@ pub(crate) fn daemon_set(obj: &Value) -> Health {
 /// condition → Degraded; fewer available replicas than desired →
 /// Progressing; else Healthy.
 pub(crate) fn replica_set(obj: &Value) -> Health {
+    if !api_version_in(obj, &["apps/v1"]) {
+        return unsupported(obj);
+    }
     if generation(obj) > int_or_zero(obj, &["status", "observedGeneration"]) {
         return progressing(
             "Waiting for rollout to finish: observed replica set generation less than desired generation",
@@ -204,7 +217,7 @@ mod tests {
 
     #[test]
     fn deployment_without_status_waits_for_the_controller() {
-        let obj = json!({"kind": "Deployment", "metadata": {"name": "web", "generation": 1}, "spec": {"replicas": 1}});
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "generation": 1}, "spec": {"replicas": 1}});
         assert_health(
             deployment(&obj),
             HealthStatus::Progressing,
@@ -291,13 +304,31 @@ mod tests {
     }
 
     #[test]
+    fn other_versions_are_unknown_as_in_argo_cd() {
+        let mut obj = deploy(json!({"replicas": 1}), json!({}));
+        obj["apiVersion"] = json!("apps/v1beta2");
+        assert_health(
+            deployment(&obj),
+            HealthStatus::Unknown,
+            "unsupported Deployment GVK: apps/v1beta2, Kind=Deployment",
+        );
+        obj["kind"] = json!("DaemonSet");
+        obj["apiVersion"] = json!("extensions/v1beta1");
+        assert_health(
+            daemon_set(&obj),
+            HealthStatus::Unknown,
+            "unsupported DaemonSet GVK: extensions/v1beta1, Kind=DaemonSet",
+        );
+    }
+
+    #[test]
     fn deployment_scaled_to_zero_is_healthy() {
         let obj = deploy(json!({"replicas": 0}), json!({"observedGeneration": 2}));
         assert_health(deployment(&obj), HealthStatus::Healthy, "");
     }
 
     fn sts(spec: Value, status: Value) -> Value {
-        json!({"kind": "StatefulSet", "metadata": {"name": "db", "generation": 3}, "spec": spec, "status": status})
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "generation": 3}, "spec": spec, "status": status})
     }
 
     #[test]
@@ -358,7 +389,7 @@ mod tests {
         assert_health(
             stateful_set(&obj),
             HealthStatus::Healthy,
-            "statefulset has 2 ready pods (1 updated)",
+            "statefulset has 2 ready pods",
         );
     }
 
@@ -387,7 +418,7 @@ mod tests {
     }
 
     fn ds(spec: Value, status: Value) -> Value {
-        json!({"kind": "DaemonSet", "metadata": {"name": "agent", "generation": 1}, "spec": spec, "status": status})
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "generation": 1}, "spec": spec, "status": status})
     }
 
     #[test]
@@ -433,7 +464,7 @@ mod tests {
     }
 
     fn rs(spec: Value, status: Value) -> Value {
-        json!({"kind": "ReplicaSet", "metadata": {"name": "web-1", "generation": 1}, "spec": spec, "status": status})
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-1", "generation": 1}, "spec": spec, "status": status})
     }
 
     #[test]

@@ -20,13 +20,18 @@ pub fn check_key(object: &Value) -> Option<String> {
     Some(format!("{}_{}", kind.group(), kind.kind))
 }
 
-/// Assesses one object: a Rhai health check for its kind wins (an operator's
-/// mounted check over the bundled one), then the built-in rules; an object
-/// with neither is Healthy by existing, as in Argo CD.
+/// Assesses one object in the documented order (docs/health.md): being
+/// deleted is Progressing "Pending deletion" before any check runs; then a
+/// Rhai health check for its kind (an operator's mounted check over the
+/// bundled one), then the built-in rules; an object with neither is Healthy
+/// by existing, as in Argo CD.
 ///
 /// # Errors
 /// A health check that throws or returns something other than `#{status, message}`.
 pub fn assess(host: &Host, object: &Value) -> Result<Health> {
+    if let Some(deleting) = crate::health::assess_deletion(object) {
+        return Ok(deleting);
+    }
     if let (Some(key), Some(scripts)) = (check_key(object), host.scripts.get())
         && let Some(script) = scripts.health.get(&key)
     {
