@@ -170,6 +170,7 @@ async fn install_argocd(client: &kube::Client) {
         .unwrap();
     let count = apply_file(client, &upstream("argo-cd-v3.5.1-install.yaml"), "argocd").await;
     assert_eq!(count, 59);
+    configure_health(client).await;
     let projects = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         "argocd",
@@ -179,6 +180,39 @@ async fn install_argocd(client: &kube::Client) {
         ),
     );
     wait_for(&projects, "default", Duration::from_secs(30), |_| true).await;
+}
+
+/// What the executor's bootstrap adds to Argo CD's settings: the health
+/// checks of `bundle/health/` in `argocd-cm`, and resource health recorded
+/// in the Application (`argocd-cmd-params-cm`).
+async fn configure_health(client: &kube::Client) {
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "argocd");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundle/health");
+    let mut data = serde_json::Map::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if let Some(key) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".lua"))
+        {
+            data.insert(
+                format!("resource.customizations.health.{key}"),
+                json!(std::fs::read_to_string(&path).unwrap()),
+            );
+        }
+    }
+    let patch = |data: serde_json::Map<String, Value>| Patch::Merge(json!({"data": data}));
+    configmaps
+        .patch("argocd-cm", &PatchParams::default(), &patch(data))
+        .await
+        .unwrap();
+    let mut params = serde_json::Map::new();
+    params.insert("controller.resource.health.persist".into(), json!("true"));
+    configmaps
+        .patch("argocd-cmd-params-cm", &PatchParams::default(), &patch(params))
+        .await
+        .unwrap();
 }
 
 async fn create_app(api: &Api<DynamicObject>, yaml: &str) {
@@ -284,8 +318,25 @@ objects:
         ),
     )
     .await;
+    // The held Degraded acts on harbor's Deployments (their progress
+    // deadline passes); Argo CD's check judges them, the Application names them.
     let harbor = wait_app(&apps, "harbor", "/status/health/status", "Degraded").await;
-    assert_eq!(field(&harbor, "/status/health/message"), "database unreachable");
+    let message = field(&harbor, "/status/health/message").as_str().unwrap_or_default();
+    assert!(message.starts_with("Caused by apps/Deployment:harbor/"), "{message}");
+    let degraded = field(&harbor, "/status/resources")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["health"]["status"] == "Degraded")
+        .unwrap()
+        .clone();
+    assert_eq!(degraded["kind"], "Deployment");
+    assert!(
+        degraded["health"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("exceeded its progress deadline")
+    );
     let mut fixed = config.clone();
     fixed.apps.remove("harbor");
     sim.reload(fixed.clone());

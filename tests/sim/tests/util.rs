@@ -42,6 +42,26 @@ pub fn upstream(file: &str) -> PathBuf {
     panic!("the upstream manifest {file} was not found: set EXECUTOR_UPSTREAM_DIR to the directory holding it")
 }
 
+/// Argo CD's health test cases (`shared/conformance/argocd-health`, see its
+/// README): `EXECUTOR_CONFORMANCE_DIR`, else the first one above the crate,
+/// else the project machines' `/work/shared/conformance/argocd-health`.
+pub fn conformance_dir() -> PathBuf {
+    let relative = Path::new("shared/conformance/argocd-health");
+    std::env::var_os("EXECUTOR_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join(relative)),
+        )
+        .chain(std::iter::once(Path::new("/work").join(relative)))
+        .find(|dir| dir.join("cases.json").is_file())
+        .expect(
+            "Argo CD's health cases were not found: set EXECUTOR_CONFORMANCE_DIR to shared/conformance/argocd-health",
+        )
+}
+
 /// A `kube-sim serve` process and its temp directory.
 pub struct SimProcess {
     pub stderr: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,

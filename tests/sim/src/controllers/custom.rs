@@ -8,9 +8,16 @@
 //! `vault.banzaicloud.com/Vault` (`initialized`, not `sealed`, a `leader`).
 //! `customResources:` in `sim.yaml` adds kinds; `objects:` overrides the
 //! status of single objects (e.g. one CephCluster in `HEALTH_ERR`).
+//! cert-manager `Certificate` and external-secrets `ClusterSecretStore` get
+//! a `Ready` condition, and the built-in `PodDisruptionBudget` the status
+//! the disruption controller writes (`DisruptionAllowed`), because Argo CD
+//! has health checks for them. An Application's `apps:` behaviour
+//! (`argocd::behaviour`) can delay, withhold or fail the status of its
+//! objects.
 //! Every written status carries `observedGeneration`, which is also how the
 //! controller knows an instance is done.
 
+use super::argocd::behaviour::{self, Hold};
 use crate::api::object;
 use crate::api::write::{self, WriteCtx};
 use crate::cluster::Cluster;
@@ -39,6 +46,17 @@ pub fn desired_status(config: &SimConfig, group: &str, kind: &str, object: &Valu
         }
         ("vault.banzaicloud.com", "Vault") => Some(json!({
             "initialized": true, "sealed": false, "leader": "vault-0", "nodes": ["vault-0"],
+        })),
+        ("cert-manager.io", "Certificate") => Some(json!({
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+                            "message": "Certificate is up to date and has not expired"}],
+        })),
+        ("external-secrets.io", "ClusterSecretStore") => Some(json!({
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Valid", "message": "store validated"}],
+        })),
+        ("policy", "PodDisruptionBudget") => Some(json!({
+            "disruptionsAllowed": 1, "currentHealthy": 1, "desiredHealthy": 0, "expectedPods": 1,
+            "conditions": [{"type": "DisruptionAllowed", "status": "True", "reason": "SufficientPods", "message": ""}],
         })),
         _ => None,
     };
@@ -76,13 +94,23 @@ fn reconcile(cluster: &Arc<Cluster>, group: &str, resource: &str, o: &Value, imm
     let Some(rt) = cluster.registry.preferred(group, resource) else {
         return;
     };
-    if !rt.custom || object::is_deleting(o) {
+    let disruption_budget = group == "policy" && resource == "poddisruptionbudgets";
+    if !(rt.custom || disruption_budget) || object::is_deleting(o) {
         return;
     }
     let config = cluster.config();
-    let Some((status, delay)) = desired_status(&config, group, &rt.kind, o) else {
+    let Some((mut status, mut delay)) = desired_status(&config, group, &rt.kind, o) else {
         return;
     };
+    match behaviour::hold(cluster, o) {
+        Hold::None => {}
+        Hold::Delay(d) => delay = delay.max(d),
+        Hold::Forever => return,
+        Hold::Fail(message) => match behaviour::failed_status(group, &rt.kind, &status, &message) {
+            Some(failed) => status = failed,
+            None => return,
+        },
+    }
     let namespace = object::namespace(o).to_string();
     let name = object::name(o).to_string();
     let generation = object::generation(o);

@@ -8,7 +8,10 @@
 //! A new generation writes an in-progress status at once and starts a tokio
 //! timer; when it fires and the generation is still current, Pods turn Ready
 //! and the status says so. A ReplicaSet becoming ready wakes its Deployment.
+//! An Application's `apps:` behaviour in `sim.yaml` can delay, withhold or
+//! fail that (`argocd::behaviour`); a reload re-plays what is not ready.
 
+use super::argocd::behaviour::{self, Hold};
 use super::{CONTROLLER_MANAGER, pods};
 use crate::api::object::{self, condition, is_deleting};
 use crate::api::write::{self, WriteCtx};
@@ -54,7 +57,9 @@ fn write_status(cluster: &Cluster, rt: &ResourceType, o: &Value, status: Value) 
 }
 
 fn schedule(cluster: &Arc<Cluster>, rt: Arc<ResourceType>, o: &Value) {
-    let delay = cluster.config().workloads.ready_after();
+    let Some(delay) = behaviour::delay(cluster, o, cluster.config().workloads.ready_after()) else {
+        return;
+    };
     let cluster = cluster.clone();
     let namespace = object::namespace(o).to_string();
     let name = object::name(o).to_string();
@@ -67,8 +72,85 @@ fn schedule(cluster: &Arc<Cluster>, rt: Arc<ResourceType>, o: &Value) {
         if object::generation(&current) != generation || is_deleting(&current) {
             return;
         }
-        become_ready(&cluster, &rt, &current);
+        match behaviour::hold(&cluster, &current) {
+            Hold::Fail(message) => fail(&cluster, &rt, &current, &message),
+            Hold::Forever => {}
+            Hold::None | Hold::Delay(_) => become_ready(&cluster, &rt, &current),
+        }
     });
+}
+
+/// What the real controller reports when an object cannot become ready: a
+/// Deployment exceeds its progress deadline, a bare ReplicaSet or a Job
+/// fails with `message`; StatefulSets and DaemonSets just stay unready.
+fn fail(cluster: &Arc<Cluster>, rt: &ResourceType, o: &Value, message: &str) {
+    let now = crate::time::now_rfc3339();
+    match (rt.group.as_str(), rt.resource.as_str()) {
+        ("apps", "replicasets") => match (deployment_of(cluster, o), rt_of(cluster, "apps", "deployments")) {
+            (Some(d), Some(d_rt)) => {
+                let n = replicas(&d);
+                write_status(
+                    cluster,
+                    &d_rt,
+                    &d,
+                    json!({
+                        "observedGeneration": object::generation(&d),
+                        "replicas": n, "updatedReplicas": n, "readyReplicas": 0, "availableReplicas": 0,
+                        "unavailableReplicas": n,
+                        "conditions": [
+                            condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", &now),
+                            condition("Progressing", false, "ProgressDeadlineExceeded",
+                                &format!("ReplicaSet \"{}\" has timed out progressing.", object::name(o)), &now),
+                        ],
+                    }),
+                );
+            }
+            _ => {
+                let mut status = o["status"].clone();
+                status["conditions"] = json!([condition("ReplicaFailure", true, "FailedCreate", message, &now)]);
+                write_status(cluster, rt, o, status);
+            }
+        },
+        ("batch", "jobs") => {
+            let mut status = o["status"].clone();
+            status["active"] = json!(0);
+            status["failed"] = json!(1);
+            status["conditions"] = json!([
+                condition("FailureTarget", true, "BackoffLimitExceeded", message, &now),
+                condition("Failed", true, "BackoffLimitExceeded", message, &now),
+            ]);
+            write_status(cluster, rt, o, status);
+        }
+        _ => {}
+    }
+}
+
+/// After a reload: plays again every workload that is not ready, so a
+/// lifted or changed `apps:` behaviour takes effect.
+fn replay(cluster: &Arc<Cluster>) {
+    for (group, resource) in [
+        ("apps", "replicasets"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("batch", "jobs"),
+    ] {
+        let Some(rt) = rt(cluster, group, resource) else {
+            continue;
+        };
+        for o in cluster.store.list(&rt.group_resource(), None).0 {
+            let status = &o["status"];
+            let int = |key: &str| status[key].as_i64().unwrap_or(0);
+            let pending = match resource {
+                "daemonsets" => int("numberReady") < int("desiredNumberScheduled"),
+                "jobs" => status["completionTime"].is_null() && int("failed") == 0,
+                _ => int("readyReplicas") < replicas(&o),
+            };
+            let observed = resource == "jobs" || status["observedGeneration"].as_i64() == Some(object::generation(&o));
+            if pending && observed && !is_deleting(&o) {
+                schedule(cluster, rt.clone(), &o);
+            }
+        }
+    }
 }
 
 /// Reacts to one change of the store.
@@ -481,9 +563,11 @@ fn become_ready(cluster: &Arc<Cluster>, rt: &ResourceType, o: &Value) {
 /// Runs the workload controllers until shutdown.
 pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
     let mut rx = cluster.store.subscribe();
+    let mut reloads = cluster.reloads();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
+            _ = reloads.changed() => replay(&cluster),
             change = rx.recv() => match change {
                 Ok(change) => {
                     handle(&cluster, &change);

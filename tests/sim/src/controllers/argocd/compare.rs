@@ -1,9 +1,14 @@
 //! Comparing an Application's manifests with the cluster: per-resource sync
-//! and health, the Application's sync status, health (computed, or forced by
-//! `apps:` in `sim.yaml`), and the status write that happens only when
-//! something changed. Also the cascade of the resources finalizer.
+//! and health (as Argo CD computes them, see [`super::health`]), the
+//! Application's sync status and health, and the status write that happens
+//! only when something changed. Also the cascade of the resources finalizer.
+//!
+//! `apps:` behaviours in `sim.yaml` (`healthyAfter`, a held health) act on
+//! the objects' status, where the simulated controllers and operators write
+//! it (`controllers::behaviour`), never on the Application's health: a
+//! broken health check in `argocd-cm` shows exactly as in Argo CD.
 
-use super::health::{Health, assess};
+use super::health::{self, Health, Managed, Settings};
 use super::{ArgoCd, INSTANCE_LABEL, RESOURCES_FINALIZER, repo};
 use crate::api::object;
 use crate::api::write::{self, DeleteOptions, WriteCtx};
@@ -11,7 +16,6 @@ use crate::controllers::gc::all_objects;
 use crate::resources::ResourceType;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// One desired resource, resolved against the served types.
 #[derive(Debug, Clone)]
@@ -66,6 +70,10 @@ pub struct Comparison {
     pub health: Health,
     /// Health message.
     pub health_message: String,
+    /// `status.resourceHealthSource`: absent when resource health is
+    /// recorded in the Application (Argo CD's `Inline` is the empty
+    /// string), `appTree` otherwise.
+    pub health_source: Option<&'static str>,
     /// `status.resources`.
     pub resources: Vec<Value>,
     /// `status.conditions`.
@@ -185,6 +193,7 @@ pub fn compare(argo: &ArgoCd, app: &Value) -> Comparison {
         revision: String::new(),
         health: Health::Unknown,
         health_message: String::new(),
+        health_source: Some("appTree"),
         resources: vec![],
         conditions: vec![],
         images: vec![],
@@ -217,9 +226,9 @@ pub fn compare(argo: &ArgoCd, app: &Value) -> Comparison {
         }
     };
     c.revision = revision;
+    let settings = Settings::load(&argo.cluster, ns);
     let mut all_synced = true;
-    let mut worst: Option<Health> = None;
-    let mut message = String::new();
+    let mut lives = Vec::with_capacity(desired.len());
     for d in &desired {
         let version = d.manifest["apiVersion"]
             .as_str()
@@ -236,21 +245,7 @@ pub fn compare(argo: &ArgoCd, app: &Value) -> Comparison {
         let synced = live.as_ref().is_some_and(|l| in_sync(d, l));
         all_synced &= synced;
         entry["status"] = json!(if synced { "Synced" } else { "OutOfSync" });
-        let health = match &live {
-            None => Some((Health::Missing, String::new())),
-            Some(l) => assess(d.group(), d.kind(), l),
-        };
-        if let Some((h, m)) = health {
-            let mut hv = json!({"status": h.as_str()});
-            if !m.is_empty() {
-                hv["message"] = json!(m);
-            }
-            entry["health"] = hv;
-            if worst.is_none_or(|w| h > w) {
-                worst = Some(h);
-                message = m;
-            }
-        }
+        lives.push(live);
         for path in [
             "/spec/template/spec/containers",
             "/spec/containers",
@@ -289,55 +284,64 @@ pub fn compare(argo: &ArgoCd, app: &Value) -> Comparison {
         entry["status"] = json!("OutOfSync");
         entry["requiresPruning"] = json!(true);
         c.resources.push(entry);
+        lives.push(Some(o.clone()));
         all_synced = false;
         c.extra.push((rt, o));
     }
+    set_health(app, &settings, &mut c, &lives);
     c.sync = if all_synced {
         "Synced".into()
     } else {
         "OutOfSync".into()
     };
-    c.health = worst.unwrap_or(Health::Healthy);
-    c.health_message = message;
     c.images.sort();
-    apply_behaviour(argo, app, &mut c);
     c.desired = desired;
     c
 }
 
-/// Applies `apps:` overrides (forced health, `healthyAfter`).
-fn apply_behaviour(argo: &ArgoCd, app: &Value, c: &mut Comparison) {
-    let config = argo.cluster.config();
-    let Some(behaviour) = config.apps.get(object::name(app)) else {
-        return;
-    };
-    if let Some(h) = &behaviour.health {
-        c.health = Health::parse(h);
-        c.health_message = behaviour.message.clone().unwrap_or_default();
-        return;
-    }
-    if let Some(delay) = behaviour.healthy_after
-        && c.health == Health::Healthy
-    {
-        let op = &app["status"]["operationState"];
-        let elapsed = match argo.since_synced(object::name(app)) {
-            Some(d) => d.as_secs_f64(),
-            None => {
-                let base = if op["phase"] == "Succeeded" {
-                    op["finishedAt"].as_str()
-                } else {
-                    app["metadata"]["creationTimestamp"].as_str()
-                };
-                base.and_then(crate::time::age_seconds).map_or(f64::MAX, |s| s as f64)
+/// Fills the resources' and the Application's health (Argo CD's
+/// `setApplicationHealth`): `lives[i]` is the live object of
+/// `c.resources[i]`.
+fn set_health(app: &Value, settings: &Settings, c: &mut Comparison, lives: &[Option<Arc<Value>>]) {
+    let text = |entry: &Value, key: &str| entry[key].as_str().unwrap_or("").to_string();
+    let keys: Vec<[String; 4]> = c
+        .resources
+        .iter()
+        .map(|e| [text(e, "group"), text(e, "kind"), text(e, "namespace"), text(e, "name")])
+        .collect();
+    let managed: Vec<Managed<'_>> = keys
+        .iter()
+        .zip(lives)
+        .map(|([group, kind, namespace, name], live)| Managed {
+            group,
+            kind,
+            namespace,
+            name,
+            live: live.as_deref(),
+        })
+        .collect();
+    let result = health::aggregate(settings, app, &managed);
+    if settings.persist {
+        for (entry, verdict) in c.resources.iter_mut().zip(&result.resources) {
+            if let Some((h, m)) = verdict {
+                let mut hv = json!({"status": h.as_str()});
+                if !m.is_empty() {
+                    hv["message"] = json!(m);
+                }
+                entry["health"] = hv;
             }
-        };
-        let wait = delay.as_secs_f64() - elapsed;
-        if wait > 0.0 {
-            c.health = Health::Progressing;
-            c.health_message = "waiting for the application to become healthy (kube-sim healthyAfter)".into();
-            argo.enqueue_after(object::name(app), Duration::from_secs_f64(wait));
         }
     }
+    c.health_source = (!settings.persist).then_some("appTree");
+    if let Some(error) = result.error {
+        c.conditions.push(json!({
+            "type": "ComparisonError",
+            "message": format!("error setting app health: {error}"),
+            "lastTransitionTime": crate::time::now_rfc3339(),
+        }));
+    }
+    c.health = result.health;
+    c.health_message = result.message;
 }
 
 /// Writes the comparison into the Application's status, only if it changed.
@@ -360,6 +364,13 @@ pub fn write_status(argo: &ArgoCd, rt: &ResourceType, name: &str, c: &Comparison
         }
         status["health"] = health;
         status["resources"] = json!(c.resources);
+        match (c.health_source, status.as_object_mut()) {
+            (Some(source), _) => status["resourceHealthSource"] = json!(source),
+            (None, Some(m)) => {
+                m.remove("resourceHealthSource");
+            }
+            (None, None) => {}
+        }
         status["summary"] = if c.images.is_empty() {
             json!({})
         } else {

@@ -14,6 +14,7 @@
 //! reconciliation writes only when the status really changed — a Synced and
 //! Healthy Application is left alone, so its resourceVersion stays put.
 
+pub mod behaviour;
 pub mod compare;
 pub mod health;
 pub mod repo;
@@ -209,6 +210,15 @@ fn relevant_names(argo: &ArgoCd, change: &Change, out: &mut BTreeSet<String>) ->
     activation
 }
 
+/// Whether a change touches Argo CD's settings (`argocd-cm`,
+/// `argocd-cmd-params-cm` in its namespace): every Application is then
+/// compared again, as Argo CD does when its settings change.
+fn settings_changed(argo: &ArgoCd, change: &Change) -> bool {
+    change.gr == GroupResource::new("", "configmaps")
+        && matches!(object::name(&change.object), "argocd-cm" | "argocd-cmd-params-cm")
+        && argo.namespace().as_deref() == Some(object::namespace(&change.object))
+}
+
 fn check_activation(argo: &Arc<ArgoCd>) -> bool {
     let found = find_install(&argo.cluster);
     let mut current = argo.namespace.lock().unwrap_or_else(|e| e.into_inner());
@@ -313,6 +323,7 @@ pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
                     if relevant_names(&argo, &change, &mut pending) && check_activation(&argo) {
                         all = true;
                     }
+                    all |= settings_changed(&argo, &change);
                 }
                 Err(RecvError::Lagged(_)) => {
                     check_activation(&argo);
@@ -326,6 +337,7 @@ pub async fn run(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) {
             if relevant_names(&argo, &change, &mut pending) && check_activation(&argo) {
                 all = true;
             }
+            all |= settings_changed(&argo, &change);
         }
         while let Ok(n) = queue.try_recv() {
             pending.insert(n);

@@ -8,7 +8,7 @@
 //! sync unless the `CreateNamespace=true` sync option is set.
 
 use super::compare::{self, Comparison, Desired};
-use super::health::{Health, assess};
+use super::health::{Health, Settings, assess};
 use super::{ArgoCd, FIELD_MANAGER};
 use crate::api::object;
 use crate::api::patch::PatchType;
@@ -176,10 +176,11 @@ fn apply_one(argo: &ArgoCd, d: &mut Desired, ctx: &WriteCtx<'_>) -> Result<Strin
 
 fn wave_health(argo: &ArgoCd, wave: &[Desired]) -> (bool, Option<String>) {
     let mut all_healthy = true;
+    let settings = Settings::load(&argo.cluster, &argo.namespace().unwrap_or_default());
     for d in wave {
         match d.live(argo) {
             None => all_healthy = false,
-            Some(live) => match assess(d.group(), d.kind(), &live) {
+            Some(live) => match assess(&settings, d.group(), d.kind(), &live).health {
                 None | Some((Health::Healthy, _)) => {}
                 Some((Health::Degraded, m)) => {
                     return (
