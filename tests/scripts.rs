@@ -73,7 +73,7 @@ fn fixtures_beside_a_test_seed_the_fake_cluster() {
     .unwrap();
     std::fs::write(
         dir.join("gates.test.rhai"),
-        "fn test_warn_is_not_healthy() {\n  let c = k8s::get(\"ceph.rook.io/v1\", \"CephCluster\", \"rook-ceph\", \"rook-ceph\");\n  assert_eq(health::assess(c).status, \"Progressing\");\n  expect_no_writes();\n}\n",
+        "fn test_warn_is_not_healthy() {\n  let c = k8s::get(\"ceph.rook.io/v1\", \"CephCluster\", \"rook-ceph\", \"rook-ceph\");\n  assert_eq(health::assess(c).status, \"Degraded\");\n  expect_no_writes();\n}\n",
     )
     .unwrap();
     let run = sandbox.run(&["test", dir.to_str().unwrap()]);

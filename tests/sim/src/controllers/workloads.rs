@@ -125,8 +125,10 @@ fn fail(cluster: &Arc<Cluster>, rt: &ResourceType, o: &Value, message: &str) {
     }
 }
 
-/// After a reload: plays again every workload that is not ready, so a
-/// lifted or changed `apps:` behaviour takes effect.
+/// After a reload: an Application now held Degraded fails its workloads at
+/// once; otherwise every workload that is not ready is played again, and a
+/// Deployment whose ReplicaSet is ready is observed again, so a lifted or
+/// changed `apps:` behaviour takes effect.
 fn replay(cluster: &Arc<Cluster>) {
     for (group, resource) in [
         ("apps", "replicasets"),
@@ -140,14 +142,24 @@ fn replay(cluster: &Arc<Cluster>) {
         for o in cluster.store.list(&rt.group_resource(), None).0 {
             let status = &o["status"];
             let int = |key: &str| status[key].as_i64().unwrap_or(0);
+            let observed = resource == "jobs" || status["observedGeneration"].as_i64() == Some(object::generation(&o));
+            if !observed || is_deleting(&o) {
+                continue;
+            }
             let pending = match resource {
                 "daemonsets" => int("numberReady") < int("desiredNumberScheduled"),
                 "jobs" => status["completionTime"].is_null() && int("failed") == 0,
                 _ => int("readyReplicas") < replicas(&o),
             };
-            let observed = resource == "jobs" || status["observedGeneration"].as_i64() == Some(object::generation(&o));
-            if pending && observed && !is_deleting(&o) {
-                schedule(cluster, rt.clone(), &o);
+            match behaviour::hold(cluster, &o) {
+                Hold::Fail(message) => fail(cluster, &rt, &o, &message),
+                Hold::Forever => {}
+                _ if pending => schedule(cluster, rt.clone(), &o),
+                _ => {
+                    if let Some(d) = deployment_of(cluster, &o) {
+                        deployment_observe(cluster, &d);
+                    }
+                }
             }
         }
     }
