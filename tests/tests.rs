@@ -7,6 +7,7 @@
 
 mod deploy;
 mod harness;
+mod health;
 mod image;
 mod inputs;
 mod observe;

@@ -174,9 +174,19 @@ pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
         let detail = s.conditions.first().map(|c| format!(" ({c})")).unwrap_or_default();
         return Verdict::Waiting(format!("sync status {why}{detail}"));
     }
+    // Argo CD could not run a health check (a script error in argocd-cm):
+    // that does not pass by waiting (controller/state.go adds this condition).
+    let health_error = s
+        .conditions
+        .iter()
+        .find(|c| c.starts_with("ComparisonError: error setting app health"));
     match s.health.as_str() {
         "Healthy" => Verdict::Ready,
         "Degraded" => Verdict::Unhealthy(format!("Degraded: {}", s.health_message)),
+        "Unknown" if health_error.is_some() => Verdict::Unhealthy(format!(
+            "Unknown: Argo CD cannot assess the health of its resources ({})",
+            health_error.map(String::as_str).unwrap_or_default()
+        )),
         "" => Verdict::Waiting("health not reported yet".to_owned()),
         other if s.health_message.is_empty() => Verdict::Waiting(format!("health {other}")),
         other => Verdict::Waiting(format!("health {other}: {}", s.health_message)),
@@ -227,6 +237,18 @@ pub fn diagnostics(app: &Value) -> Vec<String> {
                 format!("{namespace}/")
             };
             let message = text(&resource["health"]["message"]);
+            if health == "Unknown" {
+                // Name the check that failed: Argo CD runs the argocd-cm
+                // customisation for the kind when there is one.
+                let group = text(&resource["group"]);
+                out.push(format!(
+                    "{} {place}{}: Argo CD could not assess its health; see its health check \
+                     (argocd-cm resource.customizations.health.{group}_{}, or Argo CD's own for the kind)",
+                    text(&resource["kind"]),
+                    text(&resource["name"]),
+                    text(&resource["kind"]),
+                ));
+            }
             out.push(format!(
                 "{} {place}{}: {health}{}",
                 text(&resource["kind"]),

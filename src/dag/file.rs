@@ -95,6 +95,7 @@ struct ResourceDoc {
     kind: Spanned<String>,
     namespace: Option<String>,
     name: Spanned<String>,
+    check: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -196,11 +197,24 @@ fn convert_app(path: &Path, app: AppDoc, problems: &mut Problems) -> App {
                     ok = false;
                 }
             }
+            // Who judges the gate (docs/health.md, "Who decides").
+            if let Some(check) = r
+                .check
+                .as_ref()
+                .filter(|c| !matches!(c.value.as_str(), "argocd" | "executor"))
+            {
+                problems.push(
+                    Problem::new(at(check), format!("`{}`: expected `argocd` or `executor`", check.value))
+                        .field("resources[].check"),
+                );
+                ok = false;
+            }
             ok.then_some(ResourceGate {
                 api_version: r.api_version.value,
                 kind: r.kind.value,
                 namespace: r.namespace,
                 name: r.name.value,
+                check: r.check.map(|c| c.value),
             })
         })
         .collect();

@@ -159,6 +159,10 @@ pub struct ResourceGate {
     pub namespace: Option<String>,
     /// Object name.
     pub name: String,
+    /// Who judges it: `argocd` (the default: Argo CD's verdict when an
+    /// Application manages it) or `executor` (its own checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 impl Graph {

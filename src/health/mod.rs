@@ -28,6 +28,7 @@
 mod aggregate;
 mod apis;
 mod argo;
+mod authority;
 mod autoscaling;
 mod batch;
 mod builtin;
@@ -45,6 +46,7 @@ mod conformance_tests;
 mod scripts_tests;
 
 pub use aggregate::aggregate;
+pub use authority::{Recorded, managing, recorded};
 pub use builtin::{assess_builtin, assess_deletion, has_builtin};
 pub use checks::{BUNDLED_CHECKS, BundledCheck, bundled_check, check_file_name};
 pub use status::{Health, HealthStatus, ParseHealthStatusError};

@@ -174,7 +174,12 @@ fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -
                         ));
                     }
                     (K8sError::Invalid(message), _) => {
-                        return Err(failure("Degraded", format!("{name}: {message}"), diagnostics));
+                        let reason = if message.starts_with("Unknown") {
+                            "Unknown"
+                        } else {
+                            "Degraded"
+                        };
+                        return Err(failure(reason, format!("{name}: {message}"), diagnostics));
                     }
                     (error @ K8sError::Timeout { .. }, verdict) => {
                         let still = match verdict {

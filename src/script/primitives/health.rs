@@ -116,6 +116,25 @@ pub fn module(host: &Arc<Host>) -> Module {
             Ok(aggregate(parsed).to_string())
         },
     );
+    let h = host.clone();
+    register(
+        &mut m,
+        "gate",
+        &["gate: Map", "options: Map", "Map"],
+        "Judges a resource gate `#{apiVersion, kind, namespace, name, check}` as
+docs/health.md says: Argo CD's verdict recorded in the Application that
+manages the resource, or the executor's own (`health::assess`) when none
+does or `check` is `\"executor\"`. `options`: `app` (the node's Application,
+looked at first), `apps` (Applications already listed), `timeout` (wait
+until Healthy; without it, judge once). Returns `#{status, message,
+decided_by, app}`; while waiting, throws `#{reason, message, diagnostics}`
+when Degraded (at once) or at the timeout.",
+        move |gate: Map, options: Map| -> Result<Dynamic> {
+            let gate = to_json(&Dynamic::from_map(gate)).map_err(script_error)?;
+            let options = to_json(&Dynamic::from_map(options)).map_err(script_error)?;
+            super::gate::gate(&h, &gate, &options)
+        },
+    );
     register(
         &mut m,
         "check_key",

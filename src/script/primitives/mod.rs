@@ -9,6 +9,7 @@
 pub mod argocd;
 pub mod bundle;
 pub mod dag;
+pub mod gate;
 pub mod health;
 pub mod k8s;
 pub mod log;
