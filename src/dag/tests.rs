@@ -237,3 +237,38 @@ fn missing_and_escaping_hook_files_are_reported() {
     );
     assert!(errors.iter().any(|e| e.contains("leaves its directory")), "{errors:#?}");
 }
+
+#[test]
+fn a_gate_says_who_judges_it() {
+    let ok = graph(
+        "stacks:
+  - name: s
+    apps:
+      - name: web
+        path: p
+        namespace: web
+        resources:
+          - {apiVersion: cert-manager.io/v1, kind: Certificate, name: a}
+          - {apiVersion: cert-manager.io/v1, kind: Certificate, name: b, check: executor}
+",
+    )
+    .unwrap();
+    let checks: Vec<Option<&str>> = ok.graph.stacks[0].apps[0]
+        .resources
+        .iter()
+        .map(|g| g.check.as_deref())
+        .collect();
+    assert_eq!(checks, [None, Some("executor")]);
+    let errors = graph(
+        "stacks:
+  - name: s
+    apps:
+      - {name: web, path: p, namespace: web, resources: [{apiVersion: v1, kind: Secret, name: a, check: mounted}]}
+",
+    )
+    .unwrap_err();
+    assert!(
+        errors[0].contains("resources[].check") && errors[0].contains("`mounted`: expected `argocd` or `executor`"),
+        "{errors:#?}"
+    );
+}
