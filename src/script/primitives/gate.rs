@@ -150,6 +150,11 @@ pub fn gate(host: &Host, gate_value: &Value, options: &Value) -> Result<Dynamic>
         _ => "executor".to_owned(),
     };
     let Some(timeout) = wait else {
+        // Judged once: Argo CD's verdict is the one just read with its
+        // Application; the executor's needs the object.
+        if let Some(health) = decider.as_ref().and_then(|r| r.health.clone()) {
+            return Ok(verdict_map(&health, by, &app));
+        }
         let live = host.block(&format!("reading {key}"), host.cluster.get(&key))?;
         return Ok(verdict_map(&judge(live.as_ref()), by, &app));
     };
