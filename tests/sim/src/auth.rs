@@ -15,6 +15,8 @@ pub struct User {
     /// Groups.
     pub groups: Vec<String>,
     rules: TokenConfig,
+    /// Set for ServiceAccount tokens: authorized by the cluster's RBAC.
+    rbac: Option<std::sync::Arc<crate::rbac::Grants>>,
 }
 
 impl User {
@@ -27,11 +29,42 @@ impl User {
                 user: name.to_string(),
                 ..TokenConfig::default()
             },
+            rbac: None,
+        }
+    }
+
+    /// A ServiceAccount user whose requests the cluster's RBAC authorizes
+    /// (see [`crate::rbac`]).
+    pub fn with_grants(name: &str, groups: Vec<String>, grants: std::sync::Arc<crate::rbac::Grants>) -> Self {
+        Self {
+            name: name.to_string(),
+            groups,
+            rules: TokenConfig::default(),
+            rbac: Some(grants),
+        }
+    }
+
+    /// Whether the user may do `verb` on `group`/`resource` (`res/sub` for a
+    /// subresource) named `name` in `namespace`.
+    pub fn allows_named(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> bool {
+        match &self.rbac {
+            Some(grants) => grants.allows(verb, group, resource, namespace, name),
+            None => self.allows(verb, group, resource, namespace),
         }
     }
 
     /// Whether the user may do `verb` on `group`/`resource` in `namespace`.
     pub fn allows(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+        if let Some(grants) = &self.rbac {
+            return grants.allows(verb, group, resource, namespace, None);
+        }
         if let Some(rules) = &self.rules.rules {
             return rules.iter().any(|r| r.grants(verb, group, resource, namespace));
         }
@@ -72,6 +105,9 @@ impl User {
 
     /// Answers a SelfSubjectAccessReview body.
     pub fn access_review(&self, body: &Value) -> Value {
+        if let Some(grants) = &self.rbac {
+            return grants.access_review(body);
+        }
         let attrs = &body["spec"]["resourceAttributes"];
         let allowed = if attrs.is_object() {
             let resource = attrs["resource"].as_str().unwrap_or("");
@@ -104,6 +140,9 @@ impl User {
 
     /// Answers a SelfSubjectRulesReview body.
     pub fn rules_review(&self, body: &Value) -> Value {
+        if let Some(grants) = &self.rbac {
+            return grants.rules_review(body);
+        }
         let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_else(|| vec!["*".into()]);
         let mut out = body.clone();
         out["apiVersion"] = json!("authorization.k8s.io/v1");
@@ -147,6 +186,7 @@ pub fn authenticate(tokens: &BTreeMap<String, TokenConfig>, header: Option<&str>
             },
             groups: rules.groups.clone(),
             rules: rules.clone(),
+            rbac: None,
         }),
         None => Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
     }

@@ -24,6 +24,8 @@ pub struct Cluster {
     pub registry: Registry,
     /// The audit log.
     pub audit: AuditLog,
+    /// The pod runner's processes, logs and ServiceAccount tokens.
+    pub runtime: crate::podrunner::Runtime,
     config: RwLock<Arc<SimConfig>>,
     faults: RwLock<Arc<Faults>>,
     tokens: RwLock<Arc<BTreeMap<String, TokenConfig>>>,
@@ -41,6 +43,7 @@ impl Cluster {
             store,
             registry: Registry::new(),
             audit,
+            runtime: crate::podrunner::Runtime::default(),
             config: RwLock::new(Arc::new(config)),
             faults: RwLock::new(Arc::new(faults)),
             tokens: RwLock::new(Arc::new(tokens)),

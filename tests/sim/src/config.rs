@@ -61,6 +61,9 @@ pub struct SimConfig {
     pub watch_history: Option<usize>,
     /// Argo CD simulator tuning.
     pub argocd: ArgoCdConfig,
+    /// The pod runner: image reference pattern (`*` matches any characters)
+    /// → program run for containers of that image (see [`crate::podrunner`]).
+    pub images: BTreeMap<String, PathBuf>,
 }
 
 /// One Git repository served from a local directory.
@@ -239,7 +242,8 @@ pub struct ArgoCdConfig {
 }
 
 impl SimConfig {
-    /// Reads a `sim.yaml`, resolving `repositories[].dir` against its folder.
+    /// Reads a `sim.yaml`, resolving `repositories[].dir` and `images` programs
+    /// against its folder.
     ///
     /// # Errors
     /// [`ConfigError::Read`] when the file cannot be read, [`ConfigError::Parse`]
@@ -258,6 +262,11 @@ impl SimConfig {
         for repo in &mut config.repositories {
             if repo.dir.is_relative() {
                 repo.dir = base.join(&repo.dir);
+            }
+        }
+        for program in config.images.values_mut() {
+            if program.is_relative() {
+                *program = base.join(&*program);
             }
         }
         Ok(config)

@@ -20,6 +20,8 @@ pub mod controllers;
 pub mod demo;
 pub mod faults;
 pub mod kubeconfig;
+pub mod podrunner;
+pub mod rbac;
 pub mod resources;
 pub mod serve;
 pub mod server;

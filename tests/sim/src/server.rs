@@ -150,7 +150,10 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     };
 
     let tokens = cluster.tokens();
-    let user: User = match auth::authenticate(&tokens, Some(authorization.as_str()).filter(|a| !a.is_empty())) {
+    let header_value = Some(authorization.as_str()).filter(|a| !a.is_empty());
+    let user: User = match auth::authenticate(&tokens, header_value)
+        .or_else(|e| crate::rbac::authenticate(&cluster, header_value).ok_or(e))
+    {
         Ok(u) => u,
         Err(e) => {
             finish(event, e.code);
@@ -254,10 +257,26 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         Some(sub) => format!("{}/{sub}", path.resource),
         None => path.resource.clone(),
     };
-    if !self_review && !user.allows(verb, &path.group, &resource, path.namespace.as_deref()) {
+    if !self_review
+        && !user.allows_named(
+            verb,
+            &path.group,
+            &resource,
+            path.namespace.as_deref(),
+            path.name.as_deref(),
+        )
+    {
         let e = user.forbidden(verb, &path.group, &path.resource, path.namespace.as_deref());
         finish(event, e.code);
         return Ok(error_response(&e));
+    }
+    if path.group.is_empty() && path.resource == "pods" && path.subresource.as_deref() == Some("log") {
+        let ns = path.namespace.clone().unwrap_or_default();
+        let name = path.name.clone().unwrap_or_default();
+        let response =
+            crate::podrunner::logs::respond(&cluster, &ns, &name, &query).unwrap_or_else(|e| error_response(&e));
+        finish(event, response.status().as_u16());
+        return Ok(response);
     }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),

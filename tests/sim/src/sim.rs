@@ -107,6 +107,10 @@ impl Sim {
         let audit = AuditLog::new(options.audit_log.as_deref())?;
         let tls = crate::tls::ServerTls::generate()?;
         let cluster = Arc::new(Cluster::new(options.config, audit));
+        cluster.runtime.set_server(crate::podrunner::ServerInfo {
+            port: addr.port(),
+            ca_pem: tls.ca_pem.clone(),
+        });
         controllers::seed(&cluster);
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = controllers::start(&cluster, rx.clone());

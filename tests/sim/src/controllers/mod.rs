@@ -96,6 +96,7 @@ pub fn start(cluster: &Arc<Cluster>, shutdown: watch::Receiver<bool>) -> Vec<Joi
         tokio::spawn(gc::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(workloads::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(custom::run(cluster.clone(), shutdown.clone())),
-        tokio::spawn(argocd::run(cluster.clone(), shutdown)),
+        tokio::spawn(argocd::run(cluster.clone(), shutdown.clone())),
+        tokio::spawn(crate::podrunner::run(cluster.clone(), shutdown)),
     ]
 }

@@ -104,6 +104,10 @@ pub fn mark(cluster: &Cluster, pod: &Value, phase: Phase, index: usize) {
     let Some(rt) = cluster.registry.preferred("", "pods") else {
         return;
     };
+    // The pod runner owns pods whose images run for real.
+    if crate::podrunner::is_mapped(&cluster.config(), pod) {
+        return;
+    }
     let now = crate::time::now_rfc3339();
     let containers: Vec<Value> = pod["spec"]["containers"]
         .as_array()

@@ -236,7 +236,8 @@ pub fn handle(cluster: &Arc<Cluster>, change: &Change) {
         ("", "pods")
             if change.kind == ChangeKind::Added
                 && o["metadata"]["ownerReferences"].is_null()
-                && o["status"]["phase"].is_null() =>
+                && o["status"]["phase"].is_null()
+                && !crate::podrunner::is_mapped(&cluster.config(), o) =>
         {
             let delay = cluster.config().workloads.ready_after();
             let cluster = cluster.clone();
