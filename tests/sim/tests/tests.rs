@@ -9,4 +9,5 @@ mod audit_and_faults;
 mod health;
 mod kube_rs;
 mod kubectl;
+mod podrunner;
 mod workloads;
