@@ -341,4 +341,18 @@ tokens:
         assert!(config.faults[3].reset);
         assert_eq!(config.tokens["viewer"].verbs.as_ref().unwrap().len(), 3);
     }
+
+    #[test]
+    fn image_programs_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.yaml");
+        std::fs::write(
+            &path,
+            "images: {\"executor:*\": ./bin/executor, \"alpine:*\": /bin/sh}\n",
+        )
+        .unwrap();
+        let config = SimConfig::from_file(&path).unwrap();
+        assert_eq!(config.images["executor:*"], dir.path().join("./bin/executor"));
+        assert_eq!(config.images["alpine:*"], PathBuf::from("/bin/sh"));
+    }
 }

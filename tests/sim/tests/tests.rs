@@ -10,4 +10,5 @@ mod health;
 mod kube_rs;
 mod kubectl;
 mod podrunner;
+mod workflows;
 mod workloads;

@@ -11,6 +11,7 @@ pub mod custom;
 pub mod gc;
 pub mod pods;
 pub mod storage;
+pub mod workflows;
 pub mod workloads;
 
 use crate::api::write;
@@ -97,6 +98,7 @@ pub fn start(cluster: &Arc<Cluster>, shutdown: watch::Receiver<bool>) -> Vec<Joi
         tokio::spawn(workloads::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(custom::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(argocd::run(cluster.clone(), shutdown.clone())),
+        tokio::spawn(workflows::run(cluster.clone(), shutdown.clone())),
         tokio::spawn(crate::podrunner::run(cluster.clone(), shutdown)),
     ]
 }

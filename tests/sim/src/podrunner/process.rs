@@ -9,8 +9,10 @@
 //! final `exec` keeps the process id, so signals reach the program. Missing
 //! mount points are created (as empty directories or files) on the host.
 //!
-//! Stopping follows the kubelet: SIGTERM, SIGKILL once the grace period has
-//! passed; `activeDeadlineSeconds` ends the pod with reason
+//! Each container runs as its own process group (`setsid`); when its main
+//! process ends, what is left of the group is killed, as the container's
+//! PID namespace would be. Stopping follows the kubelet: SIGTERM to the main
+//! process, SIGKILL once the grace period has passed; `activeDeadlineSeconds` ends the pod with reason
 //! `DeadlineExceeded` (`pkg/kubelet/active_deadline.go`).
 
 use super::status::{self, PodState, State};
@@ -24,8 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, oneshot, watch};
 use tokio::time::Instant;
 
 /// How a pod run ended.
@@ -115,32 +116,33 @@ fn script(p: &Prepared) -> String {
 }
 
 fn command(p: &Prepared) -> tokio::process::Command {
-    let mut cmd = if p.mounts.is_empty() {
-        let mut cmd = tokio::process::Command::new(&p.program);
-        cmd.args(&p.args).current_dir(&p.working_dir);
-        cmd
+    // `setsid` makes the process a group leader (same pid: it execs), so
+    // what it leaves behind can be killed with the group once it exits, as
+    // a container's PID namespace would be torn down.
+    let mut cmd = tokio::process::Command::new("setsid");
+    if p.mounts.is_empty() {
+        cmd.arg(&p.program).args(&p.args).current_dir(&p.working_dir);
     } else {
-        let mut cmd = tokio::process::Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        cmd.args(["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
             .arg(script(p))
             .arg("kube-sim-pod")
             .arg(&p.program)
             .args(&p.args);
-        cmd
-    };
+    }
     cmd.env_clear()
         .envs(p.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
 }
 
-async fn pipe(reader: impl AsyncRead + Unpin, buffer: Arc<super::logs::LogBuffer>) {
-    let mut reader = BufReader::new(reader);
+/// Reads the container's output (stdout and stderr share one pipe, so lines
+/// keep the order the program wrote them in) into its log buffer.
+fn pipe(reader: std::io::PipeReader, buffer: Arc<super::logs::LogBuffer>) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(reader);
     let mut line = Vec::new();
-    while let Ok(n) = reader.read_until(b'\n', &mut line).await {
+    while let Ok(n) = reader.read_until(b'\n', &mut line) {
         if n == 0 {
             break;
         }
@@ -148,10 +150,11 @@ async fn pipe(reader: impl AsyncRead + Unpin, buffer: Arc<super::logs::LogBuffer
     }
 }
 
-async fn signal(pid: Option<u32>, sig: &str) {
-    if let Some(pid) = pid {
+/// Sends `sig` to `target` (a pid, or `-<pgid>` for a process group).
+async fn signal(target: Option<String>, sig: &str) {
+    if let Some(target) = target {
         let _ = tokio::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
+            .args([sig, "--", &target])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -165,13 +168,24 @@ async fn run_container(
     buffer: Arc<super::logs::LogBuffer>,
     mut stop: watch::Receiver<Stop>,
     deadline: Option<Instant>,
+    on_start: Option<oneshot::Sender<()>>,
 ) -> Result<(i64, Option<&'static str>), String> {
-    let mut child = command(p)
-        .spawn()
-        .map_err(|e| format!("failed to start {}: {e}", p.program.display()))?;
-    let pid = child.id();
-    let out = child.stdout.take().map(|o| tokio::spawn(pipe(o, buffer.clone())));
-    let err = child.stderr.take().map(|e| tokio::spawn(pipe(e, buffer.clone())));
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
+    let mut cmd = command(p);
+    cmd.stdout(writer.try_clone().map_err(|e| format!("cannot make a pipe: {e}"))?)
+        .stderr(writer);
+    let spawned = cmd.spawn();
+    // The parent's copies of the write end must go, or the pipe never ends.
+    drop(cmd);
+    let mut child = spawned.map_err(|e| format!("failed to start {}: {e}", p.program.display()))?;
+    let pid = child.id().map(|p| p.to_string());
+    if let Some(tx) = on_start {
+        let _ = tx.send(());
+    }
+    let output = {
+        let buffer = buffer.clone();
+        tokio::task::spawn_blocking(move || pipe(reader, buffer))
+    };
     let mut reason = None;
     let mut kill_at: Option<Instant> = None;
     let status = loop {
@@ -191,7 +205,7 @@ async fn run_container(
             status = child.wait() => break status,
             _ = deadline_sleep => {
                 reason = Some("DeadlineExceeded");
-                signal(pid, "-TERM").await;
+                signal(pid.clone(), "-TERM").await;
                 kill_at = Some(Instant::now() + Duration::from_secs(2));
             }
             _ = kill_sleep => {
@@ -202,7 +216,7 @@ async fn run_container(
                 let current = *stop.borrow();
                 match (changed, current) {
                     (Ok(()), Stop::Terminate(grace)) if kill_at.is_none() => {
-                        signal(pid, "-TERM").await;
+                        signal(pid.clone(), "-TERM").await;
                         kill_at = Some(Instant::now() + grace);
                     }
                     (Err(_), _) => { let _ = child.start_kill(); }
@@ -211,9 +225,10 @@ async fn run_container(
             }
         }
     };
-    for task in [out, err].into_iter().flatten() {
-        let _ = task.await;
-    }
+    // The container is gone: so is everything it started.
+    signal(pid.map(|p| format!("-{p}")), "-KILL").await;
+    // A process that left the group may hold the pipe: stop waiting then.
+    let _ = tokio::time::timeout(Duration::from_millis(500), output).await;
     buffer.close();
     let code = match status {
         Ok(s) => {
@@ -316,35 +331,52 @@ pub async fn run_pod(cluster: &Arc<Cluster>, pod: &Value, stop: watch::Receiver<
         state.init[i].state = State::Running(started.clone());
         status::write(cluster, pod, &state);
         let buffer = cluster.runtime.logs.buffer(ns, name, &p.name);
-        let (s, reason) = terminated(started, run_container(p, buffer, stop.clone(), deadline).await);
+        let (s, reason) = terminated(started, run_container(p, buffer, stop.clone(), deadline, None).await);
         state.init[i].state = s;
         if !state.init[i].succeeded() || reason.is_some() {
             finish(cluster, pod, &mut state, reason.is_some());
             return Outcome::Done;
         }
     }
-    state.phase = "Running";
     let started = crate::time::now_rfc3339();
-    for c in &mut state.main {
-        c.state = State::Running(started.clone());
-    }
-    status::write(cluster, pod, &state);
     let shared = Arc::new(Mutex::new((state, false)));
-    let runs = main.iter().enumerate().map(|(i, p)| {
+    let (starts, started_rx): (Vec<_>, Vec<_>) = main.iter().map(|_| oneshot::channel()).unzip();
+    let runs = main.iter().zip(starts).enumerate().map(|(i, (p, on_start))| {
         let shared = shared.clone();
         let buffer = cluster.runtime.logs.buffer(ns, name, &p.name);
         let (stop, started) = (stop.clone(), started.clone());
         async move {
-            let (s, reason) = terminated(started, run_container(p, buffer, stop, deadline).await);
+            let exit = run_container(p, buffer, stop, deadline, Some(on_start)).await;
+            let (s, reason) = terminated(started, exit);
             let mut guard = shared.lock().await;
             guard.0.main[i].state = s;
             guard.1 |= reason.is_some();
-            if guard.0.main.iter().any(|c| matches!(c.state, State::Running(_))) {
+            if guard
+                .0
+                .main
+                .iter()
+                .any(|c| !matches!(c.state, State::Terminated { .. }))
+            {
                 status::write(cluster, pod, &guard.0);
             }
         }
     });
-    join_all(runs).await;
+    // Running is reported once the processes exist, as the kubelet does
+    // once the runtime started the containers.
+    let announce = async {
+        for rx in started_rx {
+            let _ = rx.await;
+        }
+        let mut guard = shared.lock().await;
+        guard.0.phase = "Running";
+        for c in &mut guard.0.main {
+            if matches!(c.state, State::Waiting(..)) {
+                c.state = State::Running(started.clone());
+            }
+        }
+        status::write(cluster, pod, &guard.0);
+    };
+    tokio::join!(join_all(runs), announce);
     let mut guard = shared.lock().await;
     let deadline_hit = guard.1;
     finish(cluster, pod, &mut guard.0, deadline_hit);
