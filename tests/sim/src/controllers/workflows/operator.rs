@@ -320,7 +320,15 @@ impl<'a> Op<'a> {
             template: t,
             seconds_left,
         };
-        if let (Some(body), Some(rt)) = (pod::build(&input), self.cluster.registry.preferred("", "pods")) {
+        let Some(body) = pod::build(&input) else {
+            // Past the deadline no pod is made; Argo fails such a Pending node
+            // on its next pass (`failNodesWithoutCreatedPodsAfterDeadlineOrShutdown`),
+            // which nothing would trigger here, so it fails now.
+            return self
+                .mark(name, "Failed", Some("Step exceeded its deadline"))
+                .unwrap_or(node);
+        };
+        if let Some(rt) = self.cluster.registry.preferred("", "pods") {
             let ctx = WriteCtx::controller(self.user, "workflow-controller");
             if let Err(e) = write::create(self.cluster, &rt, Some(&self.namespace()), body, &ctx)
                 && e.code != 409
