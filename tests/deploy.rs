@@ -525,3 +525,47 @@ fn sigterm_stops_the_run_and_still_writes_the_report() {
     );
     assert!(report["recommendations"].to_string().contains("again"));
 }
+
+/// `kube-sim demo` (the README's main job) with kube-sim's random default
+/// tokens: the executor redacts its credentials, and no word of the
+/// platform's objects is one, so nothing it prints is `<redacted>` (with the
+/// word `admin` as token, `ClusterRole argo-aggregate-to-admin` printed as
+/// `argo-aggregate-to-<redacted>`).
+#[test]
+fn the_demo_prints_no_redactions() {
+    let out = tempfile::tempdir().unwrap();
+    let args = kube_sim::demo::DemoArgs {
+        executor: Some(env!("CARGO_BIN_EXE_executor").into()),
+        bundle_dir: Some(crate::harness::upstream_dir()),
+        teardown: true,
+        keep: false,
+        output_dir: Some(out.path().to_owned()),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(kube_sim::demo::run(args)).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"1-deploy.stdout".to_owned()), "{names:?}");
+    assert!(names.contains(&"4-teardown.stderr".to_owned()), "{names:?}");
+    let mut all = String::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            !text.contains("<redacted>"),
+            "{} prints <redacted>:\n{text}",
+            file.display()
+        );
+        all.push_str(&text);
+    }
+    assert!(
+        all.contains("argo-aggregate-to-admin"),
+        "the ClusterRole's name is printed whole"
+    );
+}

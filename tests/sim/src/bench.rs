@@ -33,6 +33,10 @@ pub struct BenchArgs {
     pub objects: usize,
 }
 
+/// The fixed token the benchmark's simulator accepts (a `tokens:` entry),
+/// so the client needs no kubeconfig.
+const BENCH_TOKEN: &str = "kube-sim-bench-admin-token-0123456789";
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     stream: BufReader<TcpStream>,
@@ -57,7 +61,7 @@ impl Conn {
         body: &[u8],
     ) -> anyhow::Result<(u16, usize)> {
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer admin\r\nAccept: application/json\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {BENCH_TOKEN}\r\nAccept: application/json\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             self.host,
             body.len()
         );
@@ -224,7 +228,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         serde_saphyr::from_multiple(&text).map_err(|e| anyhow::anyhow!("parsing {}: {e}", manifest.display()))?;
     let docs: Vec<Value> = docs.into_iter().filter(Value::is_object).collect();
 
-    let sim = Sim::start(SimOptions::with_config(SimConfig::default())).await?;
+    let config = SimConfig::from_yaml(&format!(
+        "tokens:\n  {BENCH_TOKEN}: {{user: admin, groups: [system:masters]}}\n"
+    ))
+    .map_err(anyhow::Error::msg)?;
+    let sim = Sim::start(SimOptions::with_config(config)).await?;
     let addr = sim.url().trim_start_matches("http://").to_string();
     let mut conn = Conn::open(&addr).await?;
     println!(

@@ -29,6 +29,7 @@ pub struct Cluster {
     config: RwLock<Arc<SimConfig>>,
     faults: RwLock<Arc<Faults>>,
     tokens: RwLock<Arc<BTreeMap<String, TokenConfig>>>,
+    default_tokens: BTreeMap<String, TokenConfig>,
     reloads: watch::Sender<u64>,
     next_ip: AtomicU32,
 }
@@ -38,7 +39,8 @@ impl Cluster {
     pub fn new(config: SimConfig, audit: AuditLog) -> Self {
         let store = Store::new(config.watch_history.unwrap_or(10_000));
         let faults = Faults::new(config.faults.clone(), config.seed);
-        let tokens = config.effective_tokens();
+        let default_tokens = crate::config::default_tokens();
+        let tokens = config.effective_tokens(&default_tokens);
         Self {
             store,
             registry: Registry::new(),
@@ -47,6 +49,7 @@ impl Cluster {
             config: RwLock::new(Arc::new(config)),
             faults: RwLock::new(Arc::new(faults)),
             tokens: RwLock::new(Arc::new(tokens)),
+            default_tokens,
             reloads: watch::channel(0).0,
             next_ip: AtomicU32::new(10),
         }
@@ -67,10 +70,28 @@ impl Cluster {
         self.tokens.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The bearer token for `name` (a token, or a user name such as
+    /// `admin`; see [`crate::config::token_for`]).
+    pub fn token_for(&self, name: &str) -> String {
+        crate::config::token_for(&self.tokens(), name)
+    }
+
+    /// A kubeconfig for `user` (see [`Cluster::token_for`]) at `server`.
+    pub fn kubeconfig(&self, server: &str, ca_pem: &str, user: &str) -> String {
+        let token = self.token_for(user);
+        let tokens = self.tokens();
+        let name = tokens
+            .get(&token)
+            .map(|t| t.user.as_str())
+            .filter(|u| !u.is_empty())
+            .unwrap_or("user");
+        crate::kubeconfig::render(server, Some(ca_pem), name, &token)
+    }
+
     /// Replaces the configuration (and fault plan) and wakes the controllers.
     pub fn reload(&self, config: SimConfig) {
         let faults = Faults::new(config.faults.clone(), config.seed);
-        let tokens = config.effective_tokens();
+        let tokens = config.effective_tokens(&self.default_tokens);
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
         *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);

@@ -283,30 +283,59 @@ impl SimConfig {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The effective tokens: the configured ones, or `admin` and `viewer`.
-    pub fn effective_tokens(&self) -> BTreeMap<String, TokenConfig> {
-        if !self.tokens.is_empty() {
-            return self.tokens.clone();
+    /// The effective tokens: the configured ones, or `defaults` (see
+    /// [`default_tokens`]) when `tokens:` is empty.
+    pub fn effective_tokens(&self, defaults: &BTreeMap<String, TokenConfig>) -> BTreeMap<String, TokenConfig> {
+        if self.tokens.is_empty() {
+            defaults.clone()
+        } else {
+            self.tokens.clone()
         }
-        let mut tokens = BTreeMap::new();
-        tokens.insert(
-            "admin".to_string(),
-            TokenConfig {
-                user: "admin".to_string(),
-                groups: vec!["system:masters".to_string()],
-                ..TokenConfig::default()
-            },
-        );
-        tokens.insert(
-            "viewer".to_string(),
-            TokenConfig {
-                user: "viewer".to_string(),
-                verbs: Some(vec!["get".into(), "list".into(), "watch".into()]),
-                ..TokenConfig::default()
-            },
-        );
-        tokens
     }
+}
+
+/// Fresh default tokens: user `admin` (everything, group `system:masters`)
+/// and user `viewer` (get, list, watch), each with a random 64-character
+/// token, as unguessable as a real cluster's. A simulator makes them once and
+/// keeps them across reloads, so clients stay authenticated.
+pub fn default_tokens() -> BTreeMap<String, TokenConfig> {
+    let mut tokens = BTreeMap::new();
+    tokens.insert(
+        random_token(),
+        TokenConfig {
+            user: "admin".to_string(),
+            groups: vec!["system:masters".to_string()],
+            ..TokenConfig::default()
+        },
+    );
+    tokens.insert(
+        random_token(),
+        TokenConfig {
+            user: "viewer".to_string(),
+            verbs: Some(vec!["get".into(), "list".into(), "watch".into()]),
+            ..TokenConfig::default()
+        },
+    );
+    tokens
+}
+
+/// 64 random hexadecimal characters (two version-4 UUIDs, 244 random bits).
+fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// The token a client should use for `name`: `name` itself when it is a
+/// configured token, else the first token whose user is `name`, else `name`
+/// unchanged (so a test can build a kubeconfig with an unknown token).
+pub fn token_for(tokens: &BTreeMap<String, TokenConfig>, name: &str) -> String {
+    if tokens.contains_key(name) {
+        return name.to_string();
+    }
+    tokens
+        .iter()
+        .find(|(_, t)| t.user == name)
+        .map(|(token, _)| token.clone())
+        .unwrap_or_else(|| name.to_string())
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// Keep the cluster running afterwards (Ctrl-C stops it), to look around with kubectl.
     #[arg(long)]
     pub keep: bool,
+    /// Also write each action's output to `<dir>/<n>-<action>.stdout` and
+    /// `.stderr` (the output is then shown once the action has finished).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
 }
 
 /// Where the upstream Argo manifests are: `given`, `BUNDLE_DIR`,
@@ -85,9 +89,45 @@ fn executor(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     )
 }
 
-fn run_action(executor: &Path, action: &str, dir: &Path, bundle: &Path, extra: &[(&str, &str)]) -> anyhow::Result<i32> {
-    println!("\n$ executor {action}");
-    let status = Command::new(executor)
+/// Where one action runs and what it is given.
+struct Action<'a> {
+    executor: &'a Path,
+    dir: &'a Path,
+    bundle: &'a Path,
+    output_dir: Option<&'a Path>,
+}
+
+impl Action<'_> {
+    /// Runs `executor <action>`; returns its exit code.
+    fn run(&self, n: usize, action: &str, extra: &[(&str, &str)]) -> anyhow::Result<i32> {
+        println!("\n$ executor {action}");
+        let mut command = command(self.executor, action, self.dir, self.bundle, extra);
+        let code = match self.output_dir {
+            None => command
+                .status()
+                .with_context(|| format!("running {}", self.executor.display()))?
+                .code(),
+            Some(out) => {
+                let output = command
+                    .output()
+                    .with_context(|| format!("running {}", self.executor.display()))?;
+                std::fs::create_dir_all(out)?;
+                std::fs::write(out.join(format!("{n}-{action}.stdout")), &output.stdout)?;
+                std::fs::write(out.join(format!("{n}-{action}.stderr")), &output.stderr)?;
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+                eprint!("{}", String::from_utf8_lossy(&output.stderr));
+                output.status.code()
+            }
+        };
+        let code = code.unwrap_or(-1);
+        println!("(exit code {code})");
+        Ok(code)
+    }
+}
+
+fn command(executor: &Path, action: &str, dir: &Path, bundle: &Path, extra: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(executor);
+    command
         .arg(action)
         .env("CONFIG_DIR", dir.join("config"))
         .env("SECRETS_DIR", dir.join("secrets"))
@@ -96,12 +136,8 @@ fn run_action(executor: &Path, action: &str, dir: &Path, bundle: &Path, extra: &
         .env("ENVIRONMENT", "development")
         .env("LOG_FORMAT", "text")
         .env("REPORT_FORMAT", "text")
-        .envs(extra.iter().copied())
-        .status()
-        .with_context(|| format!("running {}", executor.display()))?;
-    let code = status.code().unwrap_or(-1);
-    println!("(exit code {code})");
-    Ok(code)
+        .envs(extra.iter().copied());
+    command
 }
 
 /// Runs the demo.
@@ -132,18 +168,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     let (executor_path, dir_path, bundle_path) = (executor.clone(), dir.path().to_owned(), bundle.clone());
+    let output_dir = args.output_dir.clone();
     let codes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
-        let mut codes = vec![run_action(&executor_path, "deploy", &dir_path, &bundle_path, &[])?];
-        codes.push(run_action(&executor_path, "deploy", &dir_path, &bundle_path, &[])?);
-        codes.push(run_action(&executor_path, "validate", &dir_path, &bundle_path, &[])?);
+        let action = Action {
+            executor: &executor_path,
+            dir: &dir_path,
+            bundle: &bundle_path,
+            output_dir: output_dir.as_deref(),
+        };
+        let mut codes = vec![action.run(1, "deploy", &[])?];
+        codes.push(action.run(2, "deploy", &[])?);
+        codes.push(action.run(3, "validate", &[])?);
         if args.teardown {
-            codes.push(run_action(
-                &executor_path,
-                "teardown",
-                &dir_path,
-                &bundle_path,
-                &[("TEARDOWN_CONFIRM", "demo")],
-            )?);
+            codes.push(action.run(4, "teardown", &[("TEARDOWN_CONFIRM", "demo")])?);
         }
         Ok(codes)
     })

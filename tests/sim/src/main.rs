@@ -19,7 +19,7 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
-        /// Where to write a kubeconfig (context `kube-sim`, token `admin`).
+        /// Where to write a kubeconfig (context `kube-sim`, the admin user's token).
         #[arg(long)]
         kubeconfig_out: Option<PathBuf>,
         /// The simulator's behaviour (`sim.yaml`); re-read on SIGHUP.

@@ -146,18 +146,25 @@ impl Sim {
         &self.ca_pem
     }
 
-    /// A kubeconfig (context `kube-sim`) authenticating with `token`; it
+    /// A kubeconfig (context `kube-sim`) for `user`: the token of the user
+    /// of that name (`admin`, `viewer` with the default tokens), or `user`
+    /// itself when it is a configured token (or unknown, for 401 tests). It
     /// points at [`Sim::https_url`] with the CA embedded.
-    pub fn kubeconfig(&self, token: &str) -> String {
-        crate::kubeconfig::render(&self.https_url(), Some(&self.ca_pem), token)
+    pub fn kubeconfig(&self, user: &str) -> String {
+        self.cluster.kubeconfig(&self.https_url(), &self.ca_pem, user)
+    }
+
+    /// The bearer token [`Sim::kubeconfig`] would use for `user`.
+    pub fn token(&self, user: &str) -> String {
+        self.cluster.token_for(user)
     }
 
     /// Writes [`Sim::kubeconfig`] to a file.
     ///
     /// # Errors
     /// [`SimError::WriteKubeconfig`].
-    pub fn write_kubeconfig(&self, path: impl AsRef<Path>, token: &str) -> Result<(), SimError> {
-        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| SimError::WriteKubeconfig {
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>, user: &str) -> Result<(), SimError> {
+        std::fs::write(path.as_ref(), self.kubeconfig(user)).map_err(|source| SimError::WriteKubeconfig {
             path: path.as_ref().to_path_buf(),
             source,
         })
@@ -260,17 +267,22 @@ impl SimThread {
         &self.ca_pem
     }
 
-    /// A kubeconfig authenticating with `token` (see [`Sim::kubeconfig`]).
-    pub fn kubeconfig(&self, token: &str) -> String {
-        crate::kubeconfig::render(&self.https_url(), Some(&self.ca_pem), token)
+    /// A kubeconfig for `user` (see [`Sim::kubeconfig`]).
+    pub fn kubeconfig(&self, user: &str) -> String {
+        self.cluster.kubeconfig(&self.https_url(), &self.ca_pem, user)
+    }
+
+    /// The bearer token [`SimThread::kubeconfig`] would use for `user`.
+    pub fn token(&self, user: &str) -> String {
+        self.cluster.token_for(user)
     }
 
     /// Writes [`SimThread::kubeconfig`] to a file.
     ///
     /// # Errors
     /// [`SimError::WriteKubeconfig`].
-    pub fn write_kubeconfig(&self, path: impl AsRef<Path>, token: &str) -> Result<(), SimError> {
-        std::fs::write(path.as_ref(), self.kubeconfig(token)).map_err(|source| SimError::WriteKubeconfig {
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>, user: &str) -> Result<(), SimError> {
+        std::fs::write(path.as_ref(), self.kubeconfig(user)).map_err(|source| SimError::WriteKubeconfig {
             path: path.as_ref().to_path_buf(),
             source,
         })

@@ -7,7 +7,10 @@ const CM: &str =
 
 #[test]
 fn viewer_token_reads_but_cannot_write() {
-    let sim = SimProcess::start(None);
+    // Fixed tokens named in sim.yaml, so raw requests can use them.
+    let sim = SimProcess::start(Some(
+        "tokens:\n  root-token: {user: admin, groups: [system:masters]}\n  viewer: {user: viewer, verbs: [get, list, watch]}\n",
+    ));
     let (code, _, _) = http(&sim.url, "GET", "/api/v1/namespaces", "viewer", None);
     assert_eq!(code, 200);
     let (code, _, body) = http(
@@ -73,7 +76,7 @@ fn nth_create_fails_and_audit_counts_match() {
             &sim.url,
             "POST",
             "/api/v1/namespaces/default/configmaps",
-            "admin",
+            &sim.token(),
             Some(&CM.replace("NAME", &format!("c{i}"))),
         );
         codes.push(code);
@@ -107,7 +110,7 @@ fn status_faults_carry_retry_after_and_reset_drops_the_connection() {
     let sim = SimProcess::start(Some(
         "faults:\n  - {match: {verb: list, resource: secrets}, status: 503, retryAfter: 7}\n  - {match: {verb: get, resource: configmaps, name: boom}, reset: true}\n  - {match: {verb: list, resource: services}, latency: 300ms}\n",
     ));
-    let (code, head, body) = http(&sim.url, "GET", "/api/v1/secrets", "admin", None);
+    let (code, head, body) = http(&sim.url, "GET", "/api/v1/secrets", &sim.token(), None);
     assert_eq!(code, 503);
     assert!(head.to_ascii_lowercase().contains("retry-after: 7"), "{head}");
     assert_eq!(
@@ -118,12 +121,12 @@ fn status_faults_carry_retry_after_and_reset_drops_the_connection() {
         &sim.url,
         "GET",
         "/api/v1/namespaces/default/configmaps/boom",
-        "admin",
+        &sim.token(),
         None,
     );
     assert_eq!((code, body.as_str()), (0, ""), "the connection was dropped");
     let started = std::time::Instant::now();
-    let (code, _, _) = http(&sim.url, "GET", "/api/v1/services", "admin", None);
+    let (code, _, _) = http(&sim.url, "GET", "/api/v1/services", &sim.token(), None);
     assert_eq!(code, 200);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }
@@ -134,7 +137,7 @@ fn watch_is_reset_mid_stream() {
         "faults:\n  - {match: {verb: watch, resource: namespaces}, reset: true, resetAfter: 200ms}\n",
     ));
     let started = std::time::Instant::now();
-    let (code, _, body) = http(&sim.url, "GET", "/api/v1/namespaces?watch=true", "admin", None);
+    let (code, _, body) = http(&sim.url, "GET", "/api/v1/namespaces?watch=true", &sim.token(), None);
     assert_eq!(code, 200);
     assert!(body.contains("\"ADDED\""), "initial events arrive first: {body}");
     assert!(
@@ -148,8 +151,9 @@ fn seeded_rate_faults_are_deterministic() {
     let config = "seed: 42\nfaults:\n  - {match: {verb: get}, rate: 0.5, status: 429}\n";
     let run = || {
         let sim = SimProcess::start(Some(config));
+        let token = sim.token();
         (0..16)
-            .map(|_| http(&sim.url, "GET", "/api/v1/namespaces/default", "admin", None).0)
+            .map(|_| http(&sim.url, "GET", "/api/v1/namespaces/default", &token, None).0)
             .collect::<Vec<_>>()
     };
     let first = run();

@@ -471,8 +471,40 @@ async fn crds_serve_their_kinds_until_deleted() {
 #[test]
 fn sim_thread_serves_blocking_tests() {
     let sim = kube_sim::SimThread::start(kube_sim::SimOptions::default()).unwrap();
-    let (code, _, body) = crate::util::http(sim.url(), "GET", "/version", "admin", None);
+    let (code, _, body) = crate::util::http(sim.url(), "GET", "/version", &sim.token("admin"), None);
     assert_eq!(code, 200, "{body}");
     assert!(sim.kubeconfig("admin").contains("current-context: kube-sim"));
     assert!(sim.audit().iter().any(|e| e.request_uri == "/version"));
+}
+
+/// Real clusters hand out long random tokens (service-account JWTs,
+/// bootstrap tokens); a short word such as `admin` would be redacted by the
+/// executor wherever it appears in object names.
+#[test]
+fn default_tokens_are_random_and_only_in_the_kubeconfig_token_field() {
+    let a = kube_sim::SimThread::start(kube_sim::SimOptions::default()).unwrap();
+    let b = kube_sim::SimThread::start(kube_sim::SimOptions::default()).unwrap();
+    let (admin, viewer) = (a.token("admin"), a.token("viewer"));
+    for token in [&admin, &viewer] {
+        assert!(token.len() >= 32, "{token}");
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
+    }
+    assert_ne!(admin, viewer);
+    assert_ne!(admin, b.token("admin"), "each simulator has its own tokens");
+    let kubeconfig = a.kubeconfig("admin");
+    assert_eq!(kubeconfig.matches(admin.as_str()).count(), 1, "{kubeconfig}");
+    assert!(kubeconfig.contains(&format!("    token: {admin}\n")), "{kubeconfig}");
+    assert!(!kubeconfig.contains(&viewer));
+    assert!(a.kubeconfig("viewer").contains(&format!("token: {viewer}")));
+    let status = |token: &str| crate::util::http(a.url(), "GET", "/api", token, None).0;
+    assert_eq!((status(&admin), status(&viewer)), (200, 200));
+    assert_eq!(status("admin"), 401, "the user name is not a token");
+    // A reload keeps the default tokens, so clients stay authenticated.
+    a.reload(kube_sim::SimConfig::default());
+    assert_eq!((a.token("admin"), status(&admin)), (admin.clone(), 200));
+    // Fixed tokens from sim.yaml still work, selected by token or by user.
+    a.reload(kube_sim::SimConfig::from_yaml("tokens:\n  fixed-admin: {user: admin}\n").unwrap());
+    assert_eq!(a.token("admin"), "fixed-admin");
+    assert_eq!(a.token("fixed-admin"), "fixed-admin");
+    assert_eq!((status("fixed-admin"), status(&admin)), (200, 401));
 }

@@ -139,11 +139,22 @@ impl SimProcess {
         self.dir.path().join("kubeconfig")
     }
 
+    /// The admin's bearer token, read from the kubeconfig the binary wrote
+    /// (random unless the test's `sim.yaml` names fixed tokens).
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .expect("the kubeconfig has a token")
+            .to_string()
+    }
+
     /// A kubeconfig for another token.
     pub fn kubeconfig_for(&self, token: &str) -> PathBuf {
         let text = std::fs::read_to_string(self.kubeconfig()).unwrap();
         let path = self.dir.path().join(format!("kubeconfig-{token}"));
-        std::fs::write(&path, text.replace("token: admin", &format!("token: {token}"))).unwrap();
+        let admin = format!("token: {}", self.token());
+        std::fs::write(&path, text.replace(&admin, &format!("token: {token}"))).unwrap();
         path
     }
 
