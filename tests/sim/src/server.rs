@@ -49,6 +49,24 @@ fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.code, &e.to_status(), e.retry_after)
 }
 
+/// Answers `value` as JSON, which every client kube-sim serves accepts
+/// (see [`crate::api::protobuf`] for why protobuf answers are not needed);
+/// `406 NotAcceptable` when `accept` rules JSON out.
+fn negotiated_response(code: u16, value: &serde_json::Value, retry_after: Option<u64>, accept: &str) -> Response<Body> {
+    if crate::api::protobuf::accepts_json(accept) {
+        return json_response(code, value, retry_after);
+    }
+    error_response(&ApiError::new(
+        406,
+        "NotAcceptable",
+        format!("only the following media types are accepted: application/json, application/yaml (got {accept})"),
+    ))
+}
+
+fn negotiated_error(e: &ApiError, accept: &str) -> Response<Body> {
+    negotiated_response(e.code, &e.to_status(), e.retry_after, accept)
+}
+
 /// Runs the accept loop until `shutdown` turns true.
 pub async fn run(
     listener: TcpListener,
@@ -298,7 +316,7 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         query,
         body,
         content_type,
-        accept,
+        accept: accept.clone(),
         user,
         user_agent,
         reset_after: reset_watch,
@@ -315,8 +333,9 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             {
                 r.name = value["metadata"]["name"].as_str().map(String::from);
             }
-            finish(event, code);
-            Ok(json_response(code, &value, None))
+            let response = negotiated_response(code, &value, None, &accept);
+            finish(event, response.status().as_u16());
+            Ok(response)
         }
         Ok(Reply::Watch(rx)) => {
             finish(event, 200);
@@ -333,7 +352,7 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         }
         Err(e) => {
             finish(event, e.code);
-            Ok(error_response(&e))
+            Ok(negotiated_error(&e, &accept))
         }
     }
 }

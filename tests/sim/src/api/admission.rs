@@ -79,24 +79,25 @@ pub(super) fn normalize(cluster: &Cluster, rt: &ResourceType, object: &mut Value
             }
             match kind {
                 "deployments" => {
-                    if spec["strategy"].is_null() {
-                        spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
-                    }
+                    default_strategy(
+                        &mut spec["strategy"],
+                        &[("maxUnavailable", json!("25%")), ("maxSurge", json!("25%"))],
+                    );
                     if spec["progressDeadlineSeconds"].is_null() {
                         spec["progressDeadlineSeconds"] = json!(600);
                     }
                 }
                 "statefulsets" => {
-                    if spec["updateStrategy"].is_null() {
-                        spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
-                    }
+                    default_strategy(&mut spec["updateStrategy"], &[("partition", json!(0))]);
                     if spec["podManagementPolicy"].is_null() {
                         spec["podManagementPolicy"] = json!("OrderedReady");
                     }
                 }
-                "daemonsets" if spec["updateStrategy"].is_null() => {
-                    spec["updateStrategy"] =
-                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
+                "daemonsets" => {
+                    default_strategy(
+                        &mut spec["updateStrategy"],
+                        &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
+                    );
                 }
                 _ => {}
             }
@@ -117,6 +118,28 @@ pub(super) fn normalize(cluster: &Cluster, rt: &ResourceType, object: &mut Value
             }
         }
         _ => {}
+    }
+}
+
+/// A rollout strategy as apps/v1 defaulting leaves it (k8s.io/kubernetes
+/// `pkg/apis/apps/v1/defaults.go`): type `RollingUpdate` when unset, and the
+/// rolling update's unset parameters filled in.
+fn default_strategy(strategy: &mut Value, rolling: &[(&str, Value)]) {
+    if !strategy.is_object() {
+        *strategy = json!({});
+    }
+    if strategy["type"].as_str().is_none_or(str::is_empty) {
+        strategy["type"] = json!("RollingUpdate");
+    }
+    if strategy["type"] == "RollingUpdate" {
+        if !strategy["rollingUpdate"].is_object() {
+            strategy["rollingUpdate"] = json!({});
+        }
+        for (key, value) in rolling {
+            if strategy["rollingUpdate"][*key].is_null() {
+                strategy["rollingUpdate"][*key] = value.clone();
+            }
+        }
     }
 }
 

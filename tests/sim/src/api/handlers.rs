@@ -71,10 +71,14 @@ fn decode_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
+    if super::protobuf::is_protobuf(content_type) {
+        return super::protobuf::decode(body).map_err(|e| match e {
+            super::protobuf::DecodeError::UnknownKind(_) => ApiError::unsupported_media(content_type),
+            super::protobuf::DecodeError::Malformed(m) => ApiError::bad_request(m),
+        });
+    }
     if content_type.contains("protobuf") || content_type.contains("cbor") {
-        return Err(ApiError::unsupported_media(&format!(
-            "{content_type}; kube-sim accepts JSON and YAML bodies only"
-        )));
+        return Err(ApiError::unsupported_media(content_type));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
@@ -141,10 +145,7 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         if verb != "create" {
             return Err(ApiError::method_not_allowed());
         }
-        let body = match super::protobuf::decode_review(&req.body, &rt.resource) {
-            Some(review) => review,
-            None => decode_body(&req.body, &req.content_type)?,
-        };
+        let body = decode_body(&req.body, &req.content_type)?;
         let answer = if rt.resource == "selfsubjectaccessreviews" {
             req.user.access_review(&body)
         } else {
