@@ -23,6 +23,7 @@ pub mod kubeconfig;
 pub mod podrunner;
 pub mod rbac;
 pub mod resources;
+pub mod schema;
 pub mod serve;
 pub mod server;
 pub mod sim;

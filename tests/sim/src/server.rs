@@ -63,6 +63,18 @@ fn negotiated_response(code: u16, value: &serde_json::Value, retry_after: Option
     ))
 }
 
+/// `Warning: 299 - "<text>"` headers, as kube-apiserver sends them
+/// (k8s.io/apiserver `pkg/warning`; client-go prints them, kubectl as
+/// `Warning: <text>`).
+fn add_warnings(response: &mut Response<Body>, warnings: &[String]) {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(value) = http::HeaderValue::from_str(&text) {
+            response.headers_mut().append("Warning", value);
+        }
+    }
+}
+
 fn negotiated_error(e: &ApiError, accept: &str) -> Response<Body> {
     negotiated_response(e.code, &e.to_status(), e.retry_after, accept)
 }
@@ -320,8 +332,11 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         user,
         user_agent,
         reset_after: reset_watch,
+        warnings: Arc::default(),
     };
+    let warnings = api_request.warnings.clone();
     let reply = handlers::handle(&cluster, api_request).await;
+    let warnings = std::mem::take(&mut *warnings.lock().unwrap_or_else(|e| e.into_inner()));
     if !decision.response_latency.is_zero() {
         tokio::time::sleep(decision.response_latency).await;
     }
@@ -333,7 +348,8 @@ async fn serve(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             {
                 r.name = value["metadata"]["name"].as_str().map(String::from);
             }
-            let response = negotiated_response(code, &value, None, &accept);
+            let mut response = negotiated_response(code, &value, None, &accept);
+            add_warnings(&mut response, &warnings);
             finish(event, response.status().as_u16());
             Ok(response)
         }

@@ -10,5 +10,6 @@ mod health;
 mod kube_rs;
 mod kubectl;
 mod podrunner;
+mod schemas;
 mod workflows;
 mod workloads;

@@ -12,6 +12,7 @@ use super::write::{self, DeleteOptions, Outcome, WriteCtx};
 use crate::auth::User;
 use crate::cluster::Cluster;
 use crate::resources::ResourceType;
+use crate::schema::FieldValidation;
 use base64::Engine;
 use bytes::Bytes;
 use http::Method;
@@ -41,6 +42,8 @@ pub struct ApiRequest {
     pub user_agent: String,
     /// Drop a watch after this long (fault injection).
     pub reset_after: Option<Duration>,
+    /// Warnings for the answer's `Warning` headers (unknown fields pruned).
+    pub warnings: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What to answer.
@@ -164,6 +167,8 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         manager: &manager,
         dry_run: req.query.dry_run(),
         audit: false,
+        field_validation: FieldValidation::parse(req.query.get("fieldValidation")).map_err(ApiError::bad_request)?,
+        warnings: Some(&req.warnings),
     };
     match verb {
         "get" => {
@@ -356,6 +361,8 @@ fn scale(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest, verb:
         manager: &manager,
         dry_run: req.query.dry_run(),
         audit: false,
+        field_validation: FieldValidation::Warn,
+        warnings: Some(&req.warnings),
     };
     let (outcome, _) = write::patch(
         cluster,

@@ -16,9 +16,11 @@ use super::object::{self, is_deleting, meta_mut};
 use super::patch::{PatchType, apply_patch};
 use crate::cluster::Cluster;
 use crate::resources::ResourceType;
+use crate::schema::FieldValidation;
 use crate::store::{StoreError, rv_of};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Who writes, and how.
 #[derive(Debug, Clone)]
@@ -32,6 +34,11 @@ pub struct WriteCtx<'a> {
     /// Record the write in the audit log (controllers; HTTP requests are
     /// audited by the server).
     pub audit: bool,
+    /// What to do with fields a custom resource's schema does not declare.
+    pub field_validation: FieldValidation,
+    /// Where the warnings of the write go (`Warning` headers); controllers
+    /// ignore theirs, as client-go's default handler only logs them.
+    pub warnings: Option<&'a Mutex<Vec<String>>>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -42,8 +49,27 @@ impl<'a> WriteCtx<'a> {
             manager,
             dry_run: false,
             audit: true,
+            field_validation: FieldValidation::Warn,
+            warnings: None,
         }
     }
+
+    fn warn(&self, messages: Vec<String>) {
+        if let Some(w) = self.warnings {
+            w.lock().unwrap_or_else(|e| e.into_inner()).extend(messages);
+        }
+    }
+}
+
+/// Prunes, defaults and validates a custom resource against its version's
+/// structural schema (see [`crate::schema`]).
+fn admit_custom(rt: &ResourceType, object: &mut Value, ctx: &WriteCtx<'_>) -> Result<(), ApiError> {
+    let Some(schema) = rt.schema.as_deref().filter(|_| rt.custom) else {
+        return Ok(());
+    };
+    let warnings = crate::schema::admit(schema, object, &rt.kind, &rt.group, &rt.version, ctx.field_validation)?;
+    ctx.warn(warnings);
+    Ok(())
 }
 
 /// Deletion options (body `DeleteOptions` or query parameters).
@@ -166,6 +192,7 @@ pub fn create(
         }
     }
     normalize(cluster, rt, &mut body, None);
+    admit_custom(rt, &mut body, ctx)?;
     let writer = writer_for(rt, ctx.manager, None);
     if body["metadata"]["managedFields"].is_null() {
         apply::track_update(None, &mut body, &writer, &now);
@@ -300,6 +327,7 @@ fn finish_update(
         meta.insert("resourceVersion".into(), old_meta["resourceVersion"].clone());
     }
     normalize(cluster, rt, &mut new, Some(old));
+    admit_custom(rt, &mut new, ctx)?;
     if rt.has_generation {
         let without_status = rt.status_subresource;
         if object::spec_part(old, without_status) != object::spec_part(&new, without_status) {

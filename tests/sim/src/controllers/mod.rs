@@ -31,6 +31,8 @@ pub fn seed(cluster: &Cluster) {
         manager: "kube-apiserver",
         dry_run: false,
         audit: false,
+        field_validation: crate::schema::FieldValidation::Warn,
+        warnings: None,
     };
     let reg = &cluster.registry;
     let create = |group: &str, resource: &str, body: serde_json::Value| {
