@@ -9,6 +9,7 @@ mod audit_and_faults;
 mod health;
 mod kube_rs;
 mod kubectl;
+mod kubectl_table;
 mod podrunner;
 mod schemas;
 mod workflows;

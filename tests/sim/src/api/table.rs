@@ -7,9 +7,9 @@ use crate::time::short_age;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn col(name: &str, kind: &str) -> Value {
+fn col(name: &str, kind: &str, priority: u8) -> Value {
     let format = if name == "Name" { "name" } else { "" };
-    json!({"name": name, "type": kind, "format": format, "description": "", "priority": 0})
+    json!({"name": name, "type": kind, "format": format, "description": "", "priority": priority})
 }
 
 fn s(v: &Value) -> String {
@@ -34,7 +34,30 @@ fn simple_path<'a>(object: &'a Value, path: &str) -> &'a Value {
 
 type Cell = Box<dyn Fn(&Value) -> Value>;
 
+/// `kubectl get events`: the event printer's columns (no Name, no Age).
+fn event_columns() -> Vec<(String, Cell)> {
+    vec![
+        (
+            "Last Seen".into(),
+            Box::new(|o: &Value| json!(short_age(o["lastTimestamp"].as_str().unwrap_or("")))),
+        ),
+        ("Type".into(), Box::new(|o: &Value| json!(s(&o["type"])))),
+        ("Reason".into(), Box::new(|o: &Value| json!(s(&o["reason"])))),
+        (
+            "Object".into(),
+            Box::new(|o: &Value| {
+                let kind = o["involvedObject"]["kind"].as_str().unwrap_or("").to_lowercase();
+                json!(format!("{kind}/{}", s(&o["involvedObject"]["name"])))
+            }),
+        ),
+        ("Message".into(), Box::new(|o: &Value| json!(s(&o["message"])))),
+    ]
+}
+
 fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
+    if rt.group.is_empty() && rt.resource == "events" {
+        return event_columns();
+    }
     let mut out: Vec<(String, Cell)> = vec![("Name".into(), Box::new(|o: &Value| o["metadata"]["name"].clone()))];
     let mut add = |name: &str, f: Cell| out.push((name.to_string(), f));
     match (rt.group.as_str(), rt.resource.as_str()) {
@@ -193,13 +216,58 @@ fn columns(rt: &ResourceType) -> Vec<(String, Cell)> {
     out
 }
 
+fn joined(o: &Value, containers: &str, field: &str) -> Value {
+    let values: Vec<String> = o["spec"]["template"]["spec"][containers]
+        .as_array()
+        .or_else(|| o["spec"][containers].as_array())
+        .map(|cs| cs.iter().map(|c| s(&c[field])).collect())
+        .unwrap_or_default();
+    json!(values.join(","))
+}
+
+fn selector(o: &Value) -> Value {
+    let labels: Vec<String> = o["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect())
+        .unwrap_or_default();
+    json!(if labels.is_empty() {
+        "<none>".into()
+    } else {
+        labels.join(",")
+    })
+}
+
+/// The `-o wide` columns (priority 1), as kube-apiserver's table
+/// convertors define them (k8s.io/kubernetes `pkg/printers/internalversion`).
+fn wide_columns(rt: &ResourceType) -> Vec<(String, Cell)> {
+    let mut out: Vec<(String, Cell)> = Vec::new();
+    match (rt.group.as_str(), rt.resource.as_str()) {
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") | ("batch", "jobs") => {
+            out.push(("Containers".into(), Box::new(|o| joined(o, "containers", "name"))));
+            out.push(("Images".into(), Box::new(|o| joined(o, "containers", "image"))));
+            out.push(("Selector".into(), Box::new(selector)));
+        }
+        ("", "pods") => {
+            out.push(("IP".into(), Box::new(|o| json!(s(&o["status"]["podIP"])))));
+            out.push(("Node".into(), Box::new(|o| json!(s(&o["spec"]["nodeName"])))));
+            out.push(("Nominated Node".into(), Box::new(|_| json!("<none>"))));
+            out.push(("Readiness Gates".into(), Box::new(|_| json!("<none>"))));
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Renders objects as a Table.
 pub fn to_table(rt: &ResourceType, items: &[Arc<Value>], resource_version: u64, continue_token: Option<&str>) -> Value {
-    let cols = columns(rt);
-    let definitions: Vec<Value> = cols
+    let normal = columns(rt);
+    let wide = wide_columns(rt);
+    let mut definitions: Vec<Value> = normal
         .iter()
-        .map(|(name, _)| col(name, if name == "Age" { "date" } else { "string" }))
+        .map(|(name, _)| col(name, if name == "Age" { "date" } else { "string" }, 0))
         .collect();
+    definitions.extend(wide.iter().map(|(name, _)| col(name, "string", 1)));
+    let cols: Vec<(String, Cell)> = normal.into_iter().chain(wide).collect();
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {

@@ -8,6 +8,7 @@
 
 pub mod argocd;
 pub mod custom;
+pub mod events;
 pub mod gc;
 pub mod pods;
 pub mod storage;

@@ -324,6 +324,7 @@ fn deployment_progress(cluster: &Arc<Cluster>, rt: &ResourceType, d: &Value) {
             let _ = write::modify(cluster, &rs_rt, ns, object::name(rs), None, &ctx(), |o| {
                 o["spec"]["replicas"] = json!(0)
             });
+            super::events::scaled_replica_set(cluster, d, object::name(rs), replicas(rs), 0);
         }
     }
     let mut template = d["spec"]["template"].clone();
@@ -335,6 +336,7 @@ fn deployment_progress(cluster: &Arc<Cluster>, rt: &ResourceType, d: &Value) {
             let _ = write::modify(cluster, &rs_rt, ns, object::name(rs), None, &ctx(), |o| {
                 o["spec"]["replicas"] = json!(n)
             });
+            super::events::scaled_replica_set(cluster, d, object::name(rs), replicas(rs), n);
         }
         None => {
             let mut labels = template["metadata"]["labels"].clone();
@@ -347,7 +349,9 @@ fn deployment_progress(cluster: &Arc<Cluster>, rt: &ResourceType, d: &Value) {
                 },
                 "spec": {"replicas": n, "selector": selector, "template": template},
             });
-            let _ = write::create(cluster, &rs_rt, Some(ns), body, &ctx());
+            if write::create(cluster, &rs_rt, Some(ns), body, &ctx()).is_ok() {
+                super::events::scaled_replica_set(cluster, d, &rs_name, 0, n);
+            }
         }
     }
     let previous_available = d["status"]["availableReplicas"].as_i64().unwrap_or(0);
