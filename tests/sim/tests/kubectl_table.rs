@@ -133,8 +133,10 @@ fn kubectl_conformance_table() {
     let sim = SimProcess::start(Some(SIM_YAML));
     let mut t = Table::new(&sim);
     creating(&mut t);
+    creating_rbac_and_pods(&mut t);
     reading(&mut t);
     changing(&mut t);
+    patching_and_editing(&mut t);
     applying(&mut t);
     deleting(&mut t);
     discovering(&mut t, &sim);
@@ -214,6 +216,10 @@ fn creating(t: &mut Table<'_>) {
         ],
         |r| r.prints(&["job.batch/once created"]),
     );
+}
+
+/// `kubectl create role|rolebinding|clusterrole` and `kubectl run`.
+fn creating_rbac_and_pods(t: &mut Table<'_>) {
     t.row(
         &[
             "create",
@@ -405,7 +411,7 @@ fn watch_sees(sim: &SimProcess) -> Result<(), String> {
     }
 }
 
-/// `label`, `annotate`, `scale`, `set image`, `rollout`, `patch`, `edit`, `replace`.
+/// `label`, `annotate`, `scale`, `set image`, `rollout`.
 fn changing(t: &mut Table<'_>) {
     t.row(&["label", "deployment", "web", "tier=frontend", "-n", "team"], |r| {
         r.prints(&["deployment.apps/web labeled"])
@@ -447,6 +453,10 @@ fn changing(t: &mut Table<'_>) {
     t.row(&["rollout", "history", "deployment/web", "-n", "team"], |r| {
         r.prints(&["REVISION", "CHANGE-CAUSE", "1 ", "2 ", "3 "])
     });
+}
+
+/// `patch` (merge, JSON, strategic), `edit` with a scripted editor, `replace`.
+fn patching_and_editing(t: &mut Table<'_>) {
     t.row(
         &[
             "patch",
