@@ -123,7 +123,7 @@ fn equals(actual: String, expected: &str) -> Result<(), String> {
     }
 }
 
-const SIM_YAML: &str = "workloads: {readyAfter: 200ms}\ntokens:\n  root-token-for-the-table-0123456789: {user: admin, groups: [system:masters]}\n  viewer-token-for-the-table-0123456789: {user: viewer, verbs: [get, list, watch]}\n";
+const SIM_YAML: &str = "workloads: {readyAfter: 200ms}\nimages: {\"table.example/echo:*\": /bin/echo}\ntokens:\n  root-token-for-the-table-0123456789: {user: admin, groups: [system:masters]}\n  viewer-token-for-the-table-0123456789: {user: viewer, verbs: [get, list, watch]}\n";
 
 #[test]
 fn kubectl_conformance_table() {
@@ -134,6 +134,7 @@ fn kubectl_conformance_table() {
     let mut t = Table::new(&sim);
     creating(&mut t);
     creating_rbac_and_pods(&mut t);
+    logging(&mut t);
     reading(&mut t);
     changing(&mut t);
     patching_and_editing(&mut t);
@@ -265,6 +266,42 @@ fn creating_rbac_and_pods(t: &mut Table<'_>) {
         &["run", "probe", "--image=busybox:1.36", "--restart=Never", "-n", "team"],
         |r| r.prints(&["pod/probe created"]),
     );
+}
+
+/// `kubectl logs` of a pod the simulator runs: its image is mapped to
+/// `/bin/echo` (the pod runner's `images:`), so the pod prints its arguments,
+/// ends Succeeded, and its log is what it printed.
+fn logging(t: &mut Table<'_>) {
+    t.row(
+        &[
+            "run",
+            "greeter",
+            "--image=table.example/echo:1",
+            "--restart=Never",
+            "-n",
+            "team",
+            "--",
+            "hello",
+            "from",
+            "the",
+            "table",
+        ],
+        |r| r.prints(&["pod/greeter created"]),
+    );
+    t.row(
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "pod/greeter",
+            "-n",
+            "team",
+            "--timeout=30s",
+        ],
+        |r| r.prints(&["pod/greeter condition met"]),
+    );
+    t.row(&["logs", "greeter", "-n", "team"], |r| {
+        r.prints(&["hello from the table"])
+    });
 }
 
 /// `wait`, `get` in every output format, `get -w`, `describe`.
