@@ -209,7 +209,33 @@ fn air_gapped_deploy_validate_teardown_in_containers() {
         vec!["network".into(), "rm".into(), network.clone()],
     ]);
     assert!(docker(&["network", "create", "--internal", &network]).status.success());
-    let started = docker(&["run", "-d", "--name", &sim, "--network", &network, "kube-sim:dev"]);
+    // kube-sim's admin token is random: it writes it into a kubeconfig in a
+    // directory the test can read.
+    let out = tempfile::tempdir().unwrap();
+    let _ = Command::new("chmod")
+        .args(["a+rwx", out.path().to_str().unwrap()])
+        .status();
+    let out_volume = format!("{}:/out", out.path().display());
+    let started = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &sim,
+        "--network",
+        &network,
+        "-v",
+        &out_volume,
+        "--entrypoint",
+        "/kube-sim",
+        "kube-sim:dev",
+        "serve",
+        "--listen",
+        "0.0.0.0:8080",
+        "--config",
+        "/fixtures/demo-sim.yaml",
+        "--kubeconfig-out",
+        "/out/kubeconfig",
+    ]);
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !String::from_utf8_lossy(&docker(&["logs", &sim]).stdout).contains("kube-sim listening") {
@@ -242,8 +268,14 @@ fn air_gapped_deploy_validate_teardown_in_containers() {
     let _ = Command::new("chmod")
         .args(["-R", "a+rX", dir.path().to_str().unwrap()])
         .status();
+    let written = std::fs::read_to_string(out.path().join("kubeconfig")).expect("kube-sim wrote its kubeconfig");
+    let token = written
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token:"))
+        .map(|t| t.trim().trim_matches('"').trim_matches('\'').to_owned())
+        .expect("a token in kube-sim's kubeconfig");
     let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: sim\ncontexts:\n- name: sim\n  context: {{cluster: sim, user: admin}}\nclusters:\n- name: sim\n  cluster: {{server: 'http://{sim}:8080'}}\nusers:\n- name: admin\n  user: {{token: admin}}\n"
+        "apiVersion: v1\nkind: Config\ncurrent-context: sim\ncontexts:\n- name: sim\n  context: {{cluster: sim, user: admin}}\nclusters:\n- name: sim\n  cluster: {{server: 'http://{sim}:8080'}}\nusers:\n- name: admin\n  user: {{token: {token}}}\n"
     );
     let data = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
     let volume = |from: &std::path::Path, to: &str| format!("{}:{to}:ro", from.display());
