@@ -18,6 +18,7 @@ pub mod dag;
 pub mod health;
 pub mod k8s;
 pub mod observe;
+pub mod orchestrate;
 pub mod outcome;
 pub mod redact;
 pub mod report;

@@ -3,6 +3,7 @@
 //! ordering.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::harness::{Platform, demo_environment, demo_sim_config, describe};
 
@@ -390,8 +391,8 @@ fn a_sync_that_starts_before_the_answer_arrives_still_counts() {
 fn killed_mid_run_and_rerun_converges_to_a_clean_deploy() {
     let platform = Platform::start(demo_sim_config());
     // Kill at several points: during bootstrap (after 20 writes), early in
-    // the graph (after 5 Application writes), later (after 30).
-    for (resource, writes_before_kill) in [(None, 20), (Some("applications"), 5), (Some("applications"), 30)] {
+    // the graph (after 5 Application writes), later (after 20 of the 27).
+    for (resource, writes_before_kill) in [(None, 20), (Some("applications"), 5), (Some("applications"), 20)] {
         let mark = platform.audit().len();
         let mut child = std::process::Command::new(crate::harness::executor_bin())
             .arg("deploy")
@@ -568,4 +569,66 @@ fn the_demo_prints_no_redactions() {
         all.contains("argo-aggregate-to-admin"),
         "the ClusterRole's name is printed whole"
     );
+}
+
+/// Issue 16: one sync operation per Application per run. Argo CD syncs a
+/// new spec itself when the Application's policy is automated (argo-cd
+/// `controller/appcontroller.go`, `autoSync`), and drops a requested
+/// operation when its own ends; so the executor asks only for the
+/// Applications whose automated sync is off. kube-sim's Argo CD keeps
+/// `status.history` as Argo CD does (one entry per completed sync).
+#[test]
+fn one_sync_per_application_requested_only_where_argo_cd_would_not_sync() {
+    let platform = Platform::start(demo_sim_config());
+    let manual = ["metallb", "vault", "grafana"];
+    let mut graph = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle/dag.yaml")).unwrap();
+    for name in manual {
+        let line = format!("      - name: {name}\n");
+        assert!(graph.contains(&line), "{name} is in the reference graph");
+        graph = graph.replace(&line, &format!("{line}        autoSync: false\n"));
+    }
+    platform.sandbox.config_file("dag.yaml", &graph);
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(
+        report["metrics"]["syncRequests"],
+        manual.len(),
+        "a sync request for each Application without automated sync, none for the others"
+    );
+    let requests: Vec<String> = platform
+        .audit()
+        .iter()
+        // Server-side applies are patches too; they carry a field manager.
+        .filter(|e| e.user.username == "admin" && e.verb == "patch" && !e.request_uri.contains("fieldManager="))
+        .filter_map(|e| {
+            e.object_ref
+                .as_ref()
+                .filter(|o| o.resource == "applications")
+                .and_then(|o| o.name.clone())
+        })
+        .collect();
+    let mut requested: Vec<&str> = requests.iter().map(String::as_str).collect();
+    requested.sort_unstable();
+    let mut expected = manual.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        requested, expected,
+        "the executor's patches of Applications are its sync requests"
+    );
+    let Some(text) = kubectl(&platform, &["get", "applications", "-A", "-o", "json"]) else {
+        eprintln!("kubectl not found: the per-Application sync count of this test was skipped");
+        return;
+    };
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 27);
+    for app in items {
+        let history = app["status"]["history"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            history, 1,
+            "{}: one sync operation, got {history}",
+            app["metadata"]["name"]
+        );
+    }
 }

@@ -277,6 +277,10 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         .insert("mutatingRequests".to_owned(), stats.mutating().into());
     report.metrics.insert("retries".to_owned(), stats.retries().into());
     report.metrics.insert(
+        "syncRequests".to_owned(),
+        host.sync_requests.load(std::sync::atomic::Ordering::Relaxed).into(),
+    );
+    report.metrics.insert(
         "wallSeconds".to_owned(),
         serde_json::json!(crate::report::round_seconds(started.elapsed().as_secs_f64())),
     );

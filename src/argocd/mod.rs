@@ -2,6 +2,8 @@
 //! token needed): reading their state, requesting syncs, judging readiness,
 //! and collecting diagnostics when they fail.
 
+pub mod store;
+
 use serde_json::{Value, json};
 
 use crate::k8s::{Kind, ObjectKey};
@@ -129,9 +131,44 @@ fn is_ours(app: &Value, request: &SyncRequest) -> bool {
         .is_some_and(|started| started >= floor)
 }
 
+/// What a waiting node expects of its Application's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectation {
+    /// The sync this run requested, if it did: only that operation counts.
+    pub request: Option<SyncRequest>,
+    /// The spec this run just wrote, when Argo CD's automated policy is to
+    /// sync it: only a comparison of this spec counts (Argo CD records what
+    /// it compared in `status.sync.comparedTo`, so a status from before the
+    /// write is not taken for the new one).
+    pub spec: Option<Value>,
+    /// When that spec was written: an operation that failed before then
+    /// (an earlier run's) is not the verdict on it.
+    pub since: Option<jiff::Timestamp>,
+}
+
+/// Whether Argo CD's last comparison was of `spec` (its source and destination).
+pub fn compared(app: &Value, spec: &Value) -> bool {
+    let compared_to = &app["status"]["sync"]["comparedTo"];
+    ["source", "destination"]
+        .iter()
+        .all(|part| spec[part].is_null() || crate::k8s::compare::contains(&compared_to[part], &spec[part]))
+}
+
 /// Judges an Application. `request` is the sync we requested, if we did:
 /// only that operation counts.
 pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
+    verdict_of(
+        app,
+        &Expectation {
+            request: request.cloned(),
+            ..Expectation::default()
+        },
+    )
+}
+
+/// Judges an Application against what the waiting node expects.
+pub fn verdict_of(app: Option<&Value>, expect: &Expectation) -> Verdict {
+    let request = expect.request.as_ref();
     let Some(app) = app else {
         return Verdict::Waiting("the Application does not exist".to_owned());
     };
@@ -141,6 +178,11 @@ pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
     }
     if s.operation_pending {
         return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
+    }
+    if let Some(spec) = &expect.spec
+        && !compared(app, spec)
+    {
+        return Verdict::Waiting("waiting for Argo CD to compare the new spec".to_owned());
     }
     if let Some(request) = request
         && !is_ours(app, request)
@@ -152,9 +194,21 @@ pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
         }
         return Verdict::Waiting("waiting for Argo CD to start the requested sync".to_owned());
     }
+    let before_since = |app: &Value| {
+        expect.since.is_some_and(|since| {
+            let floor = jiff::Timestamp::from_second(since.as_second()).unwrap_or(since);
+            app["status"]["operationState"]["startedAt"]
+                .as_str()
+                .and_then(parse_time)
+                .is_none_or(|started| started < floor)
+        })
+    };
     match s.operation_phase.as_deref() {
         Some("Running" | "Terminating") => {
             return Verdict::Waiting(format!("sync running: {}", s.operation_message));
+        }
+        Some("Failed" | "Error") if request.is_none() && before_since(app) => {
+            return Verdict::Waiting("waiting for Argo CD to sync the new spec".to_owned());
         }
         Some("Failed" | "Error") if request.is_some() || s.sync != "Synced" => {
             return Verdict::SyncFailed(if s.operation_message.is_empty() {
@@ -191,6 +245,38 @@ pub fn verdict(app: Option<&Value>, request: Option<&SyncRequest>) -> Verdict {
         other if s.health_message.is_empty() => Verdict::Waiting(format!("health {other}")),
         other => Verdict::Waiting(format!("health {other}: {}", s.health_message)),
     }
+}
+
+/// Whether the executor must ask for a sync of this (unchanged)
+/// Application, or leave it to Argo CD: an Application with an automated
+/// policy is synced by Argo CD itself when it is OutOfSync (argo-cd
+/// `controller/appcontroller.go`, `autoSync`), except at a revision whose
+/// automated sync already failed, or without self-heal at the revision it
+/// already synced. Asking while Argo CD is about to do it would only have the
+/// request dropped when Argo CD's own operation ends.
+pub fn needs_request(app: &Value) -> bool {
+    let s = state(app);
+    if s.operation_pending || matches!(s.operation_phase.as_deref(), Some("Running" | "Terminating")) {
+        return false;
+    }
+    if !is_automated(app) {
+        return s.sync != "Synced";
+    }
+    if s.sync != "OutOfSync" {
+        // Synced, or not compared yet (Argo CD will): nothing to ask.
+        return false;
+    }
+    let last = &app["status"]["operationState"];
+    let same_revision = last["syncResult"]["revision"].as_str().is_some_and(|r| r == s.revision);
+    let failed = matches!(s.operation_phase.as_deref(), Some("Failed" | "Error"));
+    let self_heal = app["spec"]["syncPolicy"]["automated"]["selfHeal"].as_bool() == Some(true);
+    same_revision && (failed || !self_heal)
+}
+
+/// Whether Argo CD's automated policy will sync `application` (as written).
+pub fn is_automated(application: &Value) -> bool {
+    let automated = &application["spec"]["syncPolicy"]["automated"];
+    automated.is_object() && automated["enabled"].as_bool() != Some(false)
 }
 
 /// The merge patch that requests a sync, as `argocd app sync` does, marked

@@ -165,6 +165,13 @@ pub struct ResourceGate {
     pub check: Option<String>,
 }
 
+impl ResourceGate {
+    /// Whether the executor judges it (`check: executor`) rather than Argo CD.
+    pub fn by_executor(&self) -> bool {
+        self.check.as_deref() == Some("executor")
+    }
+}
+
 impl Graph {
     /// Every application with its stack, in written order.
     pub fn apps(&self) -> impl Iterator<Item = (&Stack, &App)> {

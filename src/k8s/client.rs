@@ -19,7 +19,7 @@ use tower::retry::RetryLayer;
 use tower::util::MapRequestLayer;
 
 use super::catalog::{Catalog, KindInfo, split_api_version};
-use super::cluster::{BoxFuture, Cluster, Kind, ObjectKey, ObjectState, Propagation};
+use super::cluster::{BoxFuture, Cluster, Kind, KindEvent, KindStream, ObjectKey, ObjectState, Propagation};
 use super::error::K8sError;
 use super::retry::TransientRetry;
 use super::stats::{ApiStats, stamp};
@@ -362,6 +362,61 @@ impl Cluster for KubeCluster {
             Ok(stream.boxed())
         })
     }
+    fn watch_kind<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>> {
+        Box::pin(async move {
+            let (mut info, guessed) = self.known_or_guess(kind, namespace);
+            if guessed {
+                info = self.info(kind).await?;
+            }
+            let api = self.api_with(&info, namespace.filter(|_| info.namespaced));
+            let mut config = watcher::Config::default();
+            if let Some(selector) = label_selector.filter(|s| !s.is_empty()) {
+                config = config.labels(selector);
+            }
+            let what = kind.to_string();
+            let api_version = kind.api_version.clone();
+            let kind_name = kind.kind.clone();
+            // List items carry no type metadata; restore it.
+            let typed = move |mut object: DynamicObject| {
+                object.types = Some(kube::core::TypeMeta {
+                    api_version: api_version.clone(),
+                    kind: kind_name.clone(),
+                });
+                super::index::slimmed(to_value(object))
+            };
+            let mut initial: Vec<Value> = Vec::new();
+            let stream = watcher::watcher(api, config)
+                .map_err(move |e| K8sError::Connection {
+                    verb: "watch",
+                    what: what.clone(),
+                    message: crate::redact::scrub(&e.to_string()).into_owned(),
+                })
+                .filter_map(move |event| {
+                    let event = match event {
+                        Ok(watcher::Event::Apply(object)) => Some(Ok(KindEvent::Applied(typed(object)))),
+                        Ok(watcher::Event::Delete(object)) => Some(Ok(KindEvent::Deleted(typed(object)))),
+                        Ok(watcher::Event::Init) => {
+                            initial.clear();
+                            None
+                        }
+                        Ok(watcher::Event::InitApply(object)) => {
+                            initial.push(typed(object));
+                            None
+                        }
+                        Ok(watcher::Event::InitDone) => Some(Ok(KindEvent::Reset(std::mem::take(&mut initial)))),
+                        Err(e) => Some(Err(e)),
+                    };
+                    futures::future::ready(event)
+                });
+            Ok(stream.boxed())
+        })
+    }
+
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
         Box::pin(async move { self.info(kind).await.map(|i| i.namespaced) })
     }

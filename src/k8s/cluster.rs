@@ -123,6 +123,21 @@ pub enum Propagation {
 /// One event of a watched object: its new state, or `None` once it is gone.
 pub type ObjectState = Option<Value>;
 
+/// One event of a watch over every object of a kind (see [`Cluster::watch_kind`]).
+#[derive(Debug, Clone)]
+pub enum KindEvent {
+    /// The complete current set, after the first list and after every
+    /// re-list (a watch that had to start over): replaces what was known.
+    Reset(Vec<Value>),
+    /// An object was created or changed.
+    Applied(Value),
+    /// An object is gone (its last state).
+    Deleted(Value),
+}
+
+/// A stream of [`KindEvent`]s.
+pub type KindStream<'a> = BoxStream<'a, Result<KindEvent, K8sError>>;
+
 /// What the executor needs from a cluster.
 pub trait Cluster: Send + Sync {
     /// The object, or `None` if it does not exist.
@@ -154,6 +169,19 @@ pub trait Cluster: Send + Sync {
         &'a self,
         key: &'a ObjectKey,
     ) -> BoxFuture<'a, Result<BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>>;
+
+    /// Every object of a kind (in `namespace`, with `label_selector`) from
+    /// now on: a [`KindEvent::Reset`] with the current set first, then each
+    /// change. One connection however many objects, so any number of waits
+    /// can share it (kube-runtime's `watcher`: list, then watch, re-listing
+    /// when the watch cannot resume). The stream ends only when no further
+    /// change can come (the fake cluster).
+    fn watch_kind<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>>;
 
     /// Whether objects of `kind` are namespaced.
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>>;

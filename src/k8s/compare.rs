@@ -129,6 +129,14 @@ pub fn needs_write(live: Option<&Value>, desired: &Value) -> Option<Vec<String>>
     }
 }
 
+/// Whether every field of `desired` is in `live` with the same value (lists
+/// compared as in [`needs_write`]).
+pub fn contains(live: &Value, desired: &Value) -> bool {
+    let mut differences = Vec::new();
+    diff(live, desired, String::new(), &mut differences);
+    differences.is_empty()
+}
+
 fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,

@@ -208,3 +208,36 @@ fn origins_display(origins: &Origins, module: &str) -> Option<String> {
     let map = origins.0.read().ok()?;
     map.keys().find(|display| display.ends_with(&name)).cloned()
 }
+
+/// A text field of a map (`""` when absent or unit).
+pub fn map_field(map: &rhai::Map, name: &str) -> String {
+    map.get(name)
+        .map(super::convert::text)
+        .filter(|t| t != "()")
+        .unwrap_or_default()
+}
+
+/// Reads a thrown value: a map `#{reason, message, diagnostics}`, or `None`
+/// for anything else.
+pub fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
+    let mut current = error;
+    loop {
+        match current {
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+                current = inner
+            }
+            EvalAltResult::ErrorRuntime(value, _) => {
+                let map = value.read_lock::<rhai::Map>()?;
+                let diagnostics = map
+                    .get("diagnostics")
+                    .and_then(|d| {
+                        d.read_lock::<rhai::Array>()
+                            .map(|a| a.iter().map(super::convert::text).collect())
+                    })
+                    .unwrap_or_default();
+                return Some((map_field(&map, "reason"), map_field(&map, "message"), diagnostics));
+            }
+            _ => return None,
+        }
+    }
+}

@@ -105,6 +105,8 @@ pub struct Host {
     pub report: Mutex<ReportParts>,
     /// Attempts per node (1 + retries of Argo CD operations).
     pub attempts: Mutex<HashMap<String, u32>>,
+    /// Sync requests sent in this run.
+    pub sync_requests: std::sync::atomic::AtomicU64,
     /// Origins of the scripts, for error messages.
     pub origins: Origins,
     /// The run's engine (set once built; weak to avoid a cycle).
@@ -159,6 +161,7 @@ impl Host {
             stats,
             report: Mutex::new(ReportParts::default()),
             attempts: Mutex::new(HashMap::new()),
+            sync_requests: std::sync::atomic::AtomicU64::new(0),
             origins,
             engine: OnceLock::new(),
             scripts: OnceLock::new(),
@@ -206,13 +209,16 @@ impl Host {
             .map_err(|error| script_error(error.to_string()))
     }
 
-    /// Counts one more attempt for the current node.
-    pub fn count_attempt(&self) {
-        if let Some(node) = control::current().and_then(|s| s.node)
-            && let Ok(mut attempts) = self.attempts.lock()
-        {
-            *attempts.entry(node).or_insert(1) += 1;
+    /// Counts one more attempt for `node`.
+    pub fn count_attempt_for(&self, node: &str) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            *attempts.entry(node.to_owned()).or_insert(1) += 1;
         }
+    }
+
+    /// Counts one more sync request.
+    pub fn count_sync_request(&self) {
+        self.sync_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Attempts made for `node`.

@@ -10,9 +10,11 @@ use serde_json::{Value, json};
 
 use super::k8s::ensure;
 use super::{duration_arg, register};
-use crate::argocd::{self as acd, Verdict};
+use crate::argocd::store::AppStore;
+use crate::argocd::{self as acd, Expectation};
+use crate::k8s::Propagation;
 use crate::k8s::wait::{WaitFailure, wait_for};
-use crate::k8s::{K8sError, Propagation};
+use crate::orchestrate::sync;
 use crate::script::convert::{to_dynamic, to_json};
 use crate::script::host::{Host, script_error};
 
@@ -35,164 +37,6 @@ pub fn failure(reason: &str, message: impl Into<String>, diagnostics: Vec<String
         Dynamic::from_map(map),
         rhai::Position::NONE,
     ))
-}
-
-/// The sync this run last requested of each Application.
-#[derive(Debug, Default)]
-struct Requests(Mutex<HashMap<String, acd::SyncRequest>>);
-
-impl Requests {
-    fn set(&self, name: &str, request: acd::SyncRequest) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(name.to_owned(), request);
-        }
-    }
-    fn get(&self, name: &str) -> Option<acd::SyncRequest> {
-        self.0.lock().ok().and_then(|m| m.get(name).cloned())
-    }
-}
-
-fn request_sync(host: &Host, name: &str, revision: &str, requests: &Requests) -> Result<bool> {
-    let key = acd::app_key(&host.settings.argocd_namespace, name);
-    if host.settings.dry_run {
-        tracing::info!(
-            phase = "sync",
-            component = name,
-            "dry run: would request a sync of {name}"
-        );
-        return Ok(false);
-    }
-    // The time is taken before the request: Argo CD may start (and finish)
-    // the sync before the answer arrives, in what is already the next second.
-    let request = acd::SyncRequest {
-        at: jiff::Timestamp::now(),
-        id: crate::observe::trace::random_hex(8),
-    };
-    let patch = acd::sync_patch(revision, &request);
-    let live = host.block(
-        &format!("requesting a sync of {name}"),
-        host.cluster.merge_patch(&key, &patch),
-    )?;
-    host.index.record(&key, Some(&live));
-    requests.set(name, request);
-    tracing::info!(phase = "sync", component = name, "sync requested");
-    Ok(true)
-}
-
-/// How many times a dropped sync request is made again before giving up.
-const MAX_LOST_REQUESTS: u32 = 3;
-
-fn wait_ready(host: &Host, name: &str, timeout: Duration, requests: &Requests) -> Result<Value> {
-    let key = acd::app_key(&host.settings.argocd_namespace, name);
-    let retries = host.settings.retries;
-    let mut attempt = 1u32;
-    let mut lost = 0u32;
-    loop {
-        let since = requests.get(name);
-        let bounds = host.current_bounds().within(timeout);
-        let mut last_reason = String::new();
-        let what = format!("Application {name} to be Synced and Healthy");
-        let result = host.runtime.block_on(wait_for(
-            host.cluster.as_ref(),
-            &key,
-            |state| match acd::verdict(state, since.as_ref()) {
-                Verdict::Ready => Ok(true),
-                Verdict::Waiting(reason) => {
-                    if reason != last_reason {
-                        tracing::debug!(phase = "wait", component = name, "{reason}");
-                        last_reason = reason;
-                    }
-                    Ok(false)
-                }
-                Verdict::SyncFailed(message) => Err(K8sError::Invalid(format!("sync failed: {message}"))),
-                Verdict::Unhealthy(message) => Err(K8sError::Invalid(message)),
-                Verdict::RequestLost => Err(K8sError::Invalid("the sync request was dropped".to_owned())),
-            },
-            &bounds,
-            &what,
-        ));
-        match result {
-            Ok(state) => {
-                let state = state.unwrap_or(Value::Null);
-                host.index.record(&key, Some(&state));
-                return Ok(state);
-            }
-            Err(WaitFailure { error, last }) => {
-                let diagnostics = last.as_ref().map(acd::diagnostics).unwrap_or_default();
-                let verdict = acd::verdict(last.as_ref(), since.as_ref());
-                match (error, verdict) {
-                    (K8sError::Invalid(_), Verdict::RequestLost) if lost < MAX_LOST_REQUESTS => {
-                        lost += 1;
-                        tracing::info!(
-                            phase = "sync",
-                            component = name,
-                            "the sync request was dropped when an earlier operation ended; requesting it again"
-                        );
-                        let revision = last
-                            .as_ref()
-                            .and_then(|a| a["spec"]["source"]["targetRevision"].as_str())
-                            .unwrap_or("HEAD")
-                            .to_owned();
-                        request_sync(host, name, &revision, requests)?;
-                    }
-                    (K8sError::Invalid(_), Verdict::RequestLost) => {
-                        return Err(failure(
-                            "SyncFailed",
-                            format!(
-                                "{name}: Argo CD dropped the sync request {lost} times (other operations kept ending over it)"
-                            ),
-                            diagnostics,
-                        ));
-                    }
-                    (K8sError::Invalid(message), Verdict::SyncFailed(_)) if attempt < retries.max_attempts => {
-                        let delay = retries.backoff * 2u32.saturating_pow(attempt - 1);
-                        tracing::warn!(
-                            phase = "sync",
-                            component = name,
-                            "{message}; retrying in {delay:?} (attempt {} of {})",
-                            attempt + 1,
-                            retries.max_attempts
-                        );
-                        host.count_attempt();
-                        attempt += 1;
-                        host.block("waiting before retrying the sync", async {
-                            tokio::time::sleep(delay).await;
-                            Ok(())
-                        })?;
-                        let revision = last
-                            .as_ref()
-                            .and_then(|a| a["spec"]["source"]["targetRevision"].as_str())
-                            .unwrap_or("HEAD")
-                            .to_owned();
-                        request_sync(host, name, &revision, requests)?;
-                    }
-                    (K8sError::Invalid(message), Verdict::SyncFailed(_)) => {
-                        return Err(failure(
-                            "SyncFailed",
-                            format!("{name}: {message} (after {attempt} attempts)"),
-                            diagnostics,
-                        ));
-                    }
-                    (K8sError::Invalid(message), _) => {
-                        let reason = if message.starts_with("Unknown") {
-                            "Unknown"
-                        } else {
-                            "Degraded"
-                        };
-                        return Err(failure(reason, format!("{name}: {message}"), diagnostics));
-                    }
-                    (error @ K8sError::Timeout { .. }, verdict) => {
-                        let still = match verdict {
-                            Verdict::Waiting(reason) => format!("; still {reason}"),
-                            _ => String::new(),
-                        };
-                        return Err(failure("TimedOut", format!("{error}{still}"), diagnostics));
-                    }
-                    (error, _) => return Err(script_error(error.to_string())),
-                }
-            }
-        }
-    }
 }
 
 fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
@@ -256,6 +100,21 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
             }
             Err(failure("DeleteTimedOut", format!("{name}: {error}"), diagnostics))
         }
+    }
+}
+
+/// The syncs this run requested through `argocd::sync`, until a wait takes them.
+#[derive(Debug, Default)]
+struct Requests(Mutex<HashMap<String, sync::Sent>>);
+
+impl Requests {
+    fn set(&self, name: &str, sent: sync::Sent) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(name.to_owned(), sent);
+        }
+    }
+    fn take(&self, name: &str) -> Option<sync::Sent> {
+        self.0.lock().ok().and_then(|mut m| m.remove(name))
     }
 }
 
@@ -323,7 +182,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         &mut m,
         "sync",
         &["name: &str", "bool"],
-        "Requests a sync of Application `name` at its target revision (as\n`argocd app sync` does, through the Application's `operation`). Does\nnothing if a sync is already running. Returns whether a sync was requested.",
+        "Requests a sync of Application `name` at its target revision (as\n`argocd app sync` does, through the Application's `operation`). Does\nnothing if a sync is already running or requested. Returns whether a sync\nwas requested.",
         move |name: &str| -> Result<bool> {
             let key = acd::app_key(&h.settings.argocd_namespace, name);
             let live = match h.index.lookup(&key, &Value::Null) {
@@ -344,12 +203,21 @@ pub fn module(host: &Arc<Host>) -> Module {
                 .as_str()
                 .unwrap_or("HEAD")
                 .to_owned();
-            request_sync(&h, name, &revision, &r)
+            let sent = h.block(
+                &format!("requesting a sync of {name}"),
+                sync::request(&h, name, &revision),
+            )?;
+            let requested = sent.is_some();
+            if let Some(sent) = sent {
+                r.set(name, sent);
+            }
+            Ok(requested)
         },
     );
 
     let h = host.clone();
     let r = requests.clone();
+    let store = Arc::new(std::sync::OnceLock::<AppStore>::new());
     register(
         &mut m,
         "wait_healthy",
@@ -359,7 +227,19 @@ pub fn module(host: &Arc<Host>) -> Module {
             if h.settings.dry_run {
                 return Ok(Dynamic::UNIT);
             }
-            wait_ready(&h, name, duration_arg(&timeout)?, &r).map(|v| to_dynamic(&v))
+            let bounds = h.current_bounds().within(duration_arg(&timeout)?);
+            let store = store.get_or_init(|| {
+                let _guard = h.runtime.enter();
+                AppStore::start(h.cluster.clone(), &h.settings.argocd_namespace)
+            });
+            let sent = r.take(name);
+            let state = h
+                .runtime
+                .block_on(sync::wait_ready(&h, store, name, Expectation::default(), sent, &bounds))
+                .map_err(|f| failure(&f.reason, f.message, f.diagnostics))?;
+            h.index
+                .record(&acd::app_key(&h.settings.argocd_namespace, name), Some(&state));
+            Ok(to_dynamic(&state))
         },
     );
 

@@ -1,51 +1,27 @@
-//! `dag::*` — hand the graph to the Rust scheduler; call node hooks.
+//! `dag::*` — hand the graph to the Rust scheduler (a script function per
+//! node, or the Rust deploy pipeline); call node hooks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rhai::{
-    CallFnOptions, Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Scope,
-    Shared,
-};
+use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Shared};
+use tracing::Instrument as _;
 
 use super::register;
 use crate::dag::scheduler::{self, NodeEnd, NodeOutcome, NodeResult};
 use crate::dag::{HookPoint, PlanAction, PlanNode};
+use crate::orchestrate::NodeReport;
+use crate::orchestrate::deploy::Deployer;
+use crate::orchestrate::script_fn::ScriptFn;
 use crate::report::{Component, ComponentKind, Failure, round_seconds};
 use crate::script::control;
-use crate::script::convert::text;
-use crate::script::error::{ScriptErrorKind, from_rhai};
+use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
 use crate::script::host::{Host, script_error};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// Default number of nodes worked on at once.
 pub const DEFAULT_CONCURRENCY: usize = 16;
-
-fn map_field(map: &Map, name: &str) -> String {
-    map.get(name).map(text).filter(|t| t != "()").unwrap_or_default()
-}
-
-/// Reads a thrown value: a map `#{reason, message, diagnostics}` or anything else.
-fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
-    let mut current = error;
-    loop {
-        match current {
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
-                current = inner
-            }
-            EvalAltResult::ErrorRuntime(value, _) => {
-                let map = value.read_lock::<Map>()?;
-                let diagnostics = map
-                    .get("diagnostics")
-                    .and_then(|d| d.read_lock::<rhai::Array>().map(|a| a.iter().map(text).collect()))
-                    .unwrap_or_default();
-                return Some((map_field(&map, "reason"), map_field(&map, "message"), diagnostics));
-            }
-            _ => return None,
-        }
-    }
-}
 
 fn outcome_of(
     host: &Host,
@@ -118,39 +94,41 @@ fn default_status(action: PlanAction) -> &'static str {
     }
 }
 
+/// What a script's node function returned, read as a node report.
+fn report_of(action: PlanAction, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>)>) -> NodeReport {
+    let map = value
+        .and_then(|(v, _)| v.read_lock::<Map>().map(|m| m.clone()))
+        .unwrap_or_default();
+    let field = |name: &str| Some(map_field(&map, name)).filter(|s| !s.is_empty());
+    let succeeded = *end == NodeEnd::Succeeded;
+    NodeReport {
+        status: field("status").unwrap_or_else(|| default_status(action).to_owned()),
+        health: field("health").unwrap_or_else(|| {
+            match (succeeded, action) {
+                (true, PlanAction::Teardown) => "Missing",
+                (true, _) => "Healthy",
+                (false, _) => "Degraded",
+            }
+            .to_owned()
+        }),
+        sync: field("sync").unwrap_or_default(),
+        message: field("message").unwrap_or_default(),
+        diagnostics: value.map(|(_, d)| d.clone()).unwrap_or_default(),
+    }
+}
+
 /// Records node results as report components (and failures).
-fn record(host: &Host, action: PlanAction, nodes: &[PlanNode], results: &[NodeResult<(Dynamic, Vec<String>)>]) {
+fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>]) {
+    let stacks: HashMap<&str, &str> = nodes.iter().map(|n| (n.name.as_str(), n.stack.as_str())).collect();
     host.with_report(|report| {
         for result in results {
-            let stack = nodes
-                .iter()
-                .find(|n| n.name == result.name)
-                .map(|n| n.stack.clone())
-                .unwrap_or_default();
-            let value_map = result
-                .value
-                .as_ref()
-                .and_then(|(v, _)| v.read_lock::<Map>().map(|m| m.clone()))
-                .unwrap_or_default();
-            let field = |name: &str| map_field(&value_map, name);
+            let own = result.value.clone().unwrap_or_default();
             let (status, health, message) = match &result.end {
-                NodeEnd::Succeeded => (
-                    Some(field("status"))
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| default_status(action).to_owned()),
-                    Some(field("health")).filter(|s| !s.is_empty()).unwrap_or_else(|| {
-                        if action == PlanAction::Teardown {
-                            "Missing".to_owned()
-                        } else {
-                            "Healthy".to_owned()
-                        }
-                    }),
-                    field("message"),
-                ),
+                NodeEnd::Succeeded => (own.status, own.health, own.message),
                 NodeEnd::Failed { message, .. } => (
                     "Failed".to_owned(),
-                    Some(field("health"))
-                        .filter(|s| !s.is_empty())
+                    Some(own.health)
+                        .filter(|h| !h.is_empty())
                         .unwrap_or_else(|| "Degraded".to_owned()),
                     message.clone(),
                 ),
@@ -159,47 +137,53 @@ fn record(host: &Host, action: PlanAction, nodes: &[PlanNode], results: &[NodeRe
             };
             report.upsert(Component {
                 name: result.name.clone(),
-                stack,
+                stack: stacks.get(result.name.as_str()).copied().unwrap_or_default().to_owned(),
                 kind: ComponentKind::App,
                 status,
                 health,
-                sync: field("sync"),
-                message: message.clone(),
+                sync: own.sync,
+                message,
                 duration_seconds: round_seconds(result.duration.as_secs_f64()),
                 attempts: host.attempts_of(&result.name),
             });
-            let diagnostics = result.value.as_ref().map(|(_, d)| d.clone()).unwrap_or_default();
-            match &result.end {
-                NodeEnd::Failed { reason, message } => report.failures.push(Failure {
+            let failed = match &result.end {
+                NodeEnd::Failed { reason, message } => Some((reason.clone(), message.clone())),
+                NodeEnd::TimedOut(message) => Some(("TimedOut".to_owned(), message.clone())),
+                _ => None,
+            };
+            if let Some((reason, message)) = failed {
+                report.failures.push(Failure {
                     component: result.name.clone(),
-                    reason: reason.clone(),
-                    message: message.clone(),
-                    diagnostics,
-                }),
-                NodeEnd::TimedOut(message) => report.failures.push(Failure {
-                    component: result.name.clone(),
-                    reason: "TimedOut".to_owned(),
-                    message: message.clone(),
-                    diagnostics,
-                }),
-                _ => {}
+                    reason,
+                    message,
+                    diagnostics: own.diagnostics,
+                });
             }
         }
     });
 }
 
-fn result_map(result: &NodeResult<(Dynamic, Vec<String>)>) -> Dynamic {
-    let mut map = result
-        .value
-        .as_ref()
-        .and_then(|(v, _)| v.read_lock::<Map>().map(|m| m.clone()))
+/// The result of one node as scripts see it: `#{end, ok, reason, message,
+/// durationSeconds, status, health, sync}` plus whatever else the node
+/// function returned.
+fn result_map(result: &NodeResult<NodeReport>, extra: Option<&Dynamic>) -> Dynamic {
+    let mut map = extra
+        .and_then(|v| v.read_lock::<Map>().map(|m| m.clone()))
         .unwrap_or_default();
+    let own = result.value.clone().unwrap_or_default();
     let (end, reason, message) = match &result.end {
-        NodeEnd::Succeeded => ("Succeeded", String::new(), map_field(&map, "message")),
+        NodeEnd::Succeeded => ("Succeeded", String::new(), own.message.clone()),
         NodeEnd::Failed { reason, message } => ("Failed", reason.clone(), message.clone()),
         NodeEnd::TimedOut(message) => ("TimedOut", "TimedOut".to_owned(), message.clone()),
         NodeEnd::Skipped(reason) => ("Skipped", "Skipped".to_owned(), reason.clone()),
     };
+    if result.end == NodeEnd::Succeeded {
+        for (key, value) in [("status", &own.status), ("health", &own.health), ("sync", &own.sync)] {
+            if !value.is_empty() {
+                map.insert(key.into(), Dynamic::from(value.clone()));
+            }
+        }
+    }
     map.insert("end".into(), Dynamic::from(end.to_owned()));
     map.insert("ok".into(), Dynamic::from_bool(result.end == NodeEnd::Succeeded));
     map.insert("reason".into(), Dynamic::from(reason));
@@ -211,6 +195,214 @@ fn result_map(result: &NodeResult<(Dynamic, Vec<String>)>) -> Dynamic {
     Dynamic::from_map(map)
 }
 
+/// The plan nodes a script hands over (`ctx.plan`, or a subset of its
+/// nodes), as this run's typed nodes.
+fn plan_nodes(host: &Host, plan: &Map) -> Result<Vec<PlanNode>> {
+    let names: Vec<String> = plan
+        .get("nodes")
+        .and_then(|n| {
+            n.read_lock::<rhai::Array>().map(|a| {
+                a.iter()
+                    .filter_map(|n| n.read_lock::<Map>().map(|m| map_field(&m, "name")))
+                    .collect()
+            })
+        })
+        .ok_or_else(|| script_error("the plan has no `nodes` (use ctx.plan)"))?;
+    let by_name: HashMap<&str, &PlanNode> = host.plan.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    names
+        .iter()
+        .map(|name| {
+            by_name
+                .get(name.as_str())
+                .map(|n| (*n).clone())
+                .ok_or_else(|| script_error(format!("`{name}` is not a node of this run's plan")))
+        })
+        .collect()
+}
+
+fn plan_action(plan: &Map) -> Result<PlanAction> {
+    match map_field(plan, "action").as_str() {
+        "deploy" => Ok(PlanAction::Deploy),
+        "validate" => Ok(PlanAction::Validate),
+        "teardown" => Ok(PlanAction::Teardown),
+        other => Err(script_error(format!(
+            "the plan's action `{other}` is not deploy, validate or teardown (use ctx.plan)"
+        ))),
+    }
+}
+
+/// Records the schedule's figures in the report's metrics.
+fn record_schedule<T>(host: &Host, schedule: &scheduler::Schedule<T>, nodes: usize, concurrency: usize) {
+    for result in &schedule.results {
+        if matches!(result.end, NodeEnd::Skipped(_)) {
+            crate::observe::progress::finished(&result.name, "skipped");
+        }
+    }
+    host.with_report(|r| {
+        r.metrics.insert(
+            "schedule".to_owned(),
+            serde_json::json!({
+                "nodes": nodes,
+                "concurrency": concurrency,
+                "wallSeconds": round_seconds(schedule.wall.as_secs_f64()),
+                "criticalPathSeconds": round_seconds(schedule.critical_path.as_secs_f64()),
+            }),
+        );
+    });
+}
+
+fn concurrency_of(plan: &Map) -> usize {
+    plan.get("concurrency")
+        .and_then(|c| c.as_int().ok())
+        .and_then(|c| usize::try_from(c).ok())
+        .filter(|c| *c > 0)
+        .unwrap_or(DEFAULT_CONCURRENCY)
+}
+
+/// Runs a script function per node, each on its own blocking thread (the
+/// general form: the function may wait).
+fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, node_fn: FnPtr) -> Result<Map> {
+    let action = plan_action(plan)?;
+    let engine = host.engine()?;
+    let nodes = plan_nodes(host, plan)?;
+    let concurrency = concurrency_of(plan);
+    let imports: Vec<(ImmutableString, Shared<Module>)> = context
+        .global_runtime_state()
+        .iter_imports_raw()
+        .map(|(n, m)| (n.clone(), m.clone()))
+        .collect();
+    let libs: Vec<Shared<Module>> = context.global_runtime_state().lib.to_vec();
+    let schedule = host.runtime.block_on(scheduler::run(
+        &nodes,
+        action == PlanAction::Teardown,
+        concurrency,
+        &host.bounds.cancel,
+        |node| {
+            let host = host.clone();
+            let engine = engine.clone();
+            let imports = imports.clone();
+            let libs = libs.clone();
+            // Each node gets its own copy of what the function captured:
+            // parallel nodes must not share (and lock) the same values.
+            let mut node_fn = node_fn.clone();
+            let copies: Vec<Dynamic> = node_fn.curry().iter().map(Dynamic::flatten_clone).collect();
+            node_fn.set_curry(copies);
+            async move {
+                let name = node.name.clone();
+                let bounds = host.bounds.within(node.sync_timeout + node.health_timeout);
+                let span_id = host.trace.child().span_id;
+                let runner_host = host.clone();
+                crate::observe::progress::started(&name);
+                let progress_name = name.clone();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
+                    let _entered = span.enter();
+                    let arg = crate::orchestrate::hooks::node_value(&node);
+                    let scope = control::Scope {
+                        bounds,
+                        node: Some(name.clone()),
+                    };
+                    let result = control::within(scope, || {
+                        let mut global = engine.new_global_runtime_state();
+                        for lib in libs {
+                            global.lib.push(lib);
+                        }
+                        for (alias, module) in imports.into_iter().rev() {
+                            global.push_import(alias, module);
+                        }
+                        let context =
+                            NativeCallContext::new_with_all_fields(&engine, "dag::run", None, &global, Position::NONE);
+                        node_fn.call_raw(&context, None, [arg])
+                    });
+                    outcome_of(&runner_host, &name, result)
+                })
+                .await;
+                let outcome = joined.unwrap_or_else(|error| NodeOutcome {
+                    end: NodeEnd::Failed {
+                        reason: "InternalError".to_owned(),
+                        message: format!("the node's worker ended abnormally: {error}"),
+                    },
+                    value: None,
+                });
+                let end = if outcome.end == NodeEnd::Succeeded {
+                    "healthy"
+                } else {
+                    "failed"
+                };
+                crate::observe::progress::finished(&progress_name, end);
+                outcome
+            }
+        },
+    ));
+    record_schedule(host, &schedule, nodes.len(), concurrency);
+    let typed: Vec<NodeResult<NodeReport>> = schedule
+        .results
+        .iter()
+        .map(|r| NodeResult {
+            name: r.name.clone(),
+            end: r.end.clone(),
+            value: Some(report_of(action, &r.end, r.value.as_ref())),
+            duration: r.duration,
+            started_after: r.started_after,
+        })
+        .collect();
+    record(host, &nodes, &typed);
+    Ok(schedule
+        .results
+        .iter()
+        .zip(&typed)
+        .map(|(raw, result)| {
+            let extra = raw.value.as_ref().map(|(v, _)| v);
+            (result.name.as_str().into(), result_map(result, extra))
+        })
+        .collect())
+}
+
+/// Runs the deploy of `nodes` with the Rust node pipeline.
+fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application: FnPtr) -> Result<Map> {
+    if plan_action(plan)? != PlanAction::Deploy {
+        return Err(script_error("dag::deploy needs a deploy plan (ctx.plan of a deploy)"));
+    }
+    let engine = host.engine()?;
+    let nodes = plan_nodes(host, plan)?;
+    let concurrency = concurrency_of(plan);
+    let builder = ScriptFn::capture(context, engine, application);
+    let deployer = Arc::new(Deployer::new(host.clone(), builder, concurrency));
+    let schedule = host
+        .runtime
+        .block_on(scheduler::run(&nodes, false, usize::MAX, &host.bounds.cancel, |node| {
+            let deployer = deployer.clone();
+            let span_id = host.trace.child().span_id;
+            async move {
+                let name = node.name.clone();
+                crate::observe::progress::started(&name);
+                let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
+                let task = tokio::spawn(async move { deployer.node(&node).await }.instrument(span));
+                let outcome = task.await.unwrap_or_else(|error| NodeOutcome {
+                    end: NodeEnd::Failed {
+                        reason: "InternalError".to_owned(),
+                        message: format!("the node's task ended abnormally: {error}"),
+                    },
+                    value: None,
+                });
+                let end = if outcome.end == NodeEnd::Succeeded {
+                    "healthy"
+                } else {
+                    "failed"
+                };
+                crate::observe::progress::finished(&name, end);
+                outcome
+            }
+        }));
+    record_schedule(host, &schedule, nodes.len(), concurrency);
+    record(host, &nodes, &schedule.results);
+    Ok(schedule
+        .results
+        .iter()
+        .map(|result| (result.name.as_str().into(), result_map(result, None)))
+        .collect())
+}
+
 /// The `dag` module.
 pub fn module(host: &Arc<Host>) -> Module {
     let mut m = Module::new();
@@ -220,147 +412,20 @@ pub fn module(host: &Arc<Host>) -> Module {
         &mut m,
         "run",
         &["plan: Map", "node_fn: FnPtr", "Map"],
-        "Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each\nnode on its own thread as soon as the node's prerequisites succeeded\n(dependencies for deploy/validate, dependents for teardown), at most\n`plan.concurrency` (default 16) at once, each within its sync + health\ntimeouts and the action's deadline. A node fails when `node_fn` throws; the\nnodes waiting on it are Skipped; independent branches go on. Returns\n`#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`\nand records every node in the report.\n\n```rhai\nlet results = dag::run(ctx.plan, |node| nodes::deploy(node, ctx));\n```",
+        "Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each\nnode on its own thread as soon as the node's prerequisites succeeded\n(dependencies for deploy/validate, dependents for teardown), at most\n`plan.concurrency` (default 16) at once, each within its sync + health\ntimeouts and the action's deadline. A node fails when `node_fn` throws; the\nnodes waiting on it are Skipped; independent branches go on. Returns\n`#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`\nand records every node in the report. (Deploy uses `dag::deploy`, whose\nwaiting nodes hold no thread.)\n\n```rhai\nlet results = dag::run(ctx.plan, |node| check(node, ctx));\n```",
         move |context: NativeCallContext, plan: Map, node_fn: FnPtr| -> Result<Map> {
-            let engine = h.engine()?;
-            let action = match map_field(&plan, "action").as_str() {
-                "teardown" => PlanAction::Teardown,
-                "validate" => PlanAction::Validate,
-                _ => PlanAction::Deploy,
-            };
-            let concurrency = plan
-                .get("concurrency")
-                .and_then(|c| c.as_int().ok())
-                .and_then(|c| usize::try_from(c).ok())
-                .unwrap_or(DEFAULT_CONCURRENCY);
-            let node_maps: Vec<Map> = plan
-                .get("nodes")
-                .and_then(|n| {
-                    n.read_lock::<rhai::Array>().map(|a| {
-                        a.iter()
-                            .filter_map(|n| n.read_lock::<Map>().map(|m| m.clone()))
-                            .collect()
-                    })
-                })
-                .ok_or_else(|| script_error("dag::run needs a plan with `nodes` (use ctx.plan)"))?;
-            let mut nodes = Vec::with_capacity(node_maps.len());
-            for map in &node_maps {
-                let name = map_field(map, "name");
-                let node = h
-                    .plan
-                    .node(&name)
-                    .ok_or_else(|| script_error(format!("dag::run: `{name}` is not a node of this run's plan")))?;
-                nodes.push(node.clone());
-            }
-            let imports: Vec<(ImmutableString, Shared<Module>)> = context
-                .global_runtime_state()
-                .iter_imports_raw()
-                .map(|(n, m)| (n.clone(), m.clone()))
-                .collect();
-            let libs: Vec<Shared<Module>> = context.global_runtime_state().lib.to_vec();
-            let node_maps: Arc<Vec<Map>> = Arc::new(node_maps);
-            let schedule = h.runtime.block_on(scheduler::run(
-                &nodes,
-                action == PlanAction::Teardown,
-                concurrency,
-                &h.bounds.cancel,
-                |node| {
-                    let host = h.clone();
-                    let engine = engine.clone();
-                    let imports = imports.clone();
-                    let libs = libs.clone();
-                    // Each node gets its own copy of what the function captured:
-                    // parallel nodes must not share (and lock) the same values.
-                    let mut node_fn = node_fn.clone();
-                    let copies: Vec<Dynamic> = node_fn.curry().iter().map(Dynamic::flatten_clone).collect();
-                    node_fn.set_curry(copies);
-                    let node_maps = node_maps.clone();
-                    async move {
-                        let name = node.name.clone();
-                        let budget = node.sync_timeout + node.health_timeout;
-                        let bounds = host.bounds.within(budget);
-                        let span_id = host.trace.child().span_id;
-                        let runner_host = host.clone();
-                        let progress_name = node.name.clone();
-                        crate::observe::progress::started(&progress_name);
-                        let joined = tokio::task::spawn_blocking(move || {
-                            let span =
-                                tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
-                            let _entered = span.enter();
-                            let arg = node_maps
-                                .iter()
-                                .find(|m| map_field(m, "name") == name)
-                                .cloned()
-                                .unwrap_or_default();
-                            let result = control::within(
-                                control::Scope {
-                                    bounds,
-                                    node: Some(name.clone()),
-                                },
-                                || {
-                                    let mut global = engine.new_global_runtime_state();
-                                    for lib in libs {
-                                        global.lib.push(lib);
-                                    }
-                                    for (alias, module) in imports.into_iter().rev() {
-                                        global.push_import(alias, module);
-                                    }
-                                    let context = NativeCallContext::new_with_all_fields(
-                                        &engine,
-                                        "dag::run",
-                                        None,
-                                        &global,
-                                        Position::NONE,
-                                    );
-                                    node_fn.call_raw(&context, None, [Dynamic::from_map(arg)])
-                                },
-                            );
-                            outcome_of(&runner_host, &name, result)
-                        })
-                        .await;
-                        let outcome = match joined {
-                            Ok(outcome) => outcome,
-                            Err(error) => NodeOutcome {
-                                end: NodeEnd::Failed {
-                                    reason: "InternalError".to_owned(),
-                                    message: format!("the node's worker ended abnormally: {error}"),
-                                },
-                                value: None,
-                            },
-                        };
-                        let end = if outcome.end == NodeEnd::Succeeded {
-                            "healthy"
-                        } else {
-                            "failed"
-                        };
-                        crate::observe::progress::finished(&progress_name, end);
-                        outcome
-                    }
-                },
-            ));
-            for result in &schedule.results {
-                if matches!(result.end, NodeEnd::Skipped(_)) {
-                    crate::observe::progress::finished(&result.name, "skipped");
-                }
-            }
-            record(&h, action, &nodes, &schedule.results);
-            h.with_report(|r| {
-                r.metrics.insert(
-                    "schedule".to_owned(),
-                    serde_json::json!({
-                        "nodes": nodes.len(),
-                        "concurrency": concurrency,
-                        "wallSeconds": round_seconds(schedule.wall.as_secs_f64()),
-                        "criticalPathSeconds": round_seconds(schedule.critical_path.as_secs_f64()),
-                    }),
-                );
-            });
-            let mut out = Map::new();
-            for result in &schedule.results {
-                out.insert(result.name.as_str().into(), result_map(result));
-            }
-            let _ = Duration::ZERO;
-            Ok(out)
+            run(&h, &context, &plan, node_fn)
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "deploy",
+        &["plan: Map", "application: FnPtr", "Map"],
+        "Deploys the plan's nodes, each as soon as its dependencies are Healthy:\nits `pre_sync` hook, the Application `application(node)` returns (written\nonly if it differs), a sync unless Argo CD's automated policy does it, the\nwait (on one shared watch) until Synced and Healthy, its resource gates,\nits `health` and `post_sync` hooks. A waiting node holds no thread;\n`plan.concurrency` (default 16) bounds the writes and sync requests in\nflight. A failed node skips its dependents; independent branches go on.\nReturns `#{<node>: #{end, ok, reason, message, status, health, sync,\ndurationSeconds}}` and records every node in the report.\n\n```rhai\nlet results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));\n```",
+        move |context: NativeCallContext, plan: Map, application: FnPtr| -> Result<Map> {
+            deploy(&h, &context, &plan, application)
         },
     );
 
@@ -386,45 +451,8 @@ pub fn module(host: &Arc<Host>) -> Module {
                     "dag::hook: `{name}` is not a node of this run's plan"
                 )));
             };
-            let Some(path) = plan_node.hooks.get(point.key()) else {
-                return Ok(Dynamic::UNIT);
-            };
-            let script = h
-                .scripts
-                .get()
-                .and_then(|s| s.hooks.get(path).cloned())
-                .ok_or_else(|| script_error(format!("hook {path} was not compiled")))?;
-            let engine = h.engine()?;
-            let ctx = h.ctx.get().cloned().unwrap_or(Dynamic::UNIT);
-            tracing::info!(
-                phase = point.function(),
-                component = name.as_str(),
-                "running hook {}",
-                script.source.display
-            );
-            engine
-                .call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new(),
-                    &mut Scope::new(),
-                    &script.ast,
-                    point.function(),
-                    (Dynamic::from_map(node), ctx),
-                )
-                .map_err(|error| {
-                    if let Some((reason, message, diagnostics)) = thrown(&error) {
-                        return super::argocd::failure(
-                            if reason.is_empty() { "HookFailed" } else { &reason },
-                            format!("hook {} of {name}: {message}", point.function()),
-                            diagnostics,
-                        );
-                    }
-                    let located = from_rhai(&error, &script.source.display, &h.origins);
-                    super::argocd::failure(
-                        "HookFailed",
-                        format!("hook {} of {name}: {located}", point.function()),
-                        Vec::new(),
-                    )
-                })
+            crate::orchestrate::hooks::call(&h, plan_node, Dynamic::from_map(node), point)
+                .map_err(|f| super::argocd::failure(&f.reason, f.message, f.diagnostics))
         },
     );
     m

@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 
 use crate::k8s::catalog::Catalog;
-use crate::k8s::cluster::{BoxFuture, Cluster, Kind, ObjectKey, ObjectState, Propagation};
+use crate::k8s::cluster::{BoxFuture, Cluster, Kind, KindEvent, KindStream, ObjectKey, ObjectState, Propagation};
 use crate::k8s::error::K8sError;
 
 /// One write the script made.
@@ -189,6 +189,9 @@ impl FakeCluster {
         app["status"]["sync"] = json!({
             "status": preset.sync.clone().unwrap_or_else(|| if failed { "OutOfSync".to_owned() } else { "Synced".to_owned() }),
             "revision": "0000000000000000000000000000000000000000",
+            // What Argo CD compared: the spec as it is now (a new spec is
+            // compared at once on the fake clock).
+            "comparedTo": {"source": app["spec"]["source"].clone(), "destination": app["spec"]["destination"].clone()},
         });
         app["status"]["health"] = json!({
             "status": preset.health.clone().unwrap_or_else(|| if failed { "Missing".to_owned() } else { "Healthy".to_owned() }),
@@ -329,6 +332,19 @@ impl Cluster for FakeCluster {
         Box::pin(async move {
             let current = self.objects.lock().ok().and_then(|o| o.get(key).cloned());
             Ok(futures::stream::iter(vec![Ok(current)]).boxed())
+        })
+    }
+
+    fn watch_kind<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>> {
+        Box::pin(async move {
+            // Nothing changes by itself on the fake clock: the current set, then the end.
+            let current = self.list(kind, namespace, label_selector).await?;
+            Ok(futures::stream::iter(vec![Ok(KindEvent::Reset(current))]).boxed())
         })
     }
 

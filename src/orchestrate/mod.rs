@@ -1,0 +1,76 @@
+//! The mechanism of a graph run, in Rust: deploying one node, waiting on
+//! the shared Application watch, calling node hooks.
+//!
+//! Scripts decide *what*: the order of an action's steps, the shape of a
+//! node's Application, what a hook does, which policies apply. This module
+//! decides *how*: each node's steps as a future that holds no thread while
+//! it waits (the waits read one shared watch of Applications, see
+//! [`crate::argocd::store`]), writes and sync requests bounded by a
+//! semaphore (the load on the API server and Argo CD), hooks and the
+//! Application's builder run on blocking threads only for as long as their
+//! script runs.
+
+pub mod deploy;
+pub mod hooks;
+pub mod script_fn;
+pub mod sync;
+
+use crate::dag::scheduler::{NodeEnd, NodeOutcome};
+
+/// What became of a node that succeeded: the report's `status`, `health`,
+/// `sync` and `message` of its component.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeReport {
+    /// `Deployed`, `Updated`, `Unchanged`, `WouldCreate`, ... (see
+    /// docs/observability.md for the vocabulary).
+    pub status: String,
+    /// Health at the end (`Healthy`, or `Unknown` in a dry run).
+    pub health: String,
+    /// Sync status at the end.
+    pub sync: String,
+    /// What changed, or why it would.
+    pub message: String,
+    /// Diagnostics of a failure (with the failure's outcome).
+    pub diagnostics: Vec<String>,
+}
+
+/// Why a node failed: a short reason, the message, diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// `SyncFailed`, `Degraded`, `Unknown`, `TimedOut`, `HookFailed`, ...
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+    /// What was seen (conditions, unhealthy resources, positions).
+    pub diagnostics: Vec<String>,
+}
+
+impl NodeFailure {
+    /// A failure from its parts.
+    pub fn new(reason: &str, message: impl Into<String>, diagnostics: Vec<String>) -> NodeFailure {
+        NodeFailure {
+            reason: reason.to_owned(),
+            message: crate::redact::scrub(&message.into()).into_owned(),
+            diagnostics,
+        }
+    }
+
+    /// The scheduler's outcome for this failure.
+    pub fn into_outcome(self) -> NodeOutcome<NodeReport> {
+        let end = if self.reason == "TimedOut" {
+            NodeEnd::TimedOut(self.message)
+        } else {
+            NodeEnd::Failed {
+                reason: self.reason,
+                message: self.message,
+            }
+        };
+        NodeOutcome {
+            end,
+            value: Some(NodeReport {
+                diagnostics: self.diagnostics,
+                ..NodeReport::default()
+            }),
+        }
+    }
+}
