@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use executor::cli::GlobalArgs;
-use executor::dag::PlanAction;
+use executor::dag::Action;
 use executor::dag::render::{PlanFormat, render};
 
 /// A deterministic graph of `stacks` × `apps` nodes; each app depends on up
@@ -68,7 +68,7 @@ fn main() {
     };
 
     let once = || {
-        let plan = executor::config::load_plan(PlanAction::Deploy, &args).unwrap();
+        let plan = executor::config::load_plan(Action::Deploy, &args).unwrap();
         render(&plan, PlanFormat::Text)
     };
     let text = once();

@@ -55,7 +55,7 @@ fn critical_path() -> Duration {
     let graph = executor::dag::load::bundled().unwrap();
     let plan = executor::dag::plan::build(
         &graph,
-        executor::dag::PlanAction::Deploy,
+        executor::dag::Action::Deploy,
         &executor::dag::Scope::Platform,
         Default::default(),
     )
@@ -221,7 +221,7 @@ fn main() {
     let graph = executor::dag::load::bundled().unwrap();
     let plan = executor::dag::plan::build(
         &graph,
-        executor::dag::PlanAction::Deploy,
+        executor::dag::Action::Deploy,
         &executor::dag::Scope::Platform,
         Default::default(),
     )

@@ -28,7 +28,7 @@ fn main() {
     let origins = Origins::default();
     let plan = executor::dag::plan::build(
         &executor::dag::load::bundled().unwrap(),
-        executor::dag::PlanAction::Deploy,
+        executor::dag::Action::Deploy,
         &executor::dag::Scope::Platform,
         executor::config::environment::Timeouts::default(),
     )
@@ -45,6 +45,7 @@ fn main() {
             retries: executor::config::environment::Retries::default(),
             argocd_namespace: "argocd".into(),
             tier: "development".into(),
+            ..Default::default()
         },
         executor::config::Secrets::default(),
         plan.clone(),

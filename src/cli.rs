@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::dag::Action;
 use crate::dag::render::PlanFormat;
 
 /// Deploys, validates and tears down the platform through Argo CD,
@@ -74,18 +75,23 @@ pub struct PlanArgs {
     pub format: PlanFormat,
     /// The action to plan.
     #[arg(long = "for", value_enum, default_value = "deploy")]
-    pub action: PlanFor,
+    pub action: Action,
 }
 
-/// Which action `executor plan` plans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanFor {
-    /// Deploy order.
-    Deploy,
-    /// Validate (same nodes as deploy).
-    Validate,
-    /// Teardown order (reverse).
-    Teardown,
+/// `--for`: the action whose plan `executor plan` prints.
+impl clap::ValueEnum for Action {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Action::Deploy, Action::Validate, Action::Teardown]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Action::Deploy => "Deploy order",
+            Action::Validate => "Validate (same nodes as deploy)",
+            Action::Teardown => "Teardown order (reverse)",
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// Options shared by every command.

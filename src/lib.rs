@@ -26,7 +26,7 @@ pub mod script;
 
 use std::io::Write as _;
 
-use cli::{Cli, Command, PlanFor};
+use cli::{Cli, Command};
 use outcome::Outcome;
 
 /// Runs one command line and returns its outcome.
@@ -35,23 +35,16 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Deploy => actions::run(config::Action::Deploy, &cli.global),
         Command::Validate => actions::run(config::Action::Validate, &cli.global),
         Command::Teardown => actions::run(config::Action::Teardown, &cli.global),
-        Command::Plan(args) => {
-            let action = match args.action {
-                PlanFor::Deploy => dag::PlanAction::Deploy,
-                PlanFor::Validate => dag::PlanAction::Validate,
-                PlanFor::Teardown => dag::PlanAction::Teardown,
-            };
-            match config::load_plan(action, &cli.global) {
-                Ok(plan) => print(&dag::render::render(&plan, args.format)),
-                Err(problems) => {
-                    let mut stderr = std::io::stderr().lock();
-                    for problem in problems {
-                        let _ = writeln!(stderr, "error: {}", redact::scrub(&problem.to_string()));
-                    }
-                    Outcome::Invalid
+        Command::Plan(args) => match config::load_plan(args.action, &cli.global) {
+            Ok(plan) => print(&dag::render::render(&plan, args.format)),
+            Err(problems) => {
+                let mut stderr = std::io::stderr().lock();
+                for problem in problems {
+                    let _ = writeln!(stderr, "error: {}", redact::scrub(&problem.to_string()));
                 }
+                Outcome::Invalid
             }
-        }
+        },
         Command::Version => print(&version()),
         Command::Test(args) => {
             let config_dir = cli

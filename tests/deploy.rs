@@ -391,8 +391,8 @@ fn a_sync_that_starts_before_the_answer_arrives_still_counts() {
 fn killed_mid_run_and_rerun_converges_to_a_clean_deploy() {
     let platform = Platform::start(demo_sim_config());
     // Kill at several points: during bootstrap (after 20 writes), early in
-    // the graph (after 5 Application writes), later (after 20 of the 27).
-    for (resource, writes_before_kill) in [(None, 20), (Some("applications"), 5), (Some("applications"), 20)] {
+    // the graph (after 3 Application writes), later (after 10 more).
+    for (resource, writes_before_kill) in [(None, 20), (Some("applications"), 3), (Some("applications"), 10)] {
         let mark = platform.audit().len();
         let mut child = std::process::Command::new(crate::harness::executor_bin())
             .arg("deploy")

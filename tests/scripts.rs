@@ -23,7 +23,6 @@ fn bundled_script_tests_pass() {
         "stdlib/bootstrap.test.rhai",
         "stdlib/preflight.test.rhai",
         "stdlib/validation.test.rhai",
-        "stdlib/teardown.test.rhai",
     ] {
         assert!(
             run.stdout.contains(&format!("ok   {module} ")),

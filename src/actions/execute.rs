@@ -119,6 +119,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             retries: request.environment.retries,
             argocd_namespace: request.environment.argocd_namespace.clone(),
             tier: request.tier.to_string(),
+            pv_policy: request.pv_policy,
         },
         request.secrets.clone(),
         request.plan.clone(),
@@ -192,11 +193,13 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     let deadline_passed = Instant::now() >= deadline;
     let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
 
-    let parts = host
-        .report
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
+    // A script thread that panicked while holding the report still left
+    // what it had recorded: take it rather than an empty report.
+    let parts = match host.report.lock() {
+        Ok(mut parts) => std::mem::take(&mut *parts),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    let mut decided = outcome::decide(request.action, &parts, deadline_passed);
     report.components = parts.components;
     report.failures = parts.failures;
     report.recommendations = parts.recommendations;
@@ -210,16 +213,15 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     if request.action != Action::Teardown {
         outcome::add_stacks(report, &request.plan);
     }
-    let mut decided = parts.outcome;
     match result {
         Ok(Ok(())) => {}
         Ok(Err(script_error)) => {
             let (reason, forced) = match script_error.kind {
-                ScriptErrorKind::Timeout => ("TimedOut", Some(Outcome::TimedOut)),
-                ScriptErrorKind::Cancelled if deadline_passed => ("TimedOut", Some(Outcome::TimedOut)),
-                ScriptErrorKind::Cancelled => ("Interrupted", Some(Outcome::Failed)),
-                _ if deadline_passed => ("TimedOut", Some(Outcome::TimedOut)),
-                _ => ("ScriptError", Some(Outcome::Failed)),
+                ScriptErrorKind::Timeout => ("TimedOut", Outcome::TimedOut),
+                ScriptErrorKind::Cancelled if deadline_passed => ("TimedOut", Outcome::TimedOut),
+                ScriptErrorKind::Cancelled => ("Interrupted", Outcome::Failed),
+                _ if deadline_passed => ("TimedOut", Outcome::TimedOut),
+                _ => ("ScriptError", Outcome::Failed),
             };
             error!(phase = "run", "{script_error}");
             let already = report
@@ -243,7 +245,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
                 message: format!("the action's worker ended abnormally: {join_error}"),
                 diagnostics: Vec::new(),
             });
-            decided = Some(Outcome::Failed);
+            decided = Outcome::Failed;
         }
     }
     if was_interrupted {
@@ -256,9 +258,9 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         report
             .recommendations
             .push("Run the same action again: completed nodes are not redone.".to_owned());
-        decided = Some(Outcome::Failed);
+        decided = Outcome::Failed;
     }
-    let outcome = decided.unwrap_or_else(|| outcome::from_components(report, deadline_passed));
+    let outcome = decided;
     let outcome = if deadline_passed && outcome != Outcome::Succeeded {
         Outcome::TimedOut
     } else {

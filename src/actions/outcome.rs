@@ -3,25 +3,51 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::Action;
 use crate::dag::Plan;
 use crate::health::{HealthStatus, aggregate};
 use crate::outcome::Outcome;
 use crate::report::{Component, ComponentKind, Report};
+use crate::script::host::ReportParts;
 
 /// Statuses of components that did not complete.
 const NOT_DONE: [&str; 3] = ["Failed", "TimedOut", "Skipped"];
 
+/// The outcome of a run whose script did not decide one (the one place
+/// outcomes are derived): deploy from its components
+/// ([`from_components`]); teardown from what is left (orphans → Partial, a
+/// node not removed → Failed, else Succeeded); validate decides its own.
+pub fn decide(action: Action, parts: &ReportParts, deadline_passed: bool) -> Outcome {
+    if let Some(outcome) = parts.outcome {
+        return outcome;
+    }
+    match action {
+        Action::Teardown => {
+            let not_done = parts
+                .components
+                .iter()
+                .any(|c| c.kind == ComponentKind::App && NOT_DONE.contains(&c.status.as_str()));
+            let left = !parts.orphans.is_empty();
+            if deadline_passed && (not_done || left) {
+                Outcome::TimedOut
+            } else if left {
+                Outcome::Partial
+            } else if not_done || !parts.failures.is_empty() {
+                Outcome::Failed
+            } else {
+                Outcome::Succeeded
+            }
+        }
+        _ => from_components(&parts.components, deadline_passed),
+    }
+}
+
 /// The outcome the components imply: all done → Succeeded; some not done →
 /// Partial (TimedOut when the action's deadline passed); none done → Failed.
-pub fn from_components(report: &Report, deadline_passed: bool) -> Outcome {
-    let apps: Vec<&Component> = report
-        .components
-        .iter()
-        .filter(|c| c.kind == ComponentKind::App)
-        .collect();
+pub fn from_components(components: &[Component], deadline_passed: bool) -> Outcome {
+    let apps: Vec<&Component> = components.iter().filter(|c| c.kind == ComponentKind::App).collect();
     let not_done = apps.iter().filter(|c| NOT_DONE.contains(&c.status.as_str())).count();
-    let bootstrap_failed = report
-        .components
+    let bootstrap_failed = components
         .iter()
         .any(|c| c.kind == ComponentKind::Bootstrap && NOT_DONE.contains(&c.status.as_str()));
     if deadline_passed && (not_done > 0 || bootstrap_failed) {

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cli::GlobalArgs;
-use crate::dag::{self, Plan, PlanAction, Scope, ValidGraph};
+use crate::dag::{self, Plan, Scope, ValidGraph};
 use crate::observe::log::{LogFormat, LogLevel};
 use crate::observe::trace::TraceContext;
 use crate::report::render::ReportFormat;
@@ -105,36 +105,7 @@ impl fmt::Display for PvPolicy {
     }
 }
 
-/// The action of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// `executor deploy`
-    Deploy,
-    /// `executor validate`
-    Validate,
-    /// `executor teardown`
-    Teardown,
-}
-
-impl Action {
-    /// The plan this action follows.
-    pub fn plan_action(self) -> PlanAction {
-        match self {
-            Action::Deploy => PlanAction::Deploy,
-            Action::Validate => PlanAction::Validate,
-            Action::Teardown => PlanAction::Teardown,
-        }
-    }
-
-    /// `deploy`, `validate` or `teardown`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Deploy => "deploy",
-            Action::Validate => "validate",
-            Action::Teardown => "teardown",
-        }
-    }
-}
+pub use crate::dag::Action;
 
 /// Settings needed before anything else (to log and to report), always
 /// available: a bad value falls back to its default and is also a problem.
@@ -358,7 +329,7 @@ fn scope(args: &GlobalArgs, problems: &mut Problems) -> Scope {
 ///
 /// # Errors
 /// Every problem with the scope, environment.yaml or the graph.
-pub fn load_plan(action: PlanAction, args: &GlobalArgs) -> Result<Plan, Vec<Problem>> {
+pub fn load_plan(action: Action, args: &GlobalArgs) -> Result<Plan, Vec<Problem>> {
     let mut problems = Problems::default();
     let config_dir = config_dir(args);
     let scope = scope(args, &mut problems);
@@ -465,12 +436,12 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
         None => None,
     };
     let plan = match (&graph, &environment) {
-        (Some(graph), Some(env)) => problems.take(dag::plan::build(graph, action.plan_action(), &scope, env.timeouts)),
+        (Some(graph), Some(env)) => problems.take(dag::plan::build(graph, action, &scope, env.timeouts)),
         (Some(graph), None) => {
             // Still check the scope against the graph so its problem is reported too.
             let _ = problems.take(dag::plan::build(
                 graph,
-                action.plan_action(),
+                action,
                 &scope,
                 environment::Timeouts::default(),
             ));

@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use load::{ValidGraph, load};
 pub use model::{Graph, HookPoint};
-pub use plan::{Plan, PlanAction, PlanNode, Scope};
+pub use plan::{Action, Plan, PlanNode, Scope};
 
 #[cfg(test)]
 mod tests;

@@ -19,10 +19,11 @@ use super::model::{GraphOrigin, ResourceGate};
 use crate::config::environment::{Timeouts, serde_duration};
 use crate::config::problem::{Problem, Source, closest, did_you_mean};
 
-/// What a plan is for.
+/// The action of a run, and what its plan is for: the one action type of
+/// the executor (the command line, the configuration and the scripts use it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PlanAction {
+pub enum Action {
     /// Create and sync Applications, dependencies first.
     Deploy,
     /// Check health; same nodes and order as deploy.
@@ -31,13 +32,35 @@ pub enum PlanAction {
     Teardown,
 }
 
-impl fmt::Display for PlanAction {
+impl Action {
+    /// `deploy`, `validate` or `teardown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Validate => "validate",
+            Action::Teardown => "teardown",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "deploy" => Ok(Action::Deploy),
+            "validate" => Ok(Action::Validate),
+            "teardown" => Ok(Action::Teardown),
+            other => Err(format!(
+                "`{other}` is not an action; expected deploy, validate or teardown"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PlanAction::Deploy => "deploy",
-            PlanAction::Validate => "validate",
-            PlanAction::Teardown => "teardown",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -102,7 +125,7 @@ pub enum Role {
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// The action.
-    pub action: PlanAction,
+    pub action: Action,
     /// The scope it was computed for.
     pub scope: Scope,
     /// Where the graph came from.
@@ -172,7 +195,7 @@ impl Plan {
 ///
 /// # Errors
 /// A problem on `TARGET_SCOPE` when the scope names nothing in the graph.
-pub fn build(valid: &ValidGraph, action: PlanAction, scope: &Scope, defaults: Timeouts) -> Result<Plan, Problem> {
+pub fn build(valid: &ValidGraph, action: Action, scope: &Scope, defaults: Timeouts) -> Result<Plan, Problem> {
     let graph = &valid.graph;
     let resolved = &valid.resolved;
     let targets: BTreeSet<String> = match scope {
@@ -202,8 +225,8 @@ pub fn build(valid: &ValidGraph, action: PlanAction, scope: &Scope, defaults: Ti
     if *scope != Scope::Platform {
         for target in &targets {
             match action {
-                PlanAction::Deploy | PlanAction::Validate => selected.extend(resolved.ancestors(target)),
-                PlanAction::Teardown => selected.extend(resolved.descendants(target)),
+                Action::Deploy | Action::Validate => selected.extend(resolved.ancestors(target)),
+                Action::Teardown => selected.extend(resolved.descendants(target)),
             }
         }
     }
@@ -247,14 +270,14 @@ pub fn build(valid: &ValidGraph, action: PlanAction, scope: &Scope, defaults: Ti
         }
         order.push(next);
     }
-    if action == PlanAction::Teardown {
+    if action == Action::Teardown {
         order.reverse();
     }
 
     let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
     for name in &order {
         let before = match action {
-            PlanAction::Teardown => dependents_in(name),
+            Action::Teardown => dependents_in(name),
             _ => deps_in(name),
         };
         let level = before
@@ -273,7 +296,7 @@ pub fn build(valid: &ValidGraph, action: PlanAction, scope: &Scope, defaults: Ti
         };
         let role = if targets.contains(name) {
             Role::Target
-        } else if action == PlanAction::Teardown {
+        } else if action == Action::Teardown {
             Role::Dependent
         } else {
             Role::Dependency

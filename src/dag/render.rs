@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::plan::{Plan, PlanAction, Role};
+use super::plan::{Action, Plan, Role};
 use crate::config::duration::format_duration;
 
 /// The plan output formats of `executor plan --format`.
@@ -51,7 +51,7 @@ fn text(plan: &Plan) -> String {
             super::model::GraphOrigin::Overlaid => "bundled + dag.yaml overlay",
         }
     );
-    if plan.action == PlanAction::Teardown {
+    if plan.action == Action::Teardown {
         let _ = writeln!(
             out,
             "Order: dependents first; a node is removed only after every node that depends on it is gone."
@@ -76,7 +76,7 @@ fn text(plan: &Plan) -> String {
         .max()
         .unwrap_or(0)
         .max("stack".len());
-    let relation = if plan.action == PlanAction::Teardown {
+    let relation = if plan.action == Action::Teardown {
         "after (dependents)"
     } else {
         "after (depends on)"
@@ -88,7 +88,7 @@ fn text(plan: &Plan) -> String {
         "#", "level", "application", "stack", "sync", "health", relation
     );
     for (index, node) in plan.nodes.iter().enumerate() {
-        let after = if plan.action == PlanAction::Teardown {
+        let after = if plan.action == Action::Teardown {
             &node.dependents
         } else {
             &node.depends_on

@@ -233,10 +233,10 @@ fn critical_path<T>(nodes: &[PlanNode], results: &BTreeMap<String, NodeResult<T>
 mod tests {
     use super::*;
     use crate::config::environment::Timeouts;
-    use crate::dag::plan::{self, PlanAction, Scope};
+    use crate::dag::plan::{self, Action, Scope};
     use std::sync::{Arc, Mutex};
 
-    fn plan(action: PlanAction) -> plan::Plan {
+    fn plan(action: Action) -> plan::Plan {
         let path = std::path::Path::new("dag.yaml");
         let text = "stacks:
   - name: s
@@ -259,7 +259,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_skips_dependents_and_spares_independent_branches() {
-        let plan = plan(PlanAction::Deploy);
+        let plan = plan(Action::Deploy);
         let order = Arc::new(Mutex::new(Vec::new()));
         let schedule = run(&plan.nodes, false, 4, &CancellationToken::new(), |node| {
             let order = order.clone();
@@ -291,7 +291,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn nodes_start_when_their_own_dependencies_finish() {
-        let plan = plan(PlanAction::Deploy);
+        let plan = plan(Action::Deploy);
         let schedule = run(&plan.nodes, false, 8, &CancellationToken::new(), |node| async move {
             let secs = if node.name == "a" { 5 } else { 1 };
             tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -321,7 +321,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn teardown_waits_for_dependents_and_concurrency_is_bounded() {
-        let plan = plan(PlanAction::Teardown);
+        let plan = plan(Action::Teardown);
         let active = Arc::new(Mutex::new((0usize, 0usize)));
         let finished = Arc::new(Mutex::new(Vec::new()));
         let schedule = run(&plan.nodes, true, 1, &CancellationToken::new(), |node| {
@@ -355,7 +355,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cancellation_stops_starting_nodes() {
-        let plan = plan(PlanAction::Deploy);
+        let plan = plan(Action::Deploy);
         let cancel = CancellationToken::new();
         let schedule = run(&plan.nodes, false, 8, &cancel, |node| {
             let cancel = cancel.clone();

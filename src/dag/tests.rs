@@ -5,7 +5,7 @@ use std::path::Path;
 use super::file::{self, DagFile};
 use super::load::{self, ValidGraph};
 use super::model::GraphOrigin;
-use super::plan::{self, PlanAction, Role, Scope};
+use super::plan::{self, Action, Role, Scope};
 use super::validate;
 use crate::config::environment::Timeouts;
 
@@ -78,7 +78,7 @@ fn unknown_duplicate_and_self_dependencies_are_all_reported() {
 #[test]
 fn stack_dependencies_expand_to_every_app() {
     let valid = graph(CHAIN).unwrap();
-    let plan = plan::build(&valid, PlanAction::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
+    let plan = plan::build(&valid, Action::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
     assert_eq!(names(&plan), ["a", "b", "c", "d"]);
     assert_eq!(plan.node("c").unwrap().depends_on, ["a", "b"]);
     assert_eq!(plan.node("d").unwrap().level, 3);
@@ -87,18 +87,12 @@ fn stack_dependencies_expand_to_every_app() {
 #[test]
 fn scoped_deploy_brings_dependencies_and_teardown_brings_dependents() {
     let valid = graph(CHAIN).unwrap();
-    let deploy = plan::build(&valid, PlanAction::Deploy, &Scope::App("c".into()), Timeouts::default()).unwrap();
+    let deploy = plan::build(&valid, Action::Deploy, &Scope::App("c".into()), Timeouts::default()).unwrap();
     assert_eq!(names(&deploy), ["a", "b", "c"]);
     assert_eq!(deploy.node("a").unwrap().role, Role::Dependency);
     assert_eq!(deploy.node("c").unwrap().role, Role::Target);
 
-    let teardown = plan::build(
-        &valid,
-        PlanAction::Teardown,
-        &Scope::App("b".into()),
-        Timeouts::default(),
-    )
-    .unwrap();
+    let teardown = plan::build(&valid, Action::Teardown, &Scope::App("b".into()), Timeouts::default()).unwrap();
     assert_eq!(names(&teardown), ["d", "c", "b"]);
     assert_eq!(teardown.node("d").unwrap().role, Role::Dependent);
     assert_eq!(teardown.node("d").unwrap().level, 0);
@@ -110,7 +104,7 @@ fn scope_naming_nothing_is_a_problem_with_a_suggestion() {
     let valid = graph(CHAIN).unwrap();
     let problem = plan::build(
         &valid,
-        PlanAction::Deploy,
+        Action::Deploy,
         &Scope::Stack("bsae".into()),
         Timeouts::default(),
     )
@@ -131,7 +125,7 @@ fn node_timeouts_override_environment_defaults() {
 ",
     )
     .unwrap();
-    let plan = plan::build(&valid, PlanAction::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
+    let plan = plan::build(&valid, Action::Deploy, &Scope::Platform, Timeouts::default()).unwrap();
     assert_eq!(plan.nodes[0].health_timeout.as_secs(), 1800);
     assert_eq!(plan.nodes[0].sync_timeout, Timeouts::default().sync);
 }

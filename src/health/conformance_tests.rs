@@ -83,7 +83,7 @@ impl Assessor {
         let origins = Origins::default();
         let plan = crate::dag::plan::build(
             &crate::dag::load::bundled().unwrap(),
-            crate::dag::PlanAction::Validate,
+            crate::dag::Action::Validate,
             &crate::dag::Scope::Platform,
             crate::config::environment::Timeouts::default(),
         )
@@ -100,6 +100,7 @@ impl Assessor {
                 retries: crate::config::environment::Retries::default(),
                 argocd_namespace: "argocd".into(),
                 tier: "development".into(),
+                ..Default::default()
             },
             crate::config::Secrets::default(),
             plan,

@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod hooks;
 pub mod script_fn;
 pub mod sync;
+pub mod teardown;
 
 use crate::dag::scheduler::{NodeEnd, NodeOutcome};
 

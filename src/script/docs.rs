@@ -62,7 +62,7 @@ pub fn generate() -> Result<String, String> {
     };
     let plan = crate::dag::plan::build(
         &crate::dag::load::bundled().map_err(|_| "the bundled graph is invalid".to_owned())?,
-        crate::dag::PlanAction::Deploy,
+        crate::dag::Action::Deploy,
         &crate::dag::Scope::Platform,
         crate::config::environment::Timeouts::default(),
     )
@@ -76,6 +76,7 @@ pub fn generate() -> Result<String, String> {
             retries: Retries::default(),
             argocd_namespace: "argocd".into(),
             tier: "development".into(),
+            ..Default::default()
         },
         Secrets::default(),
         plan,

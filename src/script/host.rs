@@ -12,7 +12,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use tokio::runtime::Handle;
 
 use super::control;
-use super::error::{CANCELLED_TAG, Origins};
+use super::error::Origins;
 use crate::config::Secrets;
 use crate::config::environment::Retries;
 use crate::dag::Plan;
@@ -69,7 +69,7 @@ impl ReportParts {
 }
 
 /// Settings primitives need from the request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunSettings {
     /// Whether this is a dry run (no writes).
     pub dry_run: bool,
@@ -79,6 +79,8 @@ pub struct RunSettings {
     pub argocd_namespace: String,
     /// `ENVIRONMENT`.
     pub tier: String,
+    /// `PV_POLICY` (teardown).
+    pub pv_policy: crate::config::PvPolicy,
 }
 
 /// Everything the primitives of one run share.
@@ -200,13 +202,20 @@ impl Host {
         what: &str,
         future: impl Future<Output = Result<T, K8sError>>,
     ) -> Result<T, Box<EvalAltResult>> {
+        self.block_k8s(what, future)
+            .map_err(|error| script_error(error.to_string()))
+    }
+
+    /// [`Host::block`], keeping the cluster's typed error.
+    ///
+    /// # Errors
+    /// The future's error, `Timeout` or `Cancelled`.
+    pub fn block_k8s<T>(&self, what: &str, future: impl Future<Output = Result<T, K8sError>>) -> Result<T, K8sError> {
         let bounds = self.current_bounds();
         if bounds.cancel.is_cancelled() {
-            return Err(script_error(format!("{CANCELLED_TAG} while {what}")));
+            return Err(K8sError::Cancelled(what.to_owned()));
         }
-        self.runtime
-            .block_on(bounds.run(what, future))
-            .map_err(|error| script_error(error.to_string()))
+        self.runtime.block_on(bounds.run(what, future))
     }
 
     /// Counts one more attempt for `node`.

@@ -9,10 +9,11 @@ use tracing::Instrument as _;
 
 use super::register;
 use crate::dag::scheduler::{self, NodeEnd, NodeOutcome, NodeResult};
-use crate::dag::{HookPoint, PlanAction, PlanNode};
+use crate::dag::{Action, HookPoint, PlanNode};
 use crate::orchestrate::NodeReport;
 use crate::orchestrate::deploy::Deployer;
 use crate::orchestrate::script_fn::ScriptFn;
+use crate::orchestrate::teardown::Remover;
 use crate::report::{Component, ComponentKind, Failure, round_seconds};
 use crate::script::control;
 use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
@@ -86,16 +87,16 @@ fn outcome_of(
     }
 }
 
-fn default_status(action: PlanAction) -> &'static str {
+fn default_status(action: Action) -> &'static str {
     match action {
-        PlanAction::Deploy => "Deployed",
-        PlanAction::Validate => "Healthy",
-        PlanAction::Teardown => "Removed",
+        Action::Deploy => "Deployed",
+        Action::Validate => "Healthy",
+        Action::Teardown => "Removed",
     }
 }
 
 /// What a script's node function returned, read as a node report.
-fn report_of(action: PlanAction, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>)>) -> NodeReport {
+fn report_of(action: Action, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>)>) -> NodeReport {
     let map = value
         .and_then(|(v, _)| v.read_lock::<Map>().map(|m| m.clone()))
         .unwrap_or_default();
@@ -105,7 +106,7 @@ fn report_of(action: PlanAction, end: &NodeEnd, value: Option<&(Dynamic, Vec<Str
         status: field("status").unwrap_or_else(|| default_status(action).to_owned()),
         health: field("health").unwrap_or_else(|| {
             match (succeeded, action) {
-                (true, PlanAction::Teardown) => "Missing",
+                (true, Action::Teardown) => "Missing",
                 (true, _) => "Healthy",
                 (false, _) => "Degraded",
             }
@@ -220,15 +221,10 @@ fn plan_nodes(host: &Host, plan: &Map) -> Result<Vec<PlanNode>> {
         .collect()
 }
 
-fn plan_action(plan: &Map) -> Result<PlanAction> {
-    match map_field(plan, "action").as_str() {
-        "deploy" => Ok(PlanAction::Deploy),
-        "validate" => Ok(PlanAction::Validate),
-        "teardown" => Ok(PlanAction::Teardown),
-        other => Err(script_error(format!(
-            "the plan's action `{other}` is not deploy, validate or teardown (use ctx.plan)"
-        ))),
-    }
+fn plan_action(plan: &Map) -> Result<Action> {
+    map_field(plan, "action")
+        .parse()
+        .map_err(|e: String| script_error(format!("the plan's action: {e} (use ctx.plan)")))
 }
 
 /// Records the schedule's figures in the report's metrics.
@@ -274,7 +270,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, node_fn: FnPtr
     let libs: Vec<Shared<Module>> = context.global_runtime_state().lib.to_vec();
     let schedule = host.runtime.block_on(scheduler::run(
         &nodes,
-        action == PlanAction::Teardown,
+        action == Action::Teardown,
         concurrency,
         &host.bounds.cancel,
         |node| {
@@ -358,33 +354,35 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, node_fn: FnPtr
         .collect())
 }
 
-/// Runs the deploy of `nodes` with the Rust node pipeline.
-fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application: FnPtr) -> Result<Map> {
-    if plan_action(plan)? != PlanAction::Deploy {
-        return Err(script_error("dag::deploy needs a deploy plan (ctx.plan of a deploy)"));
-    }
-    let engine = host.engine()?;
-    let nodes = plan_nodes(host, plan)?;
-    let concurrency = concurrency_of(plan);
-    let builder = ScriptFn::capture(context, engine, application);
-    let deployer = Arc::new(Deployer::new(host.clone(), builder, concurrency));
-    let schedule = host
-        .runtime
-        .block_on(scheduler::run(&nodes, false, usize::MAX, &host.bounds.cancel, |node| {
-            let deployer = deployer.clone();
+/// Runs `nodes` with a Rust node pipeline (`run_node`), each node a task
+/// of its own, with no bound on the nodes in flight (the pipeline bounds
+/// its writes), and records the results.
+fn run_pipeline<F, Fut>(host: &Arc<Host>, nodes: &[PlanNode], reverse: bool, concurrency: usize, run_node: F) -> Map
+where
+    F: Fn(PlanNode) -> Fut,
+    Fut: Future<Output = NodeOutcome<NodeReport>> + Send + 'static,
+{
+    let schedule = host.runtime.block_on(scheduler::run(
+        nodes,
+        reverse,
+        usize::MAX,
+        &host.bounds.cancel,
+        |node| {
             let span_id = host.trace.child().span_id;
+            let name = node.name.clone();
+            let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
+            let future = run_node(node);
             async move {
-                let name = node.name.clone();
                 crate::observe::progress::started(&name);
-                let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
-                let task = tokio::spawn(async move { deployer.node(&node).await }.instrument(span));
-                let outcome = task.await.unwrap_or_else(|error| NodeOutcome {
-                    end: NodeEnd::Failed {
-                        reason: "InternalError".to_owned(),
-                        message: format!("the node's task ended abnormally: {error}"),
-                    },
-                    value: None,
-                });
+                let outcome = tokio::spawn(future.instrument(span))
+                    .await
+                    .unwrap_or_else(|error| NodeOutcome {
+                        end: NodeEnd::Failed {
+                            reason: "InternalError".to_owned(),
+                            message: format!("the node's task ended abnormally: {error}"),
+                        },
+                        value: None,
+                    });
                 let end = if outcome.end == NodeEnd::Succeeded {
                     "healthy"
                 } else {
@@ -393,14 +391,54 @@ fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application
                 crate::observe::progress::finished(&name, end);
                 outcome
             }
-        }));
+        },
+    ));
     record_schedule(host, &schedule, nodes.len(), concurrency);
-    record(host, &nodes, &schedule.results);
-    Ok(schedule
+    record(host, nodes, &schedule.results);
+    schedule
         .results
         .iter()
         .map(|result| (result.name.as_str().into(), result_map(result, None)))
-        .collect())
+        .collect()
+}
+
+/// Runs the deploy of the plan's nodes with the Rust node pipeline.
+fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application: FnPtr) -> Result<Map> {
+    if plan_action(plan)? != Action::Deploy {
+        return Err(script_error("dag::deploy needs a deploy plan (ctx.plan of a deploy)"));
+    }
+    let engine = host.engine()?;
+    let nodes = plan_nodes(host, plan)?;
+    let concurrency = concurrency_of(plan);
+    let builder = ScriptFn::capture(context, engine, application);
+    let deployer = Arc::new(Deployer::new(host.clone(), builder, concurrency));
+    Ok(run_pipeline(host, &nodes, false, concurrency, |node| {
+        let deployer = deployer.clone();
+        async move { deployer.node(&node).await }
+    }))
+}
+
+/// Runs the teardown of the plan's nodes, dependents first.
+fn teardown(host: &Arc<Host>, plan: &Map) -> Result<Map> {
+    if plan_action(plan)? != Action::Teardown {
+        return Err(script_error(
+            "dag::teardown needs a teardown plan (ctx.plan of a teardown)",
+        ));
+    }
+    let nodes = plan_nodes(host, plan)?;
+    let concurrency = concurrency_of(plan);
+    let kind = crate::argocd::application_kind();
+    let namespace = host.settings.argocd_namespace.clone();
+    let bounds = host.current_bounds();
+    let apps = host.block(
+        "listing Applications",
+        crate::orchestrate::teardown::list_served(host.cluster.as_ref(), &kind, Some(&namespace), None, &bounds),
+    )?;
+    let remover = Arc::new(Remover::new(host.clone(), apps, host.settings.pv_policy, concurrency));
+    Ok(run_pipeline(host, &nodes, true, concurrency, |node| {
+        let remover = remover.clone();
+        async move { remover.node(&node).await }
+    }))
 }
 
 /// The `dag` module.
@@ -427,6 +465,15 @@ pub fn module(host: &Arc<Host>) -> Module {
         move |context: NativeCallContext, plan: Map, application: FnPtr| -> Result<Map> {
             deploy(&h, &context, &plan, application)
         },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "teardown",
+        &["plan: Map", "Map"],
+        "Removes the plan's nodes, each once every node that depends on it is\ngone: its `pre_delete` hook, its volume claims per `PV_POLICY` (retain:\nkept and marked so Argo CD leaves them; delete: removed), its Application\nwith Argo CD's cascade finalizer, waited until gone (on one shared\nwatch), the absence of every resource it had verified, its `post_delete`\nhook. In a dry run, says what would go. A node that fails skips what it\ndepends on. Returns `#{<node>: #{end, ok, reason, message, status}}`\nand records every node and removed object in the report.\n\n```rhai\nlet results = dag::teardown(ctx.plan);\n```",
+        move |plan: Map| -> Result<Map> { teardown(&h, &plan) },
     );
 
     let h = host.clone();

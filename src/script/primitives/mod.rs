@@ -16,6 +16,7 @@ pub mod log;
 pub mod policy;
 pub mod report;
 pub mod secrets;
+pub mod teardown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
         ("secrets", secrets::module(host)),
         ("bundle", bundle::module(host)),
         ("policy", policy::module(host)),
+        ("teardown", teardown::module(host, host.settings.pv_policy)),
     ]
 }
 

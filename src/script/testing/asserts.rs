@@ -158,7 +158,7 @@ pub fn register_asserts(engine: &mut Engine, fake: &Arc<FakeCluster>) {
 }
 
 /// The report parts a test run collected, as a map.
-fn report_map(host: &Host) -> Dynamic {
+fn report_map(host: &Host, action: crate::dag::Action) -> Dynamic {
     let value = host
         .with_report(|r| {
             serde_json::json!({
@@ -169,7 +169,8 @@ fn report_map(host: &Host) -> Dynamic {
                 "removed": r.removed,
                 "retained": r.retained,
                 "orphans": r.orphans,
-                "outcome": r.outcome.map(|o| format!("{o:?}")),
+                // As a run decides it (a script's decision, else derived).
+                "outcome": format!("{:?}", crate::actions::outcome::decide(action, r, false)),
                 "metrics": r.metrics,
             })
         })
@@ -186,7 +187,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
         "report",
         &["Map"],
         "What the test's scripts reported so far: `#{components, failures,\nrecommendations, compliance, removed, retained, orphans, outcome, metrics}`.",
-        move || report_map(&h),
+        move || report_map(&h, h.plan.action),
     );
     let h = host.clone();
     let lib = library.clone();
@@ -197,13 +198,21 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
         &["name: &str", "Map"],
         "Runs the action script `name` (`deploy`, `validate`, `teardown`; a\nmounted override wins) top to bottom with the test's `ctx`, and returns\nthe report parts as `test::report()` does. Errors the script throws\npropagate.",
         move |name: &str| -> Result<Dynamic> {
+            let action: crate::dag::Action = name.parse().map_err(script_error)?;
             let source = lib.tree(&format!("{name}.rhai")).map_err(script_error)?;
             let engine = h.engine()?;
             let script = crate::script::compile::compile(&engine, source, &h.origins)
                 .map_err(|e| script_error(e.to_string()))?;
-            let mut scope = crate::script::compile::script_scope(c.clone());
+            // The test's ctx, as the named action sees it.
+            let mut ctx = c.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
+            ctx.insert("action".into(), Dynamic::from(name.to_owned()));
+            if let Some(mut plan) = ctx.get("plan").and_then(|p| p.read_lock::<Map>().map(|p| p.clone())) {
+                plan.insert("action".into(), Dynamic::from(name.to_owned()));
+                ctx.insert("plan".into(), Dynamic::from_map(plan));
+            }
+            let mut scope = crate::script::compile::script_scope(Dynamic::from_map(ctx));
             engine.run_ast_with_scope(&mut scope, &script.ast)?;
-            Ok(report_map(&h))
+            Ok(report_map(&h, action))
         },
     );
     let h = host.clone();

@@ -21,7 +21,7 @@ use super::fake::FakeCluster;
 use crate::actions::context::{self, ContextParts};
 use crate::config::environment::{self, EnvironmentConfig, Retries, Timeouts};
 use crate::config::{PvPolicy, Secrets};
-use crate::dag::{self, PlanAction, Scope as PlanScope};
+use crate::dag::{self, Action, Scope as PlanScope};
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::script::compile::{Needs, compile, compile_all};
@@ -163,7 +163,7 @@ pub fn run(paths: &[PathBuf], config_dir: &Path, out: &mut dyn Write) -> Result<
     let files = files(paths)?;
     let environment = test_environment(config_dir)?;
     let graph = dag::load(config_dir).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
-    let plan = dag::plan::build(&graph, PlanAction::Deploy, &PlanScope::Platform, environment.timeouts)
+    let plan = dag::plan::build(&graph, Action::Deploy, &PlanScope::Platform, environment.timeouts)
         .map_err(|p| p.to_string())?;
     let critical = graph.graph.apps().map(|(_, a)| (a.name.name.clone(), true)).collect();
     let trace = TraceContext::from_inputs(None, None).map_err(|e| e.to_string())?;
@@ -261,6 +261,7 @@ impl World {
                 retries: environment.retries,
                 argocd_namespace: environment.argocd_namespace.clone(),
                 tier: "development".to_owned(),
+                ..Default::default()
             },
             Secrets::default(),
             plan.clone(),
