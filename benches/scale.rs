@@ -180,9 +180,18 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
         std::fs::create_dir_all(repo.join("apps/common")).unwrap();
+        // A ConfigMap and a one-replica Deployment: the Deployment's
+        // readiness is what the simulated delay holds back (kube-sim acts
+        // out `healthyAfter` on the objects, and Argo CD's health checks
+        // judge them).
         std::fs::write(
             repo.join("apps/common/settings.yaml"),
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: generated\n",
+        )
+        .unwrap();
+        std::fs::write(
+            repo.join("apps/common/server.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: server\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: server}\n  template:\n    metadata:\n      labels: {app: server}\n    spec:\n      containers:\n      - {name: server, image: registry.example.com/server:1.0}\n",
         )
         .unwrap();
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
@@ -210,32 +219,42 @@ impl Env {
         let cpu = process_cpu();
         let started = Instant::now();
         let output = Command::new("/usr/bin/time")
-            .args(["-f", "%M", "-o", rss.to_str().unwrap(), &executor_bin(), action])
+            .args(["-f", "%M %U %S", "-o", rss.to_str().unwrap(), &executor_bin(), action])
             .env_clear()
             .env("CONFIG_DIR", self.dir.path().join("config"))
             .env("SECRETS_DIR", self.dir.path().join("secrets"))
             .env("KUBECONFIG_PATH", self.kubeconfig())
             .env("BUNDLE_DIR", upstream())
             .env("ENVIRONMENT", "development")
-            .env("LOG_LEVEL", "warn")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("SCALE_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .env("ACTION_TIMEOUT", "2h")
             .output()
             .unwrap();
         let wall = started.elapsed();
         let sim_cpu = process_cpu() - cpu;
+        if let Some(dir) = std::env::var_os("SCALE_REPORT_DIR") {
+            let _ = std::fs::create_dir_all(&dir);
+            static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = std::fs::write(PathBuf::from(dir).join(format!("{n:02}-{action}.log")), &output.stderr);
+        }
         let report: serde_json::Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
         assert_eq!(report["summary"]["exitCode"], 0, "{action} failed: {report:#}");
-        let peak_kib = std::fs::read_to_string(&rss)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let measured = std::fs::read_to_string(&rss).unwrap_or_default();
+        let fields: Vec<&str> = measured.split_whitespace().collect();
+        let peak_kib = fields.first().and_then(|f| f.parse().ok()).unwrap_or(0);
+        let seconds = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let cpu = Duration::from_secs_f64(seconds(1) + seconds(2));
         Run {
             report,
             wall,
             peak_kib,
             sim_cpu,
+            cpu,
         }
     }
 
@@ -274,6 +293,8 @@ struct Run {
     wall: Duration,
     peak_kib: u64,
     sim_cpu: Duration,
+    /// The executor's own CPU time (user + system).
+    cpu: Duration,
 }
 
 impl Run {
@@ -319,11 +340,27 @@ fn measure(size: usize) -> Figures {
     let env = Env::new(&platform);
 
     let deploy = env.run("deploy");
+    if let Some(dir) = std::env::var_os("SCALE_REPORT_DIR") {
+        // For a closer look: the deploy's report and each Application's delay.
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("deploy-{size}.json")), deploy.report.to_string()).unwrap();
+        let delays: serde_json::Map<String, serde_json::Value> = platform
+            .apps
+            .iter()
+            .map(|a| (a.name.clone(), serde_json::json!(a.delay.as_secs_f64())))
+            .collect();
+        std::fs::write(
+            dir.join(format!("delays-{size}.json")),
+            serde_json::Value::Object(delays).to_string(),
+        )
+        .unwrap();
+    }
     let graph = deploy.graph_wall();
     let syncs = env.sync_requests();
     let ratio = graph.as_secs_f64() / cp.as_secs_f64();
     println!(
-        "{size} Applications ({} stacks): critical path {:.2} s ({cp_nodes} nodes); deploy {:.2} s, graph {:.2} s, ratio {ratio:.3}; peak RSS {:.1} MiB ({:.0} KiB per Application); {} requests ({} mutating), {syncs} sync requests; kube-sim CPU {:.2} s ({:.0}% of one core)",
+        "{size} Applications ({} stacks): critical path {:.2} s ({cp_nodes} nodes); deploy {:.2} s, graph {:.2} s, ratio {ratio:.3}; peak RSS {:.1} MiB ({:.0} KiB per Application); {} requests ({} mutating), {syncs} sync requests; executor CPU {:.2} s; kube-sim CPU {:.2} s ({:.0}% of one core)",
         platform.stacks,
         cp.as_secs_f64(),
         deploy.wall.as_secs_f64(),
@@ -332,6 +369,7 @@ fn measure(size: usize) -> Figures {
         deploy.peak_kib as f64 / size as f64,
         deploy.metric("apiRequestsTotal"),
         deploy.metric("mutatingRequests"),
+        deploy.cpu.as_secs_f64(),
         deploy.sim_cpu.as_secs_f64(),
         100.0 * deploy.sim_cpu.as_secs_f64() / deploy.wall.as_secs_f64(),
     );

@@ -152,6 +152,17 @@ pub struct GlobalArgs {
     /// Image the Argo Workflows templates run (default: this executor's image name).
     #[arg(long, env = "EXECUTOR_IMAGE", global = true, value_name = "IMAGE")]
     pub executor_image: Option<String>,
+    /// Where the graph runs: local (default: this process) or workflow (one
+    /// Argo Workflow in the cluster, each task this image scoped to one node).
+    #[arg(long, env = "ORCHESTRATION", global = true, value_name = "ENGINE")]
+    pub orchestration: Option<String>,
+    /// Writes and sync requests in flight at once (default 16, 1-1000).
+    #[arg(long, env = "CONCURRENCY", global = true, value_name = "N")]
+    pub concurrency: Option<String>,
+    /// Run as one task of an orchestration Workflow: only the node of
+    /// TARGET_SCOPE=app:NAME, its dependencies left to the Workflow.
+    #[arg(long, env = "EXECUTOR_TASK", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", hide = true)]
+    pub task: Option<String>,
     /// What teardown does with volumes: retain (default) or delete.
     #[arg(long, env = "PV_POLICY", global = true, value_name = "POLICY")]
     pub pv_policy: Option<String>,

@@ -3,7 +3,9 @@
 //! Its shape is part of the contract an operator's replacement script
 //! follows (documented in docs/scripting.md):
 //! `ctx.action`, `ctx.environment` (ENVIRONMENT), `ctx.dry_run`, `ctx.scope`,
-//! `ctx.pv_policy`, `ctx.teardown_crds`, `ctx.critical` (application →
+//! `ctx.pv_policy`, `ctx.teardown_crds`, `ctx.task` (one task of an
+//! orchestration Workflow), `ctx.orchestration` (`local` or `workflow`),
+//! `ctx.critical` (application →
 //! critical?), `ctx.config` (environment.yaml with
 //! defaults applied), `ctx.plan` (the plan: `action`, `scope`, `nodes[]`,
 //! `stacks[]`), `ctx.labels` (labels every object the executor creates
@@ -18,6 +20,7 @@ use crate::config::{EnvironmentConfig, PvPolicy, Request};
 use crate::dag::Plan;
 use crate::observe::trace::TraceContext;
 use crate::script::convert::to_dynamic;
+use crate::script::plan_view::PlanView;
 
 /// Label naming the tool that manages an object.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -47,6 +50,10 @@ pub struct ContextParts<'a> {
     pub critical: &'a BTreeMap<String, bool>,
     /// Trace context of the run.
     pub trace: &'a TraceContext,
+    /// One task of an orchestration Workflow (`EXECUTOR_TASK`).
+    pub task: bool,
+    /// `ORCHESTRATION`.
+    pub orchestration: crate::config::Orchestration,
 }
 
 impl<'a> ContextParts<'a> {
@@ -63,6 +70,8 @@ impl<'a> ContextParts<'a> {
             plan: &request.plan,
             critical: &request.critical,
             trace,
+            task: request.task,
+            orchestration: request.orchestration,
         }
     }
 }
@@ -77,6 +86,8 @@ pub fn context_json(parts: &ContextParts<'_>) -> Value {
         "scope": parts.scope,
         "pv_policy": parts.pv_policy.to_string(),
         "teardown_crds": parts.teardown_crds,
+        "task": parts.task,
+        "orchestration": parts.orchestration.to_string(),
         "config": {
             "name": env.name,
             "domain": env.domain,
@@ -108,7 +119,12 @@ pub fn context_json(parts: &ContextParts<'_>) -> Value {
     })
 }
 
-/// The `ctx` value scripts see.
-pub fn build(parts: &ContextParts<'_>) -> Dynamic {
-    to_dynamic(&context_json(parts))
+/// The `ctx` value scripts see; `ctx.plan` is the shared [`PlanView`] of
+/// `plan` (not a map: copying `ctx` must not copy the whole plan).
+pub fn build(parts: &ContextParts<'_>, plan: &std::sync::Arc<Plan>) -> Dynamic {
+    let mut ctx = to_dynamic(&context_json(parts));
+    if let Some(mut map) = ctx.write_lock::<rhai::Map>() {
+        map.insert("plan".into(), Dynamic::from(PlanView::new(plan.clone())));
+    }
+    ctx
 }

@@ -120,6 +120,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             argocd_namespace: request.environment.argocd_namespace.clone(),
             tier: request.tier.to_string(),
             pv_policy: request.pv_policy,
+            concurrency: request.concurrency,
         },
         request.secrets.clone(),
         request.plan.clone(),
@@ -153,7 +154,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     };
     let _ = host.scripts.set(Arc::new(compiled));
     let tier = request.tier.to_string();
-    let ctx = context::build(&context::ContextParts::of(request, trace, &tier));
+    let ctx = context::build(&context::ContextParts::of(request, trace, &tier), &host.plan);
     let _ = host.ctx.set(ctx.clone());
 
     // The deadline and signals cancel every wait; the report is still written.

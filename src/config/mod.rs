@@ -107,6 +107,72 @@ impl fmt::Display for PvPolicy {
 
 pub use crate::dag::Action;
 
+/// `CONCURRENCY` when not given: writes and sync requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The largest `CONCURRENCY` accepted.
+pub const MAX_CONCURRENCY: usize = 1000;
+
+/// `ORCHESTRATION`: where the graph runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Orchestration {
+    /// In this process (the default).
+    #[default]
+    Local,
+    /// As one Argo Workflow in the cluster.
+    Workflow,
+}
+
+impl FromStr for Orchestration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "local" => Ok(Orchestration::Local),
+            "workflow" => Ok(Orchestration::Workflow),
+            other => Err(format!(
+                "`{other}` is not an orchestration engine; expected local or workflow"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Orchestration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Orchestration::Local => "local",
+            Orchestration::Workflow => "workflow",
+        })
+    }
+}
+
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a concurrency; expected a whole number from 1 to {MAX_CONCURRENCY}"
+        )),
+    }
+}
+
+/// An optional input: parsed when given (a problem naming `var` when it
+/// does not parse), else `default`.
+fn parsed<T>(
+    value: &Option<String>,
+    var: &'static str,
+    parse: impl Fn(&str) -> Result<T, String>,
+    default: T,
+    problems: &mut Problems,
+) -> T {
+    match given(value).map(parse) {
+        Some(Ok(value)) => value,
+        Some(Err(message)) => {
+            problems.push(Problem::new(Source::Var(var), message));
+            default
+        }
+        None => default,
+    }
+}
+
 /// Settings needed before anything else (to log and to report), always
 /// available: a bad value falls back to its default and is also a problem.
 #[derive(Debug, Clone)]
@@ -177,6 +243,12 @@ pub struct Request {
     pub executor_image: String,
     /// Criticality of each application (`health-criteria.yaml`).
     pub critical: std::collections::BTreeMap<String, bool>,
+    /// `ORCHESTRATION` (always local for a task).
+    pub orchestration: Orchestration,
+    /// `CONCURRENCY`.
+    pub concurrency: usize,
+    /// `EXECUTOR_TASK`: one task of an orchestration Workflow.
+    pub task: bool,
 }
 
 /// The image the workflow templates run when `EXECUTOR_IMAGE` is not set.
@@ -392,14 +464,28 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
         }
         None => PvPolicy::Retain,
     };
-    let teardown_crds = match given(&args.teardown_crds).map(parse_bool) {
-        Some(Ok(value)) => value,
-        Some(Err(message)) => {
-            problems.push(Problem::new(Source::Var("TEARDOWN_CRDS"), message));
-            false
-        }
-        None => false,
-    };
+    let teardown_crds = parsed(&args.teardown_crds, "TEARDOWN_CRDS", parse_bool, false, &mut problems);
+    let orchestration = parsed(
+        &args.orchestration,
+        "ORCHESTRATION",
+        str::parse,
+        Orchestration::Local,
+        &mut problems,
+    );
+    let concurrency = parsed(
+        &args.concurrency,
+        "CONCURRENCY",
+        parse_concurrency,
+        DEFAULT_CONCURRENCY,
+        &mut problems,
+    );
+    let task = parsed(&args.task, "EXECUTOR_TASK", parse_bool, false, &mut problems);
+    if task && !matches!(scope, Scope::App(_)) {
+        problems.push(Problem::new(
+            Source::Var("EXECUTOR_TASK"),
+            format!("a task runs one application: TARGET_SCOPE must be app:<name>, not {scope}"),
+        ));
+    }
     let cluster = problems.take(kubeconfig::load(kubeconfig::KubeconfigInput {
         data: given(&args.kubeconfig_data),
         path: args.kubeconfig_path.as_deref().filter(|p| !p.as_os_str().is_empty()),
@@ -449,6 +535,13 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
         }
         _ => None,
     };
+    // A task runs its one node; the Workflow ran its dependencies.
+    let plan = plan.map(|mut plan| {
+        if task {
+            plan.nodes.retain(|n| n.role == dag::plan::Role::Target);
+        }
+        plan
+    });
     if action == Action::Teardown
         && !output.dry_run
         && let Some(env) = &environment
@@ -477,6 +570,9 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
                 teardown_crds,
                 executor_image: given(&args.executor_image).map_or_else(default_executor_image, str::to_owned),
                 critical: critical.unwrap_or_default(),
+                orchestration: if task { Orchestration::Local } else { orchestration },
+                concurrency,
+                task,
             })
         }
         _ => Err(problems.into_vec()),

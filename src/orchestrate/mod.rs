@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod script_fn;
 pub mod sync;
 pub mod teardown;
+pub mod verify;
 
 use crate::dag::scheduler::{NodeEnd, NodeOutcome};
 

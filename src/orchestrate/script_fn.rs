@@ -7,7 +7,7 @@
 //! by every call instead of copied for each, which on a large plan is the
 //! difference between linear and quadratic.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, Module, NativeCallContext, Position, Shared};
 
@@ -20,7 +20,9 @@ pub struct ScriptFn {
     function: FnPtr,
     imports: Vec<(ImmutableString, Shared<Module>)>,
     libs: Vec<Shared<Module>>,
-    one_at_a_time: Mutex<()>,
+    /// Held across a call, so one blocking thread at most runs this
+    /// function (and nodes waiting their turn hold none).
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ScriptFn {
@@ -40,25 +42,13 @@ impl ScriptFn {
             function,
             imports: global.iter_imports_raw().map(|(n, m)| (n.clone(), m.clone())).collect(),
             libs: global.lib.to_vec(),
-            one_at_a_time: Mutex::new(()),
+            one_at_a_time: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Calls the function with `args` on this (blocking) thread, within
     /// `bounds` (the progress callback stops it at the deadline).
-    ///
-    /// # Errors
-    /// Whatever the function throws, or its deadline.
-    pub fn call(
-        &self,
-        bounds: Bounds,
-        node: Option<String>,
-        args: Vec<Dynamic>,
-    ) -> Result<Dynamic, Box<EvalAltResult>> {
-        let _one = match self.one_at_a_time.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+    fn call(&self, bounds: Bounds, node: Option<String>, args: Vec<Dynamic>) -> Result<Dynamic, Box<EvalAltResult>> {
         control::within(control::Scope { bounds, node }, || {
             let mut global = self.engine.new_global_runtime_state();
             for lib in &self.libs {
@@ -72,16 +62,19 @@ impl ScriptFn {
         })
     }
 
-    /// [`ScriptFn::call`] on a blocking thread, from async code.
+    /// Calls the function with `args` on a blocking thread, one call at a
+    /// time, within `bounds` (the progress callback stops it at the deadline).
     ///
     /// # Errors
-    /// As [`ScriptFn::call`]; a worker that ended abnormally is a script error too.
+    /// Whatever the function throws, or its deadline; a worker that ended
+    /// abnormally is a script error too.
     pub async fn call_async(
         self: &Arc<Self>,
         bounds: Bounds,
         node: Option<String>,
         args: Vec<Dynamic>,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let _turn = self.one_at_a_time.lock().await;
         let this = self.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {

@@ -77,6 +77,9 @@ pub fn to_json(value: &Dynamic) -> Result<Value, String> {
         }
         return Ok(Value::Object(out));
     }
+    if let Some(plan) = value.clone().try_cast::<super::plan_view::PlanView>() {
+        return Ok(plan.to_json());
+    }
     if let Some(secret) = value.clone().try_cast::<SecretValue>() {
         return Ok(Value::String(secret.0.expose().to_owned()));
     }

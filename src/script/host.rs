@@ -69,7 +69,7 @@ impl ReportParts {
 }
 
 /// Settings primitives need from the request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunSettings {
     /// Whether this is a dry run (no writes).
     pub dry_run: bool,
@@ -81,6 +81,9 @@ pub struct RunSettings {
     pub tier: String,
     /// `PV_POLICY` (teardown).
     pub pv_policy: crate::config::PvPolicy,
+    /// `CONCURRENCY`: writes and sync requests (and script node functions)
+    /// in flight at once.
+    pub concurrency: usize,
 }
 
 /// Everything the primitives of one run share.
@@ -97,8 +100,8 @@ pub struct Host {
     pub settings: RunSettings,
     /// `$SECRETS_DIR`.
     pub secrets: Secrets,
-    /// The plan of the action.
-    pub plan: Plan,
+    /// The plan of the action (shared with `ctx.plan`).
+    pub plan: Arc<Plan>,
     /// Trace context of the run.
     pub trace: TraceContext,
     /// API request counters (real clusters only).
@@ -126,6 +129,19 @@ impl std::fmt::Debug for Host {
         f.debug_struct("Host")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            dry_run: false,
+            retries: Retries::default(),
+            argocd_namespace: "argocd".to_owned(),
+            tier: "development".to_owned(),
+            pv_policy: crate::config::PvPolicy::default(),
+            concurrency: crate::config::DEFAULT_CONCURRENCY,
+        }
     }
 }
 
@@ -158,7 +174,7 @@ impl Host {
             bounds,
             settings,
             secrets,
-            plan,
+            plan: Arc::new(plan),
             trace,
             stats,
             report: Mutex::new(ReportParts::default()),

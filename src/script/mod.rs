@@ -8,6 +8,7 @@ pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod plan_view;
 pub mod primitives;
 pub mod resolver;
 pub mod run;

@@ -18,11 +18,9 @@ use crate::report::{Component, ComponentKind, Failure, round_seconds};
 use crate::script::control;
 use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
 use crate::script::host::{Host, script_error};
+use crate::script::plan_view::plan_of;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
-
-/// Default number of nodes worked on at once.
-pub const DEFAULT_CONCURRENCY: usize = 16;
 
 fn outcome_of(
     host: &Host,
@@ -196,35 +194,10 @@ fn result_map(result: &NodeResult<NodeReport>, extra: Option<&Dynamic>) -> Dynam
     Dynamic::from_map(map)
 }
 
-/// The plan nodes a script hands over (`ctx.plan`, or a subset of its
-/// nodes), as this run's typed nodes.
-fn plan_nodes(host: &Host, plan: &Map) -> Result<Vec<PlanNode>> {
-    let names: Vec<String> = plan
-        .get("nodes")
-        .and_then(|n| {
-            n.read_lock::<rhai::Array>().map(|a| {
-                a.iter()
-                    .filter_map(|n| n.read_lock::<Map>().map(|m| map_field(&m, "name")))
-                    .collect()
-            })
-        })
-        .ok_or_else(|| script_error("the plan has no `nodes` (use ctx.plan)"))?;
-    let by_name: HashMap<&str, &PlanNode> = host.plan.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-    names
-        .iter()
-        .map(|name| {
-            by_name
-                .get(name.as_str())
-                .map(|n| (*n).clone())
-                .ok_or_else(|| script_error(format!("`{name}` is not a node of this run's plan")))
-        })
-        .collect()
-}
-
-fn plan_action(plan: &Map) -> Result<Action> {
-    map_field(plan, "action")
-        .parse()
-        .map_err(|e: String| script_error(format!("the plan's action: {e} (use ctx.plan)")))
+/// The plan a primitive was handed, its action and typed nodes.
+fn plan_nodes(host: &Host, plan: &Dynamic) -> Result<(Action, Vec<PlanNode>)> {
+    let view = plan_of(plan, &host.plan)?;
+    Ok((view.action(), view.nodes().into_iter().cloned().collect()))
 }
 
 /// Records the schedule's figures in the report's metrics.
@@ -247,21 +220,12 @@ fn record_schedule<T>(host: &Host, schedule: &scheduler::Schedule<T>, nodes: usi
     });
 }
 
-fn concurrency_of(plan: &Map) -> usize {
-    plan.get("concurrency")
-        .and_then(|c| c.as_int().ok())
-        .and_then(|c| usize::try_from(c).ok())
-        .filter(|c| *c > 0)
-        .unwrap_or(DEFAULT_CONCURRENCY)
-}
-
 /// Runs a script function per node, each on its own blocking thread (the
 /// general form: the function may wait).
-fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, node_fn: FnPtr) -> Result<Map> {
-    let action = plan_action(plan)?;
+fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: FnPtr) -> Result<Map> {
+    let (action, nodes) = plan_nodes(host, plan)?;
     let engine = host.engine()?;
-    let nodes = plan_nodes(host, plan)?;
-    let concurrency = concurrency_of(plan);
+    let concurrency = host.settings.concurrency;
     let imports: Vec<(ImmutableString, Shared<Module>)> = context
         .global_runtime_state()
         .iter_imports_raw()
@@ -403,13 +367,13 @@ where
 }
 
 /// Runs the deploy of the plan's nodes with the Rust node pipeline.
-fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application: FnPtr) -> Result<Map> {
-    if plan_action(plan)? != Action::Deploy {
+fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, application: FnPtr) -> Result<Map> {
+    let (action, nodes) = plan_nodes(host, plan)?;
+    if action != Action::Deploy {
         return Err(script_error("dag::deploy needs a deploy plan (ctx.plan of a deploy)"));
     }
     let engine = host.engine()?;
-    let nodes = plan_nodes(host, plan)?;
-    let concurrency = concurrency_of(plan);
+    let concurrency = host.settings.concurrency;
     let builder = ScriptFn::capture(context, engine, application);
     let deployer = Arc::new(Deployer::new(host.clone(), builder, concurrency));
     Ok(run_pipeline(host, &nodes, false, concurrency, |node| {
@@ -419,14 +383,14 @@ fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Map, application
 }
 
 /// Runs the teardown of the plan's nodes, dependents first.
-fn teardown(host: &Arc<Host>, plan: &Map) -> Result<Map> {
-    if plan_action(plan)? != Action::Teardown {
+fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
+    let (action, nodes) = plan_nodes(host, plan)?;
+    if action != Action::Teardown {
         return Err(script_error(
             "dag::teardown needs a teardown plan (ctx.plan of a teardown)",
         ));
     }
-    let nodes = plan_nodes(host, plan)?;
-    let concurrency = concurrency_of(plan);
+    let concurrency = host.settings.concurrency;
     let kind = crate::argocd::application_kind();
     let namespace = host.settings.argocd_namespace.clone();
     let bounds = host.current_bounds();
@@ -449,9 +413,9 @@ pub fn module(host: &Arc<Host>) -> Module {
     register(
         &mut m,
         "run",
-        &["plan: Map", "node_fn: FnPtr", "Map"],
-        "Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each\nnode on its own thread as soon as the node's prerequisites succeeded\n(dependencies for deploy/validate, dependents for teardown), at most\n`plan.concurrency` (default 16) at once, each within its sync + health\ntimeouts and the action's deadline. A node fails when `node_fn` throws; the\nnodes waiting on it are Skipped; independent branches go on. Returns\n`#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`\nand records every node in the report. (Deploy uses `dag::deploy`, whose\nwaiting nodes hold no thread.)\n\n```rhai\nlet results = dag::run(ctx.plan, |node| check(node, ctx));\n```",
-        move |context: NativeCallContext, plan: Map, node_fn: FnPtr| -> Result<Map> {
+        &["plan: Plan", "node_fn: FnPtr", "Map"],
+        "Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each\nnode on its own thread as soon as the node's prerequisites succeeded\n(dependencies for deploy/validate, dependents for teardown), at most\n`CONCURRENCY` (default 16) at once, each within its sync + health\ntimeouts and the action's deadline. A node fails when `node_fn` throws; the\nnodes waiting on it are Skipped; independent branches go on. Returns\n`#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`\nand records every node in the report. (Deploy uses `dag::deploy`, whose\nwaiting nodes hold no thread.)\n\n```rhai\nlet results = dag::run(ctx.plan, |node| check(node, ctx));\n```",
+        move |context: NativeCallContext, plan: Dynamic, node_fn: FnPtr| -> Result<Map> {
             run(&h, &context, &plan, node_fn)
         },
     );
@@ -460,9 +424,9 @@ pub fn module(host: &Arc<Host>) -> Module {
     register(
         &mut m,
         "deploy",
-        &["plan: Map", "application: FnPtr", "Map"],
-        "Deploys the plan's nodes, each as soon as its dependencies are Healthy:\nits `pre_sync` hook, the Application `application(node)` returns (written\nonly if it differs), a sync unless Argo CD's automated policy does it, the\nwait (on one shared watch) until Synced and Healthy, its resource gates,\nits `health` and `post_sync` hooks. A waiting node holds no thread;\n`plan.concurrency` (default 16) bounds the writes and sync requests in\nflight. A failed node skips its dependents; independent branches go on.\nReturns `#{<node>: #{end, ok, reason, message, status, health, sync,\ndurationSeconds}}` and records every node in the report.\n\n```rhai\nlet results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));\n```",
-        move |context: NativeCallContext, plan: Map, application: FnPtr| -> Result<Map> {
+        &["plan: Plan", "application: FnPtr", "Map"],
+        "Deploys the plan's nodes, each as soon as its dependencies are Healthy:\nits `pre_sync` hook, the Application `application(node)` returns (written\nonly if it differs), a sync unless Argo CD's automated policy does it, the\nwait (on one shared watch) until Synced and Healthy, its resource gates,\nits `health` and `post_sync` hooks. A waiting node holds no thread;\n`CONCURRENCY` (default 16) bounds the writes and sync requests in\nflight. A failed node skips its dependents; independent branches go on.\nReturns `#{<node>: #{end, ok, reason, message, status, health, sync,\ndurationSeconds}}` and records every node in the report.\n\n```rhai\nlet results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));\n```",
+        move |context: NativeCallContext, plan: Dynamic, application: FnPtr| -> Result<Map> {
             deploy(&h, &context, &plan, application)
         },
     );
@@ -470,10 +434,39 @@ pub fn module(host: &Arc<Host>) -> Module {
     let h = host.clone();
     register(
         &mut m,
+        "verify",
+        &["results: Map", "label_selector: &str", "Array"],
+        "Step 5 of a deploy: every Application whose node `results` (from\n`dag::deploy`) shows changed and finished must be Synced and Healthy now\n(one list of the Applications matching `label_selector`). Those that are\nnot turn their component `Failed`, with a `NotHealthy` failure saying\nwhat was found, so the outcome follows as for a node that failed during\nthe run. Returns their names (empty: all verified).\n\n```rhai\nlet unhealthy = dag::verify(results, \"app.kubernetes.io/managed-by=executor\");\n```",
+        move |results: Map, selector: &str| -> Result<rhai::Array> {
+            let changed: Vec<String> = results
+                .iter()
+                .filter(|(_, r)| {
+                    r.read_lock::<Map>().is_some_and(|r| {
+                        r.get("ok").and_then(|o| o.as_bool().ok()) == Some(true)
+                            && !matches!(
+                                map_field(&r, "status").as_str(),
+                                "Unchanged" | "WouldCreate" | "WouldUpdate"
+                            )
+                    })
+                })
+                .map(|(name, _)| name.to_string())
+                .collect();
+            let bounds = h.current_bounds();
+            let unhealthy = h.block(
+                "verifying the platform's health",
+                crate::orchestrate::verify::verify(&h, &changed, selector, &bounds),
+            )?;
+            Ok(unhealthy.into_iter().map(Dynamic::from).collect())
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
         "teardown",
-        &["plan: Map", "Map"],
+        &["plan: Plan", "Map"],
         "Removes the plan's nodes, each once every node that depends on it is\ngone: its `pre_delete` hook, its volume claims per `PV_POLICY` (retain:\nkept and marked so Argo CD leaves them; delete: removed), its Application\nwith Argo CD's cascade finalizer, waited until gone (on one shared\nwatch), the absence of every resource it had verified, its `post_delete`\nhook. In a dry run, says what would go. A node that fails skips what it\ndepends on. Returns `#{<node>: #{end, ok, reason, message, status}}`\nand records every node and removed object in the report.\n\n```rhai\nlet results = dag::teardown(ctx.plan);\n```",
-        move |plan: Map| -> Result<Map> { teardown(&h, &plan) },
+        move |plan: Dynamic| -> Result<Map> { teardown(&h, &plan) },
     );
 
     let h = host.clone();

@@ -46,6 +46,7 @@ pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bo
 
 /// Registers every primitive module and the `SecretValue` type.
 pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
+    super::plan_view::register(engine);
     engine.register_type_with_name::<super::convert::SecretValue>("SecretValue");
     engine.register_fn("to_string", |_: &mut super::convert::SecretValue| {
         crate::redact::REDACTED.to_owned()

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::fake::{AppPreset, FakeCluster};
 use crate::script::convert::{text, to_dynamic, to_json};
 use crate::script::host::{Host, script_error};
+use crate::script::plan_view::PlanView;
 use crate::script::primitives::register;
 use crate::script::source::Library;
 
@@ -206,9 +207,9 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
             // The test's ctx, as the named action sees it.
             let mut ctx = c.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
             ctx.insert("action".into(), Dynamic::from(name.to_owned()));
-            if let Some(mut plan) = ctx.get("plan").and_then(|p| p.read_lock::<Map>().map(|p| p.clone())) {
-                plan.insert("action".into(), Dynamic::from(name.to_owned()));
-                ctx.insert("plan".into(), Dynamic::from_map(plan));
+            if let Some(mut plan) = ctx.get("plan").and_then(|p| p.clone().try_cast::<PlanView>()) {
+                plan.set_action(action);
+                ctx.insert("plan".into(), Dynamic::from(plan));
             }
             let mut scope = crate::script::compile::script_scope(Dynamic::from_map(ctx));
             engine.run_ast_with_scope(&mut scope, &script.ast)?;
@@ -265,16 +266,14 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
         &["name: &str", "Map"],
         "The plan node `name` of `test::ctx()`.",
         move |name: &str| -> Result<Dynamic> {
-            let nodes = c.read_lock::<Map>().and_then(|m| {
-                m.get("plan")
-                    .and_then(|p| p.read_lock::<Map>().and_then(|p| p.get("nodes").cloned()))
-            });
-            let nodes = nodes
-                .and_then(|n| n.read_lock::<Array>().map(|a| a.clone()))
-                .unwrap_or_default();
-            nodes
+            let plan = c
+                .read_lock::<Map>()
+                .and_then(|m| m.get("plan").and_then(|p| p.clone().try_cast::<PlanView>()))
+                .ok_or_else(|| script_error("test::ctx() has no plan"))?;
+            plan.nodes()
                 .into_iter()
-                .find(|n| n.read_lock::<Map>().and_then(|m| m.get("name").map(text)).as_deref() == Some(name))
+                .find(|n| n.name == name)
+                .map(crate::orchestrate::hooks::node_value)
                 .ok_or_else(|| script_error(format!("no node `{name}` in the plan")))
         },
     );

@@ -167,18 +167,23 @@ pub fn run(paths: &[PathBuf], config_dir: &Path, out: &mut dyn Write) -> Result<
         .map_err(|p| p.to_string())?;
     let critical = graph.graph.apps().map(|(_, a)| (a.name.name.clone(), true)).collect();
     let trace = TraceContext::from_inputs(None, None).map_err(|e| e.to_string())?;
-    let ctx = context::build(&ContextParts {
-        action: "deploy",
-        tier: "development",
-        dry_run: false,
-        scope: "platform".to_owned(),
-        pv_policy: PvPolicy::Retain,
-        teardown_crds: false,
-        environment: &environment,
-        plan: &plan,
-        critical: &critical,
-        trace: &trace,
-    });
+    let ctx = context::build(
+        &ContextParts {
+            action: "deploy",
+            tier: "development",
+            dry_run: false,
+            scope: "platform".to_owned(),
+            pv_policy: PvPolicy::Retain,
+            teardown_crds: false,
+            environment: &environment,
+            plan: &plan,
+            critical: &critical,
+            trace: &trace,
+            task: false,
+            orchestration: crate::config::Orchestration::Local,
+        },
+        &std::sync::Arc::new(plan.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

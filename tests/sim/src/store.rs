@@ -8,7 +8,7 @@
 
 use crate::resources::GroupResource;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -86,6 +86,9 @@ struct Inner {
     by_uid: HashMap<String, Location>,
     /// owner uid → dependents, for garbage collection.
     dependents: HashMap<String, HashSet<Location>>,
+    /// value of the [`TRACKING_LABEL`] → objects carrying it (Argo CD's
+    /// resource tracking: what an Application manages).
+    tracked: HashMap<String, BTreeSet<Location>>,
     history: VecDeque<Arc<Change>>,
     history_cap: usize,
 }
@@ -101,6 +104,11 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store").finish_non_exhaustive()
     }
 }
+
+/// The label Argo CD tracks the resources of an Application with (its
+/// default `application.resourceTrackingMethod: label`); the store indexes
+/// objects by it.
+pub const TRACKING_LABEL: &str = "app.kubernetes.io/instance";
 
 /// Namespace and name of an object (`""` namespace for cluster-scoped).
 pub fn key_of(object: &Value) -> (String, String) {
@@ -129,6 +137,7 @@ impl Store {
                 objects: HashMap::new(),
                 by_uid: HashMap::new(),
                 dependents: HashMap::new(),
+                tracked: HashMap::new(),
                 history: VecDeque::new(),
                 history_cap: history_cap.max(16),
             }),
@@ -197,6 +206,20 @@ impl Store {
                 inner.by_uid.remove(uid);
             }
         }
+        if let Some(app) = object["metadata"]["labels"][TRACKING_LABEL].as_str() {
+            if add {
+                inner
+                    .tracked
+                    .entry(app.to_string())
+                    .or_default()
+                    .insert(location.clone());
+            } else if let Some(set) = inner.tracked.get_mut(app) {
+                set.remove(&location);
+                if set.is_empty() {
+                    inner.tracked.remove(app);
+                }
+            }
+        }
         if let Some(refs) = object["metadata"]["ownerReferences"].as_array() {
             for owner in refs.iter().filter_map(|r| r["uid"].as_str()) {
                 if add {
@@ -218,6 +241,20 @@ impl Store {
     /// The location of the object with this uid.
     pub fn locate(&self, uid: &str) -> Option<Location> {
         self.lock().by_uid.get(uid).cloned()
+    }
+
+    /// Objects whose [`TRACKING_LABEL`] is `value`, in location order.
+    pub fn tracked_by(&self, value: &str) -> Vec<(GroupResource, Arc<Value>)> {
+        let inner = self.lock();
+        let Some(set) = inner.tracked.get(value) else {
+            return vec![];
+        };
+        set.iter()
+            .filter_map(|(gr, ns, name)| {
+                let o = inner.objects.get(gr)?.get(&(ns.clone(), name.clone()))?;
+                Some((gr.clone(), o.clone()))
+            })
+            .collect()
     }
 
     /// Objects whose ownerReferences name this uid.

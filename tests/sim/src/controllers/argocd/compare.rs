@@ -12,7 +12,6 @@ use super::health::{self, Health, Managed, Settings};
 use super::{ArgoCd, INSTANCE_LABEL, RESOURCES_FINALIZER, repo};
 use crate::api::object;
 use crate::api::write::{self, DeleteOptions, WriteCtx};
-use crate::controllers::gc::all_objects;
 use crate::resources::ResourceType;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -171,9 +170,13 @@ fn never_delete(o: &Value) -> bool {
 
 /// Live objects carrying the Application's tracking label.
 pub fn tracked(argo: &ArgoCd, app: &str) -> Vec<(Arc<ResourceType>, Arc<Value>)> {
-    all_objects(&argo.cluster)
+    // Indexed by the store: comparing one Application must not scan every
+    // object of the cluster (it is compared on every change of its own).
+    argo.cluster
+        .store
+        .tracked_by(app)
         .into_iter()
-        .filter(|(_, o)| object::label(o, INSTANCE_LABEL) == Some(app))
+        .filter_map(|(gr, o)| Some((argo.cluster.registry.preferred(&gr.group, &gr.resource)?, o)))
         .collect()
 }
 
