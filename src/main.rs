@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-/// The static (musl) builds allocate with mimalloc: musl's own allocator
-/// keeps far more memory resident for the same work (docs/benchmarks.md).
-#[cfg(target_env = "musl")]
+/// Every build allocates with mimalloc: musl's allocator, and glibc's with
+/// one arena per thread, keep far more memory resident for the executor's
+/// many short-lived JSON values than is in use (docs/benchmarks.md, "Memory").
+/// The `system-allocator` feature keeps the system's, for heap profilers
+/// such as heaptrack.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

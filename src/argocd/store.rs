@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -81,7 +81,7 @@ impl Inner {
                 for object in objects {
                     let name = name_of(&object);
                     seen.insert(name.clone());
-                    self.set(&name, Some(Arc::new(object)));
+                    self.set(&name, Some(Arc::new(projection(&object))));
                 }
                 let gone: Vec<String> = match self.slots.lock() {
                     Ok(slots) => slots.keys().filter(|k| !seen.contains(*k)).cloned().collect(),
@@ -91,10 +91,59 @@ impl Inner {
                     self.set(&name, None);
                 }
             }
-            KindEvent::Applied(object) => self.set(&name_of(&object), Some(Arc::new(object))),
+            KindEvent::Applied(object) => self.set(&name_of(&object), Some(Arc::new(projection(&object)))),
             KindEvent::Deleted(object) => self.set(&name_of(&object), None),
         }
     }
+}
+
+/// What a waiting node reads of an Application: its identity and
+/// deletion, its source, destination and sync policy, a requested
+/// operation's id, and the status fields verdicts, gates and diagnostics
+/// read. The rest (sync history, summaries, the resources of each sync
+/// result) is dropped: on a platform of thousands of Applications the
+/// store would otherwise hold several copies' worth of JSON.
+pub fn projection(app: &Value) -> Value {
+    fn pick(from: &Value, keys: &[&str]) -> Value {
+        let mut out = serde_json::Map::new();
+        for key in keys {
+            if let Some(value) = from.get(*key).filter(|v| !v.is_null()) {
+                out.insert((*key).to_owned(), value.clone());
+            }
+        }
+        Value::Object(out)
+    }
+    let status = &app["status"];
+    let operation_state = &status["operationState"];
+    let mut projected = json!({
+        "apiVersion": app["apiVersion"],
+        "kind": app["kind"],
+        "metadata": pick(&app["metadata"], &["name", "namespace", "resourceVersion", "deletionTimestamp", "finalizers"]),
+        "spec": pick(&app["spec"], &["project", "source", "destination", "syncPolicy"]),
+        "status": pick(status, &["sync", "health", "conditions", "resourceHealthSource"]),
+    });
+    if !app["operation"].is_null() {
+        projected["operation"] = pick(&app["operation"], &["info", "initiatedBy"]);
+    }
+    if operation_state.is_object() {
+        let mut state = pick(operation_state, &["phase", "message", "startedAt", "finishedAt"]);
+        state["operation"] = pick(&operation_state["operation"], &["info", "initiatedBy"]);
+        state["syncResult"] = pick(&operation_state["syncResult"], &["revision"]);
+        projected["status"]["operationState"] = state;
+    }
+    if let Some(resources) = status["resources"].as_array() {
+        let resources: Vec<Value> = resources
+            .iter()
+            .map(|r| {
+                pick(
+                    r,
+                    &["group", "version", "kind", "namespace", "name", "health", "status"],
+                )
+            })
+            .collect();
+        projected["status"]["resources"] = Value::Array(resources);
+    }
+    projected
 }
 
 fn name_of(object: &Value) -> String {

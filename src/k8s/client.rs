@@ -210,6 +210,13 @@ impl KubeCluster {
     }
 }
 
+/// A list response, its items as JSON.
+#[derive(serde::Deserialize)]
+struct RawList {
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
 fn to_value(object: DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
@@ -240,26 +247,35 @@ impl Cluster for KubeCluster {
                 params = params.labels(selector);
             }
             let params = &params;
-            let list = self
-                .with_api(kind, namespace, |api, _| async move {
-                    api.list(params)
-                        .await
-                        .map_err(|e| K8sError::from_kube("list", kind.to_string(), e))
-                })
-                .await?;
-            Ok(list
-                .items
-                .into_iter()
-                .map(|mut o| {
-                    // List items carry no type metadata; restore it so items
-                    // look like objects fetched one by one.
-                    o.types = Some(kube::core::TypeMeta {
-                        api_version: kind.api_version.clone(),
-                        kind: kind.kind.clone(),
-                    });
-                    to_value(o)
-                })
-                .collect())
+            let client = &self.client;
+            self.with_api(kind, namespace, |api, _| async move {
+                // Straight into JSON values: `DynamicObject`'s flattened
+                // fields would buffer every item twice, which on a list of
+                // thousands of objects is most of a run's memory.
+                let mut request = kube::core::Request::new(api.resource_url())
+                    .list(params)
+                    .map_err(|e| K8sError::Invalid(e.to_string()))?;
+                request.extensions_mut().insert("list");
+                let list: RawList = client
+                    .request(request)
+                    .await
+                    .map_err(|e| K8sError::from_kube("list", kind.to_string(), e))?;
+                Ok(list
+                    .items
+                    .into_iter()
+                    .map(|item| {
+                        // List items carry no type metadata; restore it (first,
+                        // as in an object fetched alone).
+                        let Value::Object(fields) = item else { return item };
+                        let mut typed = serde_json::Map::with_capacity(fields.len() + 2);
+                        typed.insert("apiVersion".to_owned(), Value::String(kind.api_version.clone()));
+                        typed.insert("kind".to_owned(), Value::String(kind.kind.clone()));
+                        typed.extend(fields.into_iter().filter(|(k, _)| k != "apiVersion" && k != "kind"));
+                        super::index::slimmed(Value::Object(typed))
+                    })
+                    .collect())
+            })
+            .await
         })
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rhai::Dynamic;
 use serde_json::{Value, json};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::script_fn::ScriptFn;
 use super::sync::{self, failure_of};
@@ -31,7 +31,6 @@ use crate::script::host::Host;
 /// What deploying the nodes of one run shares.
 pub struct Deployer {
     host: Arc<Host>,
-    store: OnceCell<AppStore>,
     permits: Semaphore,
     application: Arc<ScriptFn>,
 }
@@ -48,18 +47,16 @@ impl Deployer {
     pub fn new(host: Arc<Host>, application: ScriptFn, concurrency: usize) -> Deployer {
         Deployer {
             host,
-            store: OnceCell::new(),
             permits: Semaphore::new(concurrency.max(1)),
             application: Arc::new(application),
         }
     }
 
     /// The shared watch of Applications, started at the first wait: a run
-    /// with nothing to wait for (a no-op re-deploy) never opens it.
-    async fn store(&self) -> &AppStore {
-        self.store
-            .get_or_init(|| async { AppStore::start(self.host.cluster.clone(), &self.host.settings.argocd_namespace) })
-            .await
+    /// The run's shared watch of Applications, started at the first wait:
+    /// a run with nothing to wait for (a no-op re-deploy) never opens it.
+    fn store(&self) -> &AppStore {
+        self.host.app_store()
     }
 
     /// Deploys `node` within its sync and health timeouts.
@@ -151,7 +148,7 @@ impl Deployer {
                 spec: (changed && sent.is_none()).then(|| application["spec"].clone()),
                 since: Some(written_at),
             };
-            let store = self.store().await;
+            let store = self.store();
             final_state = sync::wait_ready(host, store, &node.name, expect, sent, bounds).await?;
         }
         self.gates(node, &final_state, bounds).await?;
@@ -239,7 +236,7 @@ impl Deployer {
                 "waiting for {label} to be healthy ({who})"
             );
             let mut last = Health::new(HealthStatus::Unknown, "not seen yet");
-            let store = self.store().await;
+            let store = self.store();
             let what = format!("{label} to be Healthy ({who})");
             let result = store
                 .wait(

@@ -12,6 +12,7 @@
 
 pub mod deploy;
 pub mod hooks;
+pub mod judge;
 pub mod script_fn;
 pub mod sync;
 pub mod teardown;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use rhai::Dynamic;
 use serde_json::{Value, json};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::sync::failure_of;
 use super::{NodeFailure, NodeReport, hooks};
@@ -130,7 +130,6 @@ pub struct Remover {
     host: Arc<Host>,
     /// Applications as listed when the run started, by name.
     apps: HashMap<String, Arc<Value>>,
-    store: OnceCell<AppStore>,
     permits: Semaphore,
     pv_policy: PvPolicy,
 }
@@ -157,16 +156,14 @@ impl Remover {
         Remover {
             host,
             apps,
-            store: OnceCell::new(),
             permits: Semaphore::new(concurrency.max(1)),
             pv_policy,
         }
     }
 
-    async fn store(&self) -> &AppStore {
-        self.store
-            .get_or_init(|| async { AppStore::start(self.host.cluster.clone(), &self.host.settings.argocd_namespace) })
-            .await
+    /// The run's shared watch of Applications.
+    fn store(&self) -> &AppStore {
+        self.host.app_store()
     }
 
     /// Removes `node` within its health timeout.
@@ -362,7 +359,7 @@ impl Remover {
             component = name,
             "Application deleted; waiting for Argo CD to remove its resources"
         );
-        let store = self.store().await;
+        let store = self.store();
         let what = format!("Application {name} and its resources to be deleted");
         match store
             .wait(self.host.cluster.as_ref(), name, |s| Ok(s.is_none()), bounds, &what)

@@ -8,6 +8,7 @@
 //! `Succeeded` summary.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -27,17 +28,27 @@ pub async fn verify(host: &Host, changed: &[String], selector: &str, bounds: &Bo
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    let kind: Kind = acd::application_kind();
-    let namespace = host.settings.argocd_namespace.clone();
-    let apps = bounds
-        .run(
-            "listing Applications for the final check",
-            host.cluster.list(&kind, Some(&namespace), Some(selector)),
-        )
-        .await?;
+    // The run's shared watch of Applications already holds their state
+    // (every changed node waited on it); otherwise one list.
+    let apps: Vec<Arc<Value>> = match host.started_app_store().filter(|s| s.is_live()) {
+        Some(store) => changed.iter().filter_map(|n| store.current(n)).collect(),
+        None => {
+            let kind: Kind = acd::application_kind();
+            let namespace = host.settings.argocd_namespace.clone();
+            bounds
+                .run(
+                    "listing Applications for the final check",
+                    host.cluster.list(&kind, Some(&namespace), Some(selector)),
+                )
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect()
+        }
+    };
     let by_name: HashMap<&str, &Value> = apps
         .iter()
-        .filter_map(|a| a["metadata"]["name"].as_str().map(|n| (n, a)))
+        .filter_map(|a| a["metadata"]["name"].as_str().map(|n| (n, a.as_ref())))
         .collect();
     let mut unhealthy = Vec::new();
     for name in changed {

@@ -122,6 +122,8 @@ pub struct Host {
     pub ctx: OnceLock<Dynamic>,
     /// The bootstrap bundle (deploy only), loaded and verified before the run.
     pub bundle: OnceLock<Arc<crate::bootstrap::Bundle>>,
+    /// The run's shared watch of Applications, started by the first wait.
+    apps: OnceLock<crate::argocd::store::AppStore>,
 }
 
 impl std::fmt::Debug for Host {
@@ -185,7 +187,22 @@ impl Host {
             scripts: OnceLock::new(),
             ctx: OnceLock::new(),
             bundle: OnceLock::new(),
+            apps: OnceLock::new(),
         })
+    }
+
+    /// The run's shared watch of Applications in Argo CD's namespace
+    /// (started on first use: a run that never waits never opens it).
+    pub fn app_store(&self) -> &crate::argocd::store::AppStore {
+        self.apps.get_or_init(|| {
+            let _entered = self.runtime.enter();
+            crate::argocd::store::AppStore::start(self.cluster.clone(), &self.settings.argocd_namespace)
+        })
+    }
+
+    /// The shared watch of Applications, if the run started it.
+    pub fn started_app_store(&self) -> Option<&crate::argocd::store::AppStore> {
+        self.apps.get()
     }
 
     /// Remembers the run's engine.

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::k8s::ensure;
 use super::{duration_arg, register};
-use crate::argocd::store::AppStore;
 use crate::argocd::{self as acd, Expectation};
 use crate::k8s::Propagation;
 use crate::k8s::wait::{WaitFailure, wait_for};
@@ -217,7 +216,6 @@ pub fn module(host: &Arc<Host>) -> Module {
 
     let h = host.clone();
     let r = requests.clone();
-    let store = Arc::new(std::sync::OnceLock::<AppStore>::new());
     register(
         &mut m,
         "wait_healthy",
@@ -228,10 +226,7 @@ pub fn module(host: &Arc<Host>) -> Module {
                 return Ok(Dynamic::UNIT);
             }
             let bounds = h.current_bounds().within(duration_arg(&timeout)?);
-            let store = store.get_or_init(|| {
-                let _guard = h.runtime.enter();
-                AppStore::start(h.cluster.clone(), &h.settings.argocd_namespace)
-            });
+            let store = h.app_store();
             let sent = r.take(name);
             let state = h
                 .runtime
@@ -250,6 +245,25 @@ pub fn module(host: &Arc<Host>) -> Module {
         &["name: &str", "timeout: Dynamic", "bool"],
         "Deletes Application `name` with the cascade finalizer, so Argo CD removes\nits resources first, and waits (watch) until it is gone. Returns `false`\nwhen it did not exist. Throws `#{reason, message, diagnostics}` on timeout\n(e.g. a finalizer that never completes).",
         move |name: &str, timeout: Dynamic| -> Result<bool> { delete_app(&h, name, duration_arg(&timeout)?) },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "judge",
+        &["plan: Plan", "Map"],
+        "How every node of `plan` stands, from one list of Argo CD's Applications\n(judged in Rust): `#{<node>: #{health, sync, message, diagnostics, gates:\n[#{kind, namespace, name, status, message, decided_by}]}}`. An Application\nthat does not exist is `Missing`; a gate is judged by Argo CD's recorded\nverdict when an Application manages its resource, else by the executor's\nchecks on the live object (docs/health.md). Reads only.\n\n```rhai\nlet judged = argocd::judge(ctx.plan);\nif judged[\"vault\"].health != \"Healthy\" { /* ... */ }\n```",
+        move |plan: Dynamic| -> Result<Map> {
+            let view = crate::script::plan_view::plan_of(&plan, &h.plan)?;
+            let kind = acd::application_kind();
+            let namespace = h.settings.argocd_namespace.clone();
+            let apps = super::k8s::list(&h, &kind, Some(&namespace), None)?;
+            let nodes: Vec<crate::dag::PlanNode> = view.nodes().into_iter().cloned().collect();
+            Ok(crate::orchestrate::judge::judge(&h, &nodes, &apps)
+                .into_iter()
+                .map(|(name, judged)| (name.into(), to_dynamic(&judged.to_json())))
+                .collect())
+        },
     );
 
     register(

@@ -48,6 +48,20 @@ fn kinds_array(kinds: &[(String, String)]) -> Array {
         .collect()
 }
 
+/// The pinned versions of the bundle's components, from the lock compiled
+/// into the executor: `#{"argo-cd": "v3.5.1", ...}`.
+///
+/// # Errors
+/// A lock that does not parse (a build defect).
+pub fn versions() -> Result<Dynamic> {
+    let lock = bootstrap::lock::Lock::bundled().map_err(|p| script_error(p.to_string()))?;
+    let mut map = Map::new();
+    for file in &lock.files {
+        map.insert(file.component.as_str().into(), Dynamic::from(file.version.clone()));
+    }
+    Ok(Dynamic::from_map(map))
+}
+
 /// The `bundle` module.
 pub fn module(host: &Arc<Host>) -> Module {
     let mut m = Module::new();
@@ -186,14 +200,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         "versions",
         &["Map"],
         "The pinned versions of the bundle's components (`#{\"argo-cd\": \"v3.5.1\", ...}`),\nfrom the lock compiled into the executor.",
-        || -> Result<Dynamic> {
-            let lock = bootstrap::lock::Lock::bundled().map_err(|p| script_error(p.to_string()))?;
-            let mut map = Map::new();
-            for file in &lock.files {
-                map.insert(file.component.as_str().into(), Dynamic::from(file.version.clone()));
-            }
-            Ok(Dynamic::from_map(map))
-        },
+        versions,
     );
     m
 }

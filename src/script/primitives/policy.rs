@@ -8,10 +8,13 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeSet;
+
 use rhai::{Array, CallFnOptions, Dynamic, EvalAltResult, Map, Module, Scope};
+use serde_json::{Value, json};
 
 use super::register;
-use crate::script::convert::text;
+use crate::script::convert::{text, to_dynamic};
 use crate::script::host::{Host, script_error};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -73,9 +76,109 @@ fn normalise(name: &str, origin: &str, value: Dynamic) -> Result<Map> {
     Ok(out)
 }
 
+/// `from`'s fields `keys` (those present).
+fn pick(from: &Value, keys: &[&str]) -> Value {
+    Value::Object(
+        keys.iter()
+            .filter_map(|k| {
+                from.get(*k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| ((*k).to_owned(), v.clone()))
+            })
+            .collect(),
+    )
+}
+
+/// What a policy sees of an Application: identity, labels and
+/// annotations, its whole spec, and its sync and health status.
+fn lean_application(app: &Value) -> Value {
+    json!({
+        "apiVersion": app["apiVersion"], "kind": app["kind"],
+        "metadata": pick(&app["metadata"], &["name", "namespace", "labels", "annotations"]),
+        "spec": app["spec"],
+        "status": {"sync": pick(&app["status"]["sync"], &["status", "revision"]), "health": app["status"]["health"]},
+    })
+}
+
+/// What a policy sees of a workload: identity and labels, its replicas and
+/// its pod template (labels, containers, init containers).
+fn lean_workload(workload: &Value) -> Value {
+    let pod = &workload["spec"]["template"]["spec"];
+    json!({
+        "apiVersion": workload["apiVersion"], "kind": workload["kind"],
+        "metadata": pick(&workload["metadata"], &["name", "namespace", "labels"]),
+        "spec": {
+            "replicas": workload["spec"]["replicas"],
+            "template": {
+                "metadata": pick(&workload["spec"]["template"]["metadata"], &["labels"]),
+                "spec": pick(pod, &["containers", "initContainers"]),
+            },
+        },
+    })
+}
+
+/// The input of the compliance policies: `#{ctx, apps, workloads,
+/// bootstrap: #{versions, workloads}}` (see the `input` primitive).
+fn input(host: &Host, ctx: Dynamic) -> Result<Map> {
+    let view = ctx
+        .read_lock::<Map>()
+        .and_then(|c| c.get("plan").cloned())
+        .map(|p| crate::script::plan_view::plan_of(&p, &host.plan))
+        .transpose()?;
+    let nodes: Vec<&crate::dag::PlanNode> = view.as_ref().map(|v| v.nodes()).unwrap_or_default();
+    let names: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let namespaces: BTreeSet<&str> = nodes.iter().map(|n| n.namespace.as_str()).collect();
+    let app_kind = crate::argocd::application_kind();
+    let mut apps = host.index.of_kind(&app_kind);
+    if apps.is_empty() {
+        let namespace = host.settings.argocd_namespace.clone();
+        apps = super::k8s::list(host, &app_kind, Some(&namespace), None)?;
+    }
+    let apps: Array = apps
+        .iter()
+        .filter(|a| a["metadata"]["name"].as_str().is_some_and(|n| names.contains(n)))
+        .map(|a| to_dynamic(&lean_application(a)))
+        .collect();
+    let part_of = crate::bootstrap::inventory::bundle_applyset_id(&host.settings.argocd_namespace);
+    let mut workloads = Array::new();
+    let mut bootstrap = Array::new();
+    for kind in ["Deployment", "StatefulSet", "DaemonSet"] {
+        for workload in super::k8s::list(host, &crate::k8s::Kind::new("apps/v1", kind), None, None)? {
+            if workload["metadata"]["labels"][crate::bootstrap::inventory::PART_OF_LABEL] == part_of.as_str() {
+                bootstrap.push(to_dynamic(&workload));
+            } else if workload["metadata"]["namespace"]
+                .as_str()
+                .is_some_and(|n| namespaces.contains(n))
+            {
+                workloads.push(to_dynamic(&lean_workload(&workload)));
+            }
+        }
+    }
+    let versions = super::bundle::versions()?;
+    let mut boot = Map::new();
+    boot.insert("versions".into(), versions);
+    boot.insert("workloads".into(), Dynamic::from_array(bootstrap));
+    let mut out = Map::new();
+    out.insert("ctx".into(), ctx);
+    out.insert("apps".into(), Dynamic::from_array(apps));
+    out.insert("workloads".into(), Dynamic::from_array(workloads));
+    out.insert("bootstrap".into(), Dynamic::from_map(boot));
+    Ok(out)
+}
+
 /// The `policy` module.
 pub fn module(host: &Arc<Host>) -> Module {
     let mut m = Module::new();
+
+    let h = host.clone();
+    register(
+        &mut m,
+        "input",
+        &["ctx: Map", "Map"],
+        "What the compliance policies judge, read in bulk (one list per kind):\n`#{ctx, apps, workloads, bootstrap: #{versions, workloads}}`. `apps`: the\nplan's Applications (apiVersion, kind, metadata name/namespace/labels/\nannotations, spec, status.sync and status.health); `workloads`: the\nDeployments, StatefulSets and DaemonSets of the plan's namespaces\n(apiVersion, kind, metadata name/namespace/labels, spec.replicas and the\npod template's labels, containers and init containers); `bootstrap`: the\nbundle's pinned versions and its workloads, whole. Reads only.\n\n```rhai\nlet input = policy::input(ctx);\nlet results = policy::run_all(input);\n```",
+        move |ctx: Dynamic| -> Result<Map> { input(&h, ctx) },
+    );
+
     let h = host.clone();
     register(
         &mut m,
