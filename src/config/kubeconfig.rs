@@ -109,7 +109,10 @@ fn read(path: &Path) -> Result<String, Problem> {
 
 fn parse(text: &str, source: &Source) -> Result<Kubeconfig, Problem> {
     let at = |line: u64, column: u64| match source {
-        Source::File { path, .. } => Source::at(path, line, column),
+        Source::File { path, .. } => Source::File {
+            path: path.clone(),
+            position: Some((line, column)),
+        },
         other => other.clone(),
     };
     if text.trim().is_empty() {

@@ -7,7 +7,8 @@
 //! the run `Invalid` (exit 3).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a problem was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +17,9 @@ pub enum Source {
     Var(&'static str),
     /// A file, with an optional 1-based line and column.
     File {
-        /// The file as the operator knows it (mounted path, or `bundled:<name>`).
-        path: PathBuf,
+        /// The file as the operator knows it (mounted path, or `bundled:<name>`);
+        /// shared: a large graph has a source for every name and edge.
+        path: Arc<Path>,
         /// Line and column, when known.
         position: Option<(u64, u64)>,
     },
@@ -29,7 +31,7 @@ impl Source {
     /// A whole file, no position.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Source::File {
-            path: path.into(),
+            path: Arc::from(path.into()),
             position: None,
         }
     }
@@ -37,7 +39,7 @@ impl Source {
     /// A position inside a file.
     pub fn at(path: impl Into<PathBuf>, line: u64, column: u64) -> Self {
         Source::File {
-            path: path.into(),
+            path: Arc::from(path.into()),
             position: Some((line, column)),
         }
     }
