@@ -72,10 +72,38 @@ pub enum ScriptsCommand {
 pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    pub format: PlanFormat,
+    pub format: PlanOutput,
     /// The action to plan.
     #[arg(long = "for", value_enum, default_value = "deploy")]
     pub action: Action,
+}
+
+/// `executor plan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanOutput {
+    /// A table, one line per application in execution order.
+    Text,
+    /// The plan as JSON.
+    Json,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// A Graphviz digraph.
+    Dot,
+    /// The Argo Workflow ORCHESTRATION=workflow would submit (YAML).
+    Workflow,
+}
+
+impl PlanOutput {
+    /// The graph format, for every output but `workflow`.
+    pub fn graph_format(self) -> Option<PlanFormat> {
+        match self {
+            PlanOutput::Text => Some(PlanFormat::Text),
+            PlanOutput::Json => Some(PlanFormat::Json),
+            PlanOutput::Mermaid => Some(PlanFormat::Mermaid),
+            PlanOutput::Dot => Some(PlanFormat::Dot),
+            PlanOutput::Workflow => None,
+        }
+    }
 }
 
 /// `--for`: the action whose plan `executor plan` prints.

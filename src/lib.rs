@@ -23,6 +23,7 @@ pub mod outcome;
 pub mod redact;
 pub mod report;
 pub mod script;
+pub mod workflow;
 
 use std::io::Write as _;
 
@@ -35,16 +36,24 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Deploy => actions::run(config::Action::Deploy, &cli.global),
         Command::Validate => actions::run(config::Action::Validate, &cli.global),
         Command::Teardown => actions::run(config::Action::Teardown, &cli.global),
-        Command::Plan(args) => match config::load_plan(args.action, &cli.global) {
-            Ok(plan) => print(&dag::render::render(&plan, args.format)),
-            Err(problems) => {
-                let mut stderr = std::io::stderr().lock();
-                for problem in problems {
-                    let _ = writeln!(stderr, "error: {}", redact::scrub(&problem.to_string()));
+        Command::Plan(args) => {
+            let printed = match args.format.graph_format() {
+                Some(format) => {
+                    config::load_plan(args.action, &cli.global).map(|plan| dag::render::render(&plan, format))
                 }
-                Outcome::Invalid
+                None => workflow::plan_text(args.action, &cli.global),
+            };
+            match printed {
+                Ok(text) => print(&text),
+                Err(problems) => {
+                    let mut stderr = std::io::stderr().lock();
+                    for problem in problems {
+                        let _ = writeln!(stderr, "error: {}", redact::scrub(&problem.to_string()));
+                    }
+                    Outcome::Invalid
+                }
             }
-        },
+        }
         Command::Version => print(&version()),
         Command::Test(args) => {
             let config_dir = cli

@@ -11,6 +11,7 @@ mod health;
 mod image;
 mod inputs;
 mod observe;
+mod orchestration;
 mod plan;
 mod scripts;
 mod teardown;

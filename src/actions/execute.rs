@@ -81,7 +81,8 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var("KUBECONFIG_DATA"), e.to_string())]))?;
     let stats = cluster.stats();
 
-    let bundle = if request.action == Action::Deploy {
+    // A workflow task never bootstraps: it needs no bundle.
+    let bundle = if request.action == Action::Deploy && !request.task {
         let destinations: Vec<String> = {
             let mut ns: Vec<String> = request.graph.graph.apps().map(|(_, a)| a.namespace.clone()).collect();
             ns.sort();
@@ -102,6 +103,8 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         None
     };
 
+    let workflow = workflow_settings(request)?;
+
     let cancel = CancellationToken::new();
     let timeout = request.action_timeout.unwrap_or(DEFAULT_ACTION_TIMEOUT);
     let deadline = Instant::now() + timeout;
@@ -121,6 +124,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             tier: request.tier.to_string(),
             pv_policy: request.pv_policy,
             concurrency: request.concurrency,
+            workflow,
         },
         request.secrets.clone(),
         request.plan.clone(),
@@ -206,6 +210,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     report.recommendations = parts.recommendations;
     report.metrics.extend(parts.metrics);
     report.compliance = parts.compliance;
+    report.orchestration = parts.orchestration;
     if request.action == Action::Teardown {
         report.removed = Some(parts.removed);
         report.retained = Some(parts.retained);
@@ -288,6 +293,31 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         serde_json::json!(crate::report::round_seconds(started.elapsed().as_secs_f64())),
     );
     Ok(outcome)
+}
+
+/// What `ORCHESTRATION=workflow` needs, read before the run (a problem with
+/// it is an input problem): deploy and teardown only, not in a dry run.
+fn workflow_settings(request: &Request) -> Result<Option<Arc<crate::workflow::WorkflowSettings>>, Refusal> {
+    let wanted = request.orchestration == crate::config::Orchestration::Workflow;
+    if !wanted || request.action == Action::Validate || request.dry_run {
+        if wanted {
+            tracing::debug!(
+                phase = "orchestration",
+                "ORCHESTRATION=workflow: {} runs here (it creates nothing in the cluster)",
+                if request.dry_run { "a dry run" } else { "validate" }
+            );
+        }
+        return Ok(None);
+    }
+    let config = crate::workflow::config::ConfigFiles::read(&request.config_dir)
+        .map_err(|message| Refusal::Invalid(vec![Problem::new(Source::Var("CONFIG_DIR"), message)]))?;
+    Ok(Some(Arc::new(crate::workflow::WorkflowSettings {
+        namespace: request.environment.workflows_namespace.clone(),
+        environment_name: request.environment.name.clone(),
+        image: request.executor_image.clone(),
+        config: Arc::new(config),
+        teardown_confirm: request.teardown_confirm.clone(),
+    })))
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -202,7 +202,7 @@ pub fn assemble(lock: &Lock, files: Vec<UpstreamFile>, inputs: &BundleInputs<'_>
         &environment.git_repository,
         &inputs.destination_namespaces,
     ));
-    objects.extend(templates::workflow_rbac(workflows_namespace));
+    objects.extend(templates::workflow_rbac(workflows_namespace, argocd_namespace));
     objects.extend(templates::workflow_templates(
         workflows_namespace,
         &inputs.executor_image,

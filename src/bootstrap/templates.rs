@@ -13,13 +13,18 @@
 //! | `teardown` | `executor teardown` with `TARGET_SCOPE=<scope>` | `scope` (default `platform`), `confirm` (required: `TEARDOWN_CONFIRM`), `pv-policy` (default `retain`) |
 //!
 //! Every template also takes `image` (default: the executor image given to
-//! the bundle), `config-map` (the ConfigMap mounted as `CONFIG_DIR`, default
-//! `executor-config`), `kubeconfig-secret` (a Secret with key `kubeconfig`,
-//! default `executor-kubeconfig`) and `secrets-secret` (mounted as
-//! `SECRETS_DIR`, optional, default `executor-secrets`). `ENVIRONMENT` is the
-//! tier the bundle was built for. The pods run as the `executor-workflow`
-//! ServiceAccount, which may only report task results to Argo Workflows:
-//! the executor reaches the API server with the mounted kubeconfig.
+//! the bundle), `trace-id` and `span-id` (the parent trace: `TRACE_ID`,
+//! `SPAN_ID`) and `task` (`EXECUTOR_TASK`: `true` when the template runs one
+//! node of an orchestration Workflow, its dependencies left to the
+//! Workflow). `ENVIRONMENT` is the tier the bundle was built for; the
+//! volumes `config` (mounted as `CONFIG_DIR`) and `secrets` (`SECRETS_DIR`)
+//! come from the Workflow that uses the template (a `templateRef` brings the
+//! template, not its WorkflowTemplate's volumes: argoproj/argo-workflows
+//! #3341, #7606); submitted alone, a template uses the ConfigMap
+//! `executor-config` and the Secret `executor-secrets`. The pods run as the
+//! `executor-workflow` ServiceAccount and reach the API server with its
+//! projected token (`KUBECONFIG_PATH` names the service-account volume): no
+//! cluster credential is stored in the cluster.
 //!
 //! Teardown has no default confirmation on purpose: a template must not make
 //! teardown run "with default values alone".
@@ -28,13 +33,17 @@ use serde_json::{Value, json};
 
 /// The ServiceAccount the template pods run as.
 pub const WORKFLOW_SERVICE_ACCOUNT: &str = "executor-workflow";
+/// The Role (in Argo CD's namespace) that lets it write Applications; its
+/// own name, so Argo CD and Argo Workflows may share one namespace.
+pub const APPLICATIONS_ROLE: &str = "executor-workflow-applications";
 
-/// Default of the `config-map` parameter.
+/// The ConfigMap a template submitted alone mounts as `CONFIG_DIR`.
 pub const DEFAULT_CONFIG_MAP: &str = "executor-config";
-/// Default of the `kubeconfig-secret` parameter.
-pub const DEFAULT_KUBECONFIG_SECRET: &str = "executor-kubeconfig";
-/// Default of the `secrets-secret` parameter.
+/// The Secret a template submitted alone mounts as `SECRETS_DIR`.
 pub const DEFAULT_SECRETS_SECRET: &str = "executor-secrets";
+/// Where a pod's projected service-account volume is mounted; the tasks'
+/// `KUBECONFIG_PATH` (in-cluster credentials).
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// The template names, in the order they are built.
 pub const TEMPLATE_NAMES: [&str; 3] = ["sync-and-wait", "validate", "teardown"];
@@ -86,7 +95,7 @@ pub fn workflow_templates(namespace: &str, image: &str, tier: &str) -> Vec<Value
     let actions = [
         Action {
             name: "sync-and-wait",
-            description: "Deploys one application and its dependencies and waits until they are Synced and Healthy.",
+            description: "Deploys one application (with its dependencies, unless it runs as a task of an orchestration Workflow) and waits until it is Synced and Healthy.",
             command: "deploy",
             parameters: vec![Parameter::required("app", "The application (graph node) to deploy.")],
             env: vec![("TARGET_SCOPE", "app:{{inputs.parameters.app}}")],
@@ -131,30 +140,25 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
     let mut parameters = action.parameters;
     parameters.extend([
         Parameter::optional("image", image, "The executor image."),
+        Parameter::optional("trace-id", "", "The parent trace id (TRACE_ID), if any."),
+        Parameter::optional("span-id", "", "The parent span id (SPAN_ID), if any."),
         Parameter::optional(
-            "config-map",
-            DEFAULT_CONFIG_MAP,
-            "ConfigMap holding environment.yaml (and dag.yaml), mounted as CONFIG_DIR.",
-        ),
-        Parameter::optional(
-            "kubeconfig-secret",
-            DEFAULT_KUBECONFIG_SECRET,
-            "Secret whose key `kubeconfig` is the executor's kubeconfig.",
-        ),
-        Parameter::optional(
-            "secrets-secret",
-            DEFAULT_SECRETS_SECRET,
-            "Secret mounted as SECRETS_DIR (optional).",
+            "task",
+            "false",
+            "true: one node of an orchestration Workflow (EXECUTOR_TASK), its dependencies left to the Workflow.",
         ),
     ]);
     let declared: Vec<Value> = parameters.iter().map(Parameter::to_json).collect();
     let mut env = vec![
         json!({"name": "ENVIRONMENT", "value": tier}),
-        json!({"name": "KUBECONFIG_PATH", "value": "/etc/executor/kubeconfig/kubeconfig"}),
+        json!({"name": "KUBECONFIG_PATH", "value": SERVICE_ACCOUNT_DIR}),
         json!({"name": "CONFIG_DIR", "value": "/config"}),
         json!({"name": "SECRETS_DIR", "value": "/secrets"}),
         json!({"name": "LOG_FORMAT", "value": "json"}),
         json!({"name": "REPORT_FORMAT", "value": "json"}),
+        json!({"name": "TRACE_ID", "value": "{{inputs.parameters.trace-id}}"}),
+        json!({"name": "SPAN_ID", "value": "{{inputs.parameters.span-id}}"}),
+        json!({"name": "EXECUTOR_TASK", "value": "{{inputs.parameters.task}}"}),
     ];
     env.extend(
         action
@@ -174,6 +178,12 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
             "entrypoint": "main",
             "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
             "arguments": {"parameters": declared},
+            // Used when the template is submitted alone; a Workflow that
+            // uses it by templateRef brings its own.
+            "volumes": [
+                {"name": "config", "configMap": {"name": DEFAULT_CONFIG_MAP, "optional": true}},
+                {"name": "secrets", "secret": {"secretName": DEFAULT_SECRETS_SECRET, "optional": true}},
+            ],
             "templates": [{
                 "name": "main",
                 "inputs": {"parameters": declared},
@@ -183,7 +193,6 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
                     "args": [action.command],
                     "env": env,
                     "volumeMounts": [
-                        {"name": "kubeconfig", "mountPath": "/etc/executor/kubeconfig", "readOnly": true},
                         {"name": "config", "mountPath": "/config", "readOnly": true},
                         {"name": "secrets", "mountPath": "/secrets", "readOnly": true},
                     ],
@@ -194,29 +203,31 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
                         "capabilities": {"drop": ["ALL"]},
                     },
                 },
-                "volumes": [
-                    {"name": "kubeconfig", "secret": {"secretName": "{{inputs.parameters.kubeconfig-secret}}"}},
-                    {"name": "config", "configMap": {"name": "{{inputs.parameters.config-map}}"}},
-                    {"name": "secrets", "secret": {"secretName": "{{inputs.parameters.secrets-secret}}", "optional": true}},
-                ],
             }],
         },
     })
 }
 
-/// The ServiceAccount, Role and RoleBinding the template pods run with:
-/// enough for Argo Workflows' executor to record task results, nothing more.
-pub fn workflow_rbac(namespace: &str) -> Vec<Value> {
+/// The ServiceAccount the template pods run as, and exactly what a task
+/// needs (docs/deploy/workflow-rbac.md): report its result to Argo
+/// Workflows (`workflowtaskresults`, in the workflows namespace); read what
+/// a node's deploy and its gates read (any kind: a gate may name any);
+/// write the platform's Applications in Argo CD's namespace; keep or delete
+/// a removed node's volume claims (teardown's `PV_POLICY`); record Events
+/// on the objects it judges.
+pub fn workflow_rbac(namespace: &str, argocd_namespace: &str) -> Vec<Value> {
+    let name = WORKFLOW_SERVICE_ACCOUNT;
+    let subject = json!([{"kind": "ServiceAccount", "name": name, "namespace": namespace}]);
     vec![
         json!({
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {"name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
         }),
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": {"name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "rules": [{
                 "apiGroups": ["argoproj.io"],
                 "resources": ["workflowtaskresults"],
@@ -226,17 +237,43 @@ pub fn workflow_rbac(namespace: &str) -> Vec<Value> {
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": WORKFLOW_SERVICE_ACCOUNT,
-            },
-            "subjects": [{
-                "kind": "ServiceAccount",
-                "name": WORKFLOW_SERVICE_ACCOUNT,
-                "namespace": namespace,
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": subject,
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": APPLICATIONS_ROLE, "namespace": argocd_namespace},
+            "rules": [{
+                "apiGroups": ["argoproj.io"],
+                "resources": ["applications"],
+                "verbs": ["create", "patch", "update", "delete"],
             }],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": APPLICATIONS_ROLE, "namespace": argocd_namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": APPLICATIONS_ROLE},
+            "subjects": subject,
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["patch", "delete"]},
+                {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subject,
         }),
     ]
 }
@@ -299,8 +336,18 @@ mod tests {
 
     #[test]
     fn rbac_binds_the_service_account_in_its_namespace() {
-        let rbac = workflow_rbac("wf");
-        assert_eq!(rbac.len(), 3);
-        assert_eq!(rbac[2]["subjects"][0]["namespace"], "wf");
+        let rbac = workflow_rbac("wf", "gitops");
+        assert_eq!(rbac.len(), 7);
+        for binding in rbac
+            .iter()
+            .filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+        {
+            assert_eq!(binding["subjects"][0]["namespace"], "wf", "{binding}");
+        }
+        let writes_apps = rbac
+            .iter()
+            .find(|o| o["kind"] == "Role" && o["metadata"]["namespace"] == "gitops")
+            .unwrap();
+        assert_eq!(writes_apps["rules"][0]["resources"][0], "applications");
     }
 }

@@ -156,21 +156,21 @@ fn upstream_counts_per_kind() {
 #[test]
 fn bundle_counts_are_upstream_plus_additions() {
     let bundle = gitops_bundle(&Secrets::default());
-    assert_eq!(bundle.objects().count(), 59 + 24 + 2 + 1 + 3 + 3);
+    assert_eq!(bundle.objects().count(), 59 + 24 + 2 + 1 + 7 + 3);
     assert_eq!(
         count_kinds(bundle.objects()),
         counts(&[
             ("AppProject", 1),
-            ("ClusterRole", 8),
-            ("ClusterRoleBinding", 5),
+            ("ClusterRole", 9),
+            ("ClusterRoleBinding", 6),
             ("ConfigMap", 8),
             ("CustomResourceDefinition", 11),
             ("Deployment", 8),
             ("Namespace", 2),
             ("NetworkPolicy", 7),
             ("PriorityClass", 1),
-            ("Role", 8),
-            ("RoleBinding", 8),
+            ("Role", 9),
+            ("RoleBinding", 9),
             ("Secret", 2),
             ("Service", 9),
             ("ServiceAccount", 10),
@@ -181,7 +181,7 @@ fn bundle_counts_are_upstream_plus_additions() {
     let names: Vec<&str> = bundle.phases.iter().map(|p| p.name).collect();
     assert_eq!(names, PHASES);
     let phase_counts: Vec<usize> = bundle.phases.iter().map(|p| p.objects.len()).collect();
-    assert_eq!(phase_counts, [2, 11, 66, 9, 4]);
+    assert_eq!(phase_counts, [2, 11, 70, 9, 4]);
 }
 
 /// Which component's namespace each object belongs in, by identity before placement.
@@ -260,10 +260,10 @@ fn placement_honours_both_namespaces_for_every_object_and_subject() {
             );
         }
     }
-    // Argo CD 50, Argo Workflows 8, additions 7.
-    assert_eq!(namespaced, 50 + 8 + 7);
-    // Argo CD 3 + 6, Argo Workflows 2 + 1, the template pods' binding 1.
-    assert_eq!(subjects, 9 + 3 + 1);
+    // Argo CD 50, Argo Workflows 8, additions 9.
+    assert_eq!(namespaced, 50 + 8 + 9);
+    // Argo CD 3 + 6, Argo Workflows 2 + 1, the template pods' bindings 3.
+    assert_eq!(subjects, 9 + 3 + 3);
 }
 
 /// Every string of `value` with the key it sits under.

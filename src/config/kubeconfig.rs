@@ -1,6 +1,8 @@
 //! Cluster credentials: `KUBECONFIG_DATA` (base64) or `KUBECONFIG_PATH`.
 //!
-//! Exactly one must be given. The text is parsed with kube's own `Kubeconfig`
+//! Exactly one must be given. `KUBECONFIG_PATH` may also name a projected
+//! service-account volume (a directory): in-cluster credentials, as a
+//! workflow task uses. The text is parsed with kube's own `Kubeconfig`
 //! type so contexts, exec plugins, tokens and client certificates behave as
 //! they do for kubectl. Every credential in it is registered for redaction the
 //! moment it is parsed, and parse errors never echo the file's content.
@@ -66,6 +68,7 @@ pub fn load(input: KubeconfigInput<'_>) -> Result<ClusterAccess, Problem> {
             ));
         }
         (Some(data), None) => (decode(data)?, Source::Var("KUBECONFIG_DATA"), None),
+        (None, Some(path)) if path.is_dir() => return in_cluster(path),
         (None, Some(path)) => (read(path)?, Source::file(path), Some(path.to_owned())),
     };
     let kubeconfig = parse(&text, &source)?;
@@ -76,6 +79,58 @@ pub fn load(input: KubeconfigInput<'_>) -> Result<ClusterAccess, Problem> {
         context,
         server,
         path,
+    })
+}
+
+/// The variables a pod's environment carries for the API server, as the
+/// kubelet sets them (and client-go's `rest.InClusterConfig` reads them).
+const SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
+const SERVICE_PORT: &str = "KUBERNETES_SERVICE_PORT";
+
+/// `KUBECONFIG_PATH` naming a directory: a projected service-account volume
+/// (`token`, `ca.crt`; usually `/var/run/secrets/kubernetes.io/serviceaccount`).
+/// The executor then reaches the API server as that ServiceAccount, the way
+/// client-go's in-cluster configuration does: the server from
+/// `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`, the CA and the token
+/// read from the directory (the token file re-read as the kubelet rotates
+/// it). A workflow task runs this way, with no credential stored anywhere.
+fn in_cluster(dir: &Path) -> Result<ClusterAccess, Problem> {
+    let problem = |message: String| Problem::new(Source::file(dir), message);
+    for file in ["token", "ca.crt"] {
+        if !dir.join(file).is_file() {
+            return Err(problem(format!(
+                "KUBECONFIG_PATH is a directory but has no `{file}`: expected a kubeconfig file, or a service-account volume with `token` and `ca.crt`"
+            )));
+        }
+    }
+    let env = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                Problem::new(
+                    Source::Var(name),
+                    format!("{name} is not set: in-cluster credentials (KUBECONFIG_PATH={}) need the API server's address, which the kubelet gives every pod", dir.display()),
+                )
+            })
+    };
+    let (host, port) = (env(SERVICE_HOST)?, env(SERVICE_PORT)?);
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let server = format!("https://{host}:{port}");
+    let token = std::fs::read_to_string(dir.join("token"))
+        .map_err(|e| problem(format!("cannot read the service-account token: {}", e.kind())))?;
+    redact::register(token.trim());
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: in-cluster\nclusters:\n- name: in-cluster\n  cluster: {{server: '{server}', certificate-authority: '{}'}}\nusers:\n- name: service-account\n  user: {{tokenFile: '{}'}}\ncontexts:\n- name: in-cluster\n  context: {{cluster: in-cluster, user: service-account}}\n",
+        dir.join("ca.crt").display(),
+        dir.join("token").display()
+    );
+    let kubeconfig = parse(&text, &Source::file(dir))?;
+    Ok(ClusterAccess {
+        kubeconfig,
+        context: "in-cluster".to_owned(),
+        server,
+        path: Some(dir.to_owned()),
     })
 }
 

@@ -249,6 +249,8 @@ pub struct Request {
     pub concurrency: usize,
     /// `EXECUTOR_TASK`: one task of an orchestration Workflow.
     pub task: bool,
+    /// `TEARDOWN_CONFIRM` as given (checked against the environment's name).
+    pub teardown_confirm: Option<String>,
 }
 
 /// The image the workflow templates run when `EXECUTOR_IMAGE` is not set.
@@ -573,6 +575,7 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
                 orchestration: if task { Orchestration::Local } else { orchestration },
                 concurrency,
                 task,
+                teardown_confirm: given(&args.teardown_confirm).map(str::to_owned),
             })
         }
         _ => Err(problems.into_vec()),

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use super::plan::{Action, Plan, Role};
 use crate::config::duration::format_duration;
 
-/// The plan output formats of `executor plan --format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The formats a plan prints in (`executor plan --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanFormat {
     /// A table, one line per application in execution order.
     Text,

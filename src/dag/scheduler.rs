@@ -163,7 +163,7 @@ where
             );
         }
     }
-    let critical_path = critical_path(nodes, &results, reverse);
+    let critical_path = critical_path_of(nodes, results.values().map(|r| (r.name.as_str(), r.duration)), reverse);
     let ordered = nodes.iter().filter_map(|n| results.remove(&n.name)).collect();
     Schedule {
         results: ordered,
@@ -211,9 +211,16 @@ fn skip_waiters<T>(
     }
 }
 
-fn critical_path<T>(nodes: &[PlanNode], results: &BTreeMap<String, NodeResult<T>>, reverse: bool) -> Duration {
+/// The longest chain of node durations along prerequisites (`durations`
+/// by node name, in any order; a node without one counts as zero).
+pub fn critical_path_of<'a>(
+    nodes: &[PlanNode],
+    durations: impl IntoIterator<Item = (&'a str, Duration)>,
+    reverse: bool,
+) -> Duration {
     // Nodes are in plan order (dependencies first); for teardown the plan is
     // already reversed, so prerequisites still come first.
+    let durations: BTreeMap<&str, Duration> = durations.into_iter().collect();
     let mut longest: BTreeMap<&str, Duration> = BTreeMap::new();
     for node in nodes {
         let prerequisites = if reverse { &node.dependents } else { &node.depends_on };
@@ -223,7 +230,7 @@ fn critical_path<T>(nodes: &[PlanNode], results: &BTreeMap<String, NodeResult<T>
             .max()
             .copied()
             .unwrap_or_default();
-        let own = results.get(&node.name).map(|r| r.duration).unwrap_or_default();
+        let own = durations.get(node.name.as_str()).copied().unwrap_or_default();
         longest.insert(node.name.as_str(), before + own);
     }
     longest.values().max().copied().unwrap_or_default()

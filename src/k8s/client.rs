@@ -433,6 +433,26 @@ impl Cluster for KubeCluster {
         })
     }
 
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        tail_lines: i64,
+    ) -> BoxFuture<'a, Result<String, K8sError>> {
+        Box::pin(async move {
+            let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), namespace);
+            let params = kube::api::LogParams {
+                container: Some(container.to_owned()),
+                tail_lines: Some(tail_lines),
+                ..kube::api::LogParams::default()
+            };
+            pods.logs(pod, &params)
+                .await
+                .map_err(|e| K8sError::from_kube("get", format!("the log of pod {namespace}/{pod}"), e))
+        })
+    }
+
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
         Box::pin(async move { self.info(kind).await.map(|i| i.namespaced) })
     }

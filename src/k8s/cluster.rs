@@ -183,6 +183,15 @@ pub trait Cluster: Send + Sync {
         label_selector: Option<&'a str>,
     ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>>;
 
+    /// The last `tail_lines` lines a pod's container printed (`pods/log`).
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        tail_lines: i64,
+    ) -> BoxFuture<'a, Result<String, K8sError>>;
+
     /// Whether objects of `kind` are namespaced.
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>>;
 

@@ -172,6 +172,33 @@ impl Deployer {
         })
     }
 
+    /// What deploying `node` would do, without writing: the status it would
+    /// end with (`Deployed`, `Updated`, `Unchanged`) and whether its
+    /// Application is Synced and Healthy already. The workflow backend
+    /// decides with it whether there is anything to submit.
+    ///
+    /// # Errors
+    /// The Application builder's failure, or the API's.
+    pub async fn plan_node(&self, node: &PlanNode) -> Result<(&'static str, bool), NodeFailure> {
+        let bounds = self.host.bounds.within(node.sync_timeout);
+        let application = self.build(node, &bounds).await?;
+        let applied = bounds
+            .run(
+                &format!("comparing the Application of {}", node.name),
+                apply::ensure(self.host.cluster.as_ref(), &self.host.index, &application, true),
+            )
+            .await
+            .map_err(|e| failure_of(e, Vec::new()))?;
+        let status = match applied.action {
+            ApplyAction::Created | ApplyAction::WouldCreate => "Deployed",
+            ApplyAction::Updated | ApplyAction::WouldUpdate => "Updated",
+            ApplyAction::Unchanged => "Unchanged",
+        };
+        let ready =
+            applied.action == ApplyAction::Unchanged && acd::verdict(Some(&applied.live), None) == acd::Verdict::Ready;
+        Ok((status, ready))
+    }
+
     /// The node's Application, as the script builds it.
     async fn build(&self, node: &PlanNode, bounds: &Bounds) -> Result<Value, NodeFailure> {
         let built = self

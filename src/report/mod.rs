@@ -42,6 +42,19 @@ pub struct Report {
     /// Objects that should be gone but are not (teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orphans: Option<Vec<ObjectRef>>,
+    /// Where the graph ran (deploy, teardown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orchestration: Option<Orchestration>,
+}
+
+/// The `orchestration` section: the engine that ran the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orchestration {
+    /// `local` (this process) or `argo-workflows`.
+    pub engine: String,
+    /// `<namespace>/<name>` of the Workflow, with `argo-workflows`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 /// The `summary` section.
@@ -167,6 +180,7 @@ impl Report {
             removed: None,
             retained: None,
             orphans: None,
+            orchestration: None,
         }
     }
 

@@ -45,6 +45,8 @@ pub struct ReportParts {
     pub orphans: Vec<ObjectRef>,
     /// The outcome a script decided, if it did.
     pub outcome: Option<crate::outcome::Outcome>,
+    /// Where the graph ran, when it ran (`report.orchestration`).
+    pub orchestration: Option<crate::report::Orchestration>,
 }
 
 impl ReportParts {
@@ -84,6 +86,9 @@ pub struct RunSettings {
     /// `CONCURRENCY`: writes and sync requests (and script node functions)
     /// in flight at once.
     pub concurrency: usize,
+    /// `ORCHESTRATION=workflow`: the graph runs as an Argo Workflow (deploy
+    /// and teardown, not in a dry run or a task).
+    pub workflow: Option<Arc<crate::workflow::WorkflowSettings>>,
 }
 
 /// Everything the primitives of one run share.
@@ -143,6 +148,7 @@ impl Default for RunSettings {
             tier: "development".to_owned(),
             pv_policy: crate::config::PvPolicy::default(),
             concurrency: crate::config::DEFAULT_CONCURRENCY,
+            workflow: None,
         }
     }
 }

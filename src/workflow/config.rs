@@ -96,13 +96,15 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String
             continue;
         }
         let path = entry.path();
-        let Ok(metadata) = std::fs::metadata(&path) else { continue };
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
         if metadata.is_dir() {
             collect(root, &path, out)?;
-        } else if metadata.is_file() {
-            if let Ok(relative) = path.strip_prefix(root) {
-                out.push(relative.to_owned());
-            }
+        } else if metadata.is_file()
+            && let Ok(relative) = path.strip_prefix(root)
+        {
+            out.push(relative.to_owned());
         }
     }
     Ok(())

@@ -47,13 +47,9 @@ pub struct WorkflowInputs<'a> {
     pub image: &'a str,
     /// A digest of the configuration (files of `CONFIG_DIR`, settings).
     pub config_digest: &'a str,
-    /// The ConfigMap mounted as the tasks' `CONFIG_DIR`, with its files
-    /// (`(key, path)`, path relative to `CONFIG_DIR`).
-    pub config_map: &'a str,
-    /// The files of the ConfigMap.
+    /// The files of the tasks' `CONFIG_DIR`, as `(ConfigMap key, path
+    /// relative to CONFIG_DIR)`.
     pub config_files: &'a [(String, String)],
-    /// The Secret mounted as the tasks' `SECRETS_DIR`.
-    pub secret: &'a str,
     /// The run's trace context (`None` for `executor plan`: no ids, deterministic).
     pub trace: Option<(&'a str, &'a str, String)>,
     /// Seconds the Workflow may run (`ACTION_TIMEOUT`).
@@ -101,6 +97,16 @@ pub fn base_name(inputs: &WorkflowInputs<'_>) -> String {
         inputs.plan.action.name(),
         run_digest(inputs)
     )
+}
+
+/// The ConfigMap the tasks of Workflow `name` mount as `CONFIG_DIR`.
+pub fn config_map_name(name: &str) -> String {
+    format!("{name}-config")
+}
+
+/// The Secret the tasks of Workflow `name` mount as `SECRETS_DIR`.
+pub fn secret_name(name: &str) -> String {
+    format!("{name}-secrets")
 }
 
 /// The `depends` expression of a task: every prerequisite Succeeded.
@@ -190,8 +196,8 @@ pub fn workflow(inputs: &WorkflowInputs<'_>, name: &str) -> Value {
             // The tasks' CONFIG_DIR and SECRETS_DIR (a templateRef brings
             // the template, not its WorkflowTemplate's volumes).
             "volumes": [
-                {"name": "config", "configMap": {"name": inputs.config_map, "items": items}},
-                {"name": "secrets", "secret": {"secretName": inputs.secret, "optional": true}},
+                {"name": "config", "configMap": {"name": config_map_name(name), "items": items}},
+                {"name": "secrets", "secret": {"secretName": secret_name(name), "optional": true}},
             ],
             "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}],
         },

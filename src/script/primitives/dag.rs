@@ -376,10 +376,141 @@ fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, applica
     let concurrency = host.settings.concurrency;
     let builder = ScriptFn::capture(context, engine, application);
     let deployer = Arc::new(Deployer::new(host.clone(), builder, concurrency));
+    if let Some(workflow) = host.settings.workflow.clone() {
+        return deploy_as_workflow(host, &workflow, &deployer, &nodes);
+    }
+    set_engine(host, None);
     Ok(run_pipeline(host, &nodes, false, concurrency, |node| {
         let deployer = deployer.clone();
         async move { deployer.node(&node).await }
     }))
+}
+
+/// Records which engine ran the graph (`report.orchestration`): `local`, or
+/// `argo-workflows` with the Workflow it submitted (none: nothing to do).
+fn set_engine(host: &Host, workflow: Option<String>) {
+    let engine = if host.settings.workflow.is_some() {
+        "argo-workflows"
+    } else {
+        "local"
+    };
+    host.with_report(|r| {
+        r.orchestration = Some(crate::report::Orchestration {
+            engine: engine.to_owned(),
+            workflow,
+        });
+    });
+}
+
+/// The seam of `ORCHESTRATION=workflow` for deploy: what each node would
+/// do is decided here (nothing to do: no Workflow at all, as a local run
+/// writes nothing); the rest runs as one Argo Workflow.
+fn deploy_as_workflow(
+    host: &Arc<Host>,
+    workflow: &crate::workflow::WorkflowSettings,
+    deployer: &Arc<Deployer>,
+    nodes: &[PlanNode],
+) -> Result<Map> {
+    let planned = host.runtime.block_on(async {
+        let mut planned = HashMap::new();
+        let mut all_ready = true;
+        for node in nodes {
+            match deployer.plan_node(node).await {
+                Ok((status, ready)) => {
+                    all_ready &= ready;
+                    planned.insert(node.name.clone(), status.to_owned());
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+        Ok((planned, all_ready))
+    });
+    let (planned, all_ready) = planned.map_err(|f| super::argocd::failure(&f.reason, f.message, f.diagnostics))?;
+    if all_ready {
+        tracing::info!(
+            phase = "orchestration",
+            "every node is Synced, Healthy and unchanged: no Workflow to submit"
+        );
+        set_engine(host, None);
+        let report = NodeReport {
+            status: "Unchanged".to_owned(),
+            health: "Healthy".to_owned(),
+            sync: "Synced".to_owned(),
+            ..NodeReport::default()
+        };
+        return Ok(record_results(
+            host,
+            nodes,
+            unchanged(nodes, &report),
+            std::time::Duration::ZERO,
+            false,
+        ));
+    }
+    run_workflow(host, workflow, Action::Deploy, nodes, &planned)
+}
+
+/// Runs the nodes as one Workflow and records the results.
+fn run_workflow(
+    host: &Arc<Host>,
+    workflow: &crate::workflow::WorkflowSettings,
+    action: Action,
+    nodes: &[PlanNode],
+    planned: &HashMap<String, String>,
+) -> Result<Map> {
+    let (schedule, name) = host
+        .block_k8s(
+            "running the Workflow",
+            crate::workflow::run(host, workflow, action, nodes, planned),
+        )
+        .map_err(|e| script_error(format!("orchestration on Argo Workflows: {e}")))?;
+    set_engine(host, Some(name));
+    Ok(record_results(
+        host,
+        nodes,
+        schedule.results,
+        schedule.wall,
+        action == Action::Teardown,
+    ))
+}
+
+/// The same finished result for every node (nothing to do).
+fn unchanged(nodes: &[PlanNode], report: &NodeReport) -> Vec<NodeResult<NodeReport>> {
+    nodes
+        .iter()
+        .map(|node| NodeResult {
+            name: node.name.clone(),
+            end: NodeEnd::Succeeded,
+            value: Some(report.clone()),
+            duration: std::time::Duration::ZERO,
+            started_after: None,
+        })
+        .collect()
+}
+
+/// Records results that did not come from the local scheduler.
+fn record_results(
+    host: &Host,
+    nodes: &[PlanNode],
+    results: Vec<NodeResult<NodeReport>>,
+    wall: std::time::Duration,
+    reverse: bool,
+) -> Map {
+    let schedule = scheduler::Schedule {
+        critical_path: scheduler::critical_path_of(
+            nodes,
+            results.iter().map(|r| (r.name.as_str(), r.duration)),
+            reverse,
+        ),
+        results,
+        wall,
+    };
+    record_schedule(host, &schedule, nodes.len(), host.settings.concurrency);
+    record(host, nodes, &schedule.results);
+    schedule
+        .results
+        .iter()
+        .map(|result| (result.name.as_str().into(), result_map(result, None)))
+        .collect()
 }
 
 /// Runs the teardown of the plan's nodes, dependents first.
@@ -398,6 +529,40 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
         "listing Applications",
         crate::orchestrate::teardown::list_served(host.cluster.as_ref(), &kind, Some(&namespace), None, &bounds),
     )?;
+    if let Some(workflow) = host.settings.workflow.clone() {
+        let present: std::collections::BTreeSet<&str> =
+            apps.iter().filter_map(|a| a["metadata"]["name"].as_str()).collect();
+        let planned: HashMap<String, String> = nodes
+            .iter()
+            .map(|n| {
+                let status = if present.contains(n.name.as_str()) {
+                    "Removed"
+                } else {
+                    "Absent"
+                };
+                (n.name.clone(), status.to_owned())
+            })
+            .collect();
+        if planned.values().all(|s| s == "Absent") {
+            // Nothing to remove: no Workflow, as a local run writes nothing.
+            set_engine(host, None);
+            let report = NodeReport {
+                status: "Absent".to_owned(),
+                health: "Missing".to_owned(),
+                message: "nothing to remove".to_owned(),
+                ..NodeReport::default()
+            };
+            return Ok(record_results(
+                host,
+                &nodes,
+                unchanged(&nodes, &report),
+                std::time::Duration::ZERO,
+                true,
+            ));
+        }
+        return run_workflow(host, &workflow, Action::Teardown, &nodes, &planned);
+    }
+    set_engine(host, None);
     let remover = Arc::new(Remover::new(host.clone(), apps, host.settings.pv_policy, concurrency));
     Ok(run_pipeline(host, &nodes, true, concurrency, |node| {
         let remover = remover.clone();

@@ -348,6 +348,17 @@ impl Cluster for FakeCluster {
         })
     }
 
+    fn logs<'a>(
+        &'a self,
+        _namespace: &'a str,
+        _pod: &'a str,
+        _container: &'a str,
+        _tail_lines: i64,
+    ) -> BoxFuture<'a, Result<String, K8sError>> {
+        // No pod runs on the fake cluster.
+        Box::pin(async { Ok(String::new()) })
+    }
+
     fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
         Box::pin(async move {
             Ok(self
