@@ -9,6 +9,8 @@
 //!   (`kubectl apply` + `kubectl wait` per dependency level);
 //! - a no-op re-deploy: requests (total, mutating) and wall time;
 //! - bootstrap vs `kubectl apply --server-side` of the same files;
+//! - the same deploy in `ORCHESTRATION=workflow` (one Argo Workflow whose
+//!   tasks kube-sim's pod runner starts as this executor), over the critical path;
 //! - peak memory (RSS) of a deploy of the reference platform;
 //! - validate: requests and wall vs `kubectl get applications -A -o json`,
 //!   and validate over 500 Applications.
@@ -192,6 +194,29 @@ fn main() {
         report["metrics"]["mutatingRequests"],
         secs(wall)
     );
+
+    // The same deploy in ORCHESTRATION=workflow on a fresh cluster: one
+    // Argo Workflow, each task a process of the same executor binary that
+    // kube-sim's pod runner starts.
+    let mut config = sim_config();
+    config.images.insert("executor:*".into(), PathBuf::from(executor_bin()));
+    let w = env(config, None);
+    let (report, wall, _) = w.run(
+        "deploy",
+        &[("ORCHESTRATION", "workflow"), ("EXECUTOR_IMAGE", "executor:bench")],
+    );
+    let workflow_graph = Duration::from_secs_f64(report["metrics"]["schedule"]["wallSeconds"].as_f64().unwrap());
+    println!(
+        "orchestration modes (reference platform, fresh cluster each): local graph {} ({:.3}× the critical path) — workflow graph {} ({:.3}×; bound 1.25 × {} + 2 s = {}), whole run {}",
+        secs(graph_wall),
+        graph_wall.as_secs_f64() / cp.as_secs_f64(),
+        secs(workflow_graph),
+        workflow_graph.as_secs_f64() / cp.as_secs_f64(),
+        secs(cp),
+        secs(cp.mul_f64(1.25) + Duration::from_secs(2)),
+        secs(wall)
+    );
+    drop(w);
 
     // Validate on the reference platform vs kubectl reading the Applications.
     let mut validate_walls = Vec::new();

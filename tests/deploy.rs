@@ -541,6 +541,7 @@ fn the_demo_prints_no_redactions() {
         teardown: true,
         keep: false,
         output_dir: Some(out.path().to_owned()),
+        orchestration: "local".to_owned(),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(kube_sim::demo::run(args)).unwrap();

@@ -12,7 +12,7 @@ use crate::harness::{Platform, demo_sim_config, describe, executor_bin};
 /// A simulator whose pod runner runs the executor for the task image.
 fn workflow_platform(config: kube_sim::SimConfig) -> Platform {
     let mut config = config;
-    config.images.insert("executor:*".into(), executor_bin().to_owned());
+    config.images.extend(platform_images());
     let mut platform = Platform::start(config);
     platform
         .sandbox
@@ -67,11 +67,43 @@ fn task_edges(workflow: &serde_json::Value) -> BTreeMap<String, BTreeSet<String>
         .collect()
 }
 
+/// The reference deploy in workflow mode, driven with exactly the rules of
+/// docs/deploy/rbac.yaml, its tasks running as `executor-workflow` under
+/// the RBAC the bootstrap gave it (docs/deploy/rbac-workflow.yaml).
 #[test]
 fn the_reference_platform_deploys_as_one_workflow_and_a_rerun_submits_nothing() {
-    let platform = workflow_platform(demo_sim_config());
+    let mut config = demo_sim_config();
+    crate::image::with_documented_rbac(&mut config);
+    let mut platform = workflow_platform(config);
+    platform.use_token("executor");
     let run = platform.run(&["deploy"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let forbidden: Vec<String> = platform
+        .audit()
+        .iter()
+        .filter(|e| e.response_status.code == 403)
+        .map(|e| format!("{} {} {}", e.user.username, e.verb, e.request_uri))
+        .collect();
+    assert!(forbidden.is_empty(), "{forbidden:#?}");
+    let driver: BTreeSet<(String, String)> = platform
+        .audit()
+        .iter()
+        .filter(|e| e.user.username == "executor")
+        .filter_map(|e| e.object_ref.as_ref().map(|o| (e.verb.clone(), o.resource.clone())))
+        .collect();
+    for used in [("patch", "workflows"), ("list", "workflows")] {
+        assert!(
+            driver.contains(&(used.0.to_owned(), used.1.to_owned())),
+            "the documented rule {used:?} was not needed"
+        );
+    }
+    assert!(
+        platform
+            .audit()
+            .iter()
+            .any(|e| e.user.username == "system:serviceaccount:argo:executor-workflow"),
+        "the tasks ran as executor-workflow"
+    );
     let report = run.report();
     assert_eq!(report["orchestration"]["engine"], "argo-workflows", "{report:#}");
     let workflow_name = report["orchestration"]["workflow"].as_str().unwrap().to_owned();
@@ -199,4 +231,247 @@ fn the_reference_platform_deploys_as_one_workflow_and_a_rerun_submits_nothing() 
 
 fn apps_of(report: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
     apps(report)
+}
+
+/// A degraded Application fails its task: the Workflow does not run its
+/// dependents (Omitted), reported Skipped as in local mode; independent
+/// branches finish; exit 2 with the Application's diagnostics. Once the
+/// application recovers, a new run submits a new Workflow in which the
+/// nodes that completed finish at once as `Unchanged`.
+#[test]
+fn a_failed_task_skips_its_dependents_and_a_new_run_resumes() {
+    let healthy = demo_sim_config();
+    let mut config = healthy.clone();
+    config.apps.insert(
+        "postgres-clusters".into(),
+        serde_json::from_value(serde_json::json!({"health": "Degraded"})).unwrap(),
+    );
+    crate::image::with_documented_rbac(&mut config);
+    let mut platform = workflow_platform(config);
+    platform.use_token("executor");
+    platform.sandbox.set("LOG_LEVEL", "debug");
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["summary"]["status"], "Partial");
+    let apps = apps(&report);
+    assert_eq!(
+        apps["postgres-clusters"]["status"], "Failed",
+        "{:#}",
+        apps["postgres-clusters"]
+    );
+    for dependent in ["keycloak", "harbor", "backstage", "temporal"] {
+        assert_eq!(apps[dependent]["status"], "Skipped", "{dependent}");
+        assert!(
+            apps[dependent]["message"]
+                .as_str()
+                .unwrap()
+                .contains("postgres-clusters"),
+            "{}",
+            apps[dependent]
+        );
+    }
+    for independent in ["vault", "grafana", "loki", "redis-clusters"] {
+        assert_eq!(apps[independent]["status"], "Deployed", "{independent}");
+    }
+    let failure = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["component"] == "postgres-clusters")
+        .unwrap();
+    assert_eq!(
+        failure["reason"],
+        "Degraded",
+        "{failure}\n{}",
+        run.stderr
+            .lines()
+            .filter(|l| l.contains("\"orchestration\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        failure["diagnostics"].to_string().contains("platform-postgres"),
+        "the Application's diagnostics: {failure}"
+    );
+    if let Some(json) = kubectl(&platform, &["get", "workflows", "-A", "-o", "json"]) {
+        let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let workflow = &list["items"][0];
+        assert_eq!(workflow["status"]["phase"], "Failed");
+        let omitted: BTreeSet<&str> = workflow["status"]["nodes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|n| n["phase"] == "Omitted")
+            .filter_map(|n| n["displayName"].as_str())
+            .collect();
+        assert!(
+            omitted.contains("keycloak"),
+            "Argo did not run the dependents: {omitted:?}"
+        );
+    }
+    // The driver found the failed task's pod to read its log (the
+    // documented `list pods` rule), and nothing was forbidden.
+    let audit = platform.audit();
+    assert!(
+        audit.iter().any(|e| e.user.username == "executor"
+            && e.verb == "list"
+            && e.object_ref.as_ref().is_some_and(|o| o.resource == "pods")),
+        "the documented `list pods` rule was not needed"
+    );
+    let forbidden: Vec<String> = audit
+        .iter()
+        .filter(|e| e.response_status.code == 403)
+        .map(|e| format!("{} {} {}", e.user.username, e.verb, e.request_uri))
+        .collect();
+    assert!(forbidden.is_empty(), "{forbidden:#?}");
+
+    // Resume: the database recovers; a new Workflow (the failed one is
+    // kept, as Argo keeps finished Workflows) redoes only what is left.
+    let mut recovered = healthy;
+    crate::image::with_documented_rbac(&mut recovered);
+    recovered.images = platform_images();
+    platform.sim.reload(recovered);
+    let again = platform.run(&["deploy"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let report = again.report();
+    let second = report["orchestration"]["workflow"].as_str().unwrap();
+    assert!(
+        second.ends_with("-2"),
+        "a second Workflow beside the failed one: {second}"
+    );
+    let apps = apps_of(&report);
+    for done in ["vault", "grafana", "loki"] {
+        assert_eq!(apps[done]["status"], "Unchanged", "{done}: {}", apps[done]);
+    }
+    for resumed in ["keycloak", "harbor"] {
+        assert_eq!(apps[resumed]["status"], "Deployed", "{resumed}: {}", apps[resumed]);
+    }
+    assert_eq!(apps.values().filter(|a| a["health"] == "Healthy").count(), 27);
+}
+
+/// The pod runner's mapping of [`workflow_platform`].
+fn platform_images() -> std::collections::BTreeMap<String, std::path::PathBuf> {
+    [("executor:*".to_owned(), executor_bin().to_owned())].into()
+}
+
+/// The executor killed mid-run (the CI job restarted): started again with
+/// the same inputs, it finds its Workflow still running and follows it to
+/// its end instead of submitting a second one.
+#[test]
+fn a_restarted_executor_attaches_to_its_running_workflow() {
+    // One slow leaf keeps the Workflow running while the executor restarts.
+    let mut config = demo_sim_config();
+    config.apps.insert(
+        "backstage".into(),
+        serde_json::from_value(serde_json::json!({"healthyAfter": "30s"})).unwrap(),
+    );
+    let platform = workflow_platform(config);
+    let mut child = std::process::Command::new(executor_bin())
+        .arg("deploy")
+        .env_clear()
+        .envs(&platform.sandbox.env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !platform
+        .writes_since(0)
+        .iter()
+        .any(|e| e.object_ref.as_ref().is_some_and(|o| o.resource == "workflows"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no Workflow was submitted");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the deploy ended before it submitted a Workflow"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: the Workflow goes on without it
+    child.wait().unwrap();
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("attaching to Workflow"), "{}", run.stderr);
+    let report = run.report();
+    let submitted: Vec<String> = platform
+        .writes_since(0)
+        .iter()
+        .filter(|e| e.verb == "patch" || e.verb == "create")
+        .filter_map(|e| {
+            e.object_ref
+                .as_ref()
+                .filter(|o| o.resource == "workflows" && o.subresource.is_none())
+        })
+        .filter_map(|o| o.name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(submitted.len(), 1, "one Workflow: {submitted:?}");
+    assert!(
+        report["orchestration"]["workflow"]
+            .as_str()
+            .unwrap()
+            .ends_with(&submitted[0])
+    );
+    assert_eq!(apps(&report).values().filter(|a| a["health"] == "Healthy").count(), 27);
+}
+
+/// ACTION_TIMEOUT stops the Workflow the way Argo's own `argo stop` does
+/// (`spec.shutdown: Stop`): the run ends TimedOut (exit 4) with its report.
+#[test]
+fn action_timeout_stops_the_workflow() {
+    let mut config = demo_sim_config();
+    config.apps.insert(
+        "loki".into(),
+        serde_json::from_value(serde_json::json!({"health": "Progressing"})).unwrap(),
+    );
+    let mut platform = workflow_platform(config);
+    // Long enough for the bootstrap and the Workflow's start on a busy
+    // machine; loki never becomes healthy.
+    platform.sandbox.set("ACTION_TIMEOUT", "40s");
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["summary"]["status"], "TimedOut");
+    assert!(report["orchestration"]["workflow"].is_string(), "{report:#}");
+    let loki = apps(&report).get("loki").cloned();
+    assert_eq!(
+        loki.as_ref().map(|l| &l["status"]),
+        Some(&serde_json::json!("TimedOut")),
+        "{report:#}"
+    );
+    if let Some(json) = kubectl(&platform, &["get", "workflows", "-A", "-o", "json"]) {
+        let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let workflow = &list["items"][0];
+        assert_eq!(workflow["spec"]["shutdown"], "Stop", "{:#}", workflow["spec"]);
+        assert_ne!(workflow["status"]["phase"], "Running");
+    }
+}
+
+/// Teardown in workflow mode: the reverse graph, a `teardown` task per
+/// application; then the executor removes the bootstrap itself.
+#[test]
+fn teardown_runs_the_reverse_graph_as_a_workflow() {
+    let mut platform = workflow_platform(demo_sim_config());
+    let deployed = platform.run(&["deploy"]);
+    assert_eq!(deployed.code, 0, "{}", deployed.stderr);
+    platform.sandbox.set("TEARDOWN_CONFIRM", "demo");
+    let run = platform.run(&["teardown"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["orchestration"]["engine"], "argo-workflows");
+    assert!(
+        report["orchestration"]["workflow"]
+            .as_str()
+            .unwrap()
+            .contains("executor-teardown-")
+    );
+    for (name, app) in apps(&report) {
+        assert_eq!(app["status"], "Removed", "{name}: {app}");
+    }
+    assert_eq!(report["orphans"], serde_json::json!([]));
+    if let Some(apps) = kubectl(&platform, &["get", "applications", "-A", "-o", "name"]) {
+        assert_eq!(apps.trim(), "", "every Application is gone");
+    }
 }

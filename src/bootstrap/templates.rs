@@ -350,4 +350,13 @@ mod tests {
             .unwrap();
         assert_eq!(writes_apps["rules"][0]["resources"][0], "applications");
     }
+
+    /// docs/deploy/rbac-workflow.yaml is what the bootstrap creates for the
+    /// default namespaces: the documentation cannot drift from the grants.
+    #[test]
+    fn the_documented_workflow_rbac_is_what_the_bootstrap_creates() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploy/rbac-workflow.yaml");
+        let documented: Vec<Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(documented, workflow_rbac("argo", "argocd"));
+    }
 }

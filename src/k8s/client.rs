@@ -13,7 +13,7 @@ use http::HeaderValue;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::KubeConfigOptions;
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
 use tower::retry::RetryLayer;
 use tower::util::MapRequestLayer;
@@ -352,7 +352,12 @@ impl Cluster for KubeCluster {
             let config = watcher::Config::default().fields(&format!("metadata.name={}", key.name));
             let what = key.to_string();
             let mut seen_in_init: Option<Value> = None;
+            // A failed watch is resumed on the next poll; without a backoff
+            // a refused connection would be retried in a busy loop that
+            // never yields (kube-runtime's watcher docs recommend
+            // `default_backoff`).
             let stream = watcher::watcher(api, config)
+                .default_backoff()
                 .map_err(move |e| K8sError::Connection {
                     verb: "watch",
                     what: what.clone(),
@@ -406,7 +411,12 @@ impl Cluster for KubeCluster {
                 super::index::slimmed(to_value(object))
             };
             let mut initial: Vec<Value> = Vec::new();
+            // A failed watch is resumed on the next poll; without a backoff
+            // a refused connection would be retried in a busy loop that
+            // never yields (kube-runtime's watcher docs recommend
+            // `default_backoff`).
             let stream = watcher::watcher(api, config)
+                .default_backoff()
                 .map_err(move |e| K8sError::Connection {
                     verb: "watch",
                     what: what.clone(),

@@ -257,6 +257,13 @@ impl Host {
         self.runtime.block_on(bounds.run(what, future))
     }
 
+    /// Runs `future` to its end without imposing the run's deadline or
+    /// cancellation on it: for work that keeps to them itself and must
+    /// wind down what it started when they come (the Workflow it stops).
+    pub fn block_winding_down<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+
     /// Counts one more attempt for `node`.
     pub fn count_attempt_for(&self, node: &str) {
         if let Ok(mut attempts) = self.attempts.lock() {

@@ -92,6 +92,10 @@ pub fn plan_text(action: Action, args: &crate::cli::GlobalArgs) -> Result<String
     serde_saphyr::to_string(&workflow).map_err(|e| vec![Problem::new(Source::Args, e.to_string())])
 }
 
+/// The lines of a failed task's log read back: all of a one-node run's
+/// (its log lines and its pretty-printed JSON report), bounded.
+const TASK_LOG_LINES: i64 = 5000;
+
 /// How long a stopped Workflow may take to wind down (its running tasks
 /// finish; Argo's default termination grace is 30 s).
 const STOP_GRACE: Duration = Duration::from_secs(90);
@@ -131,7 +135,9 @@ pub async fn run(
         ..(*host.plan).clone()
     };
     let traceparent = host.trace.traceparent();
-    let deadline_seconds = host.bounds.remaining().as_secs().max(1);
+    // The executor stops the Workflow itself at ACTION_TIMEOUT; Argo's own
+    // deadline is the backstop should the executor be gone by then.
+    let deadline_seconds = host.bounds.remaining().saturating_add(STOP_GRACE).as_secs();
     let inputs = render::WorkflowInputs {
         plan: &plan,
         tier: &host.settings.tier,
@@ -196,6 +202,11 @@ async fn submit_or_attach(
             "attaching to Workflow {}/{name}, still running from an earlier start of this run",
             settings.namespace
         );
+        // The earlier start may have been killed between submitting the
+        // Workflow and writing its configuration, whose absence keeps the
+        // task pods waiting (as the kubelet waits for a missing ConfigMap):
+        // write it again, the same bytes for the same inputs.
+        write_configuration(host, settings, &name, running).await?;
         return Ok(name);
     }
     let taken: BTreeSet<&str> = existing.iter().filter_map(|w| w["metadata"]["name"].as_str()).collect();
@@ -205,18 +216,7 @@ async fn submit_or_attach(
         .unwrap_or(base);
     let workflow = render::workflow(inputs, &name);
     let live = bounds.run("submitting the Workflow", cluster.apply(&workflow)).await?;
-    let mut config_map = settings
-        .config
-        .config_map(&render::config_map_name(&name), &settings.namespace);
-    config::owned_by(&mut config_map, &live);
-    bounds
-        .run("writing the Workflow's configuration", cluster.apply(&config_map))
-        .await?;
-    let mut secret = config::secret(&host.secrets, &render::secret_name(&name), &settings.namespace);
-    config::owned_by(&mut secret, &live);
-    bounds
-        .run("writing the Workflow's secrets", cluster.apply(&secret))
-        .await?;
+    write_configuration(host, settings, &name, &live).await?;
     tracing::info!(
         phase = "orchestration",
         "submitted Workflow {}/{name} ({} tasks)",
@@ -224,6 +224,31 @@ async fn submit_or_attach(
         inputs.plan.nodes.len()
     );
     Ok(name)
+}
+
+/// Writes the ConfigMap and Secret the tasks of Workflow `name` mount,
+/// owned by it (`workflow`, as the API server returned it) so they go when
+/// it goes.
+async fn write_configuration(
+    host: &Host,
+    settings: &WorkflowSettings,
+    name: &str,
+    workflow: &Value,
+) -> Result<(), K8sError> {
+    let cluster = host.cluster.as_ref();
+    let mut config_map = settings
+        .config
+        .config_map(&render::config_map_name(name), &settings.namespace);
+    config::owned_by(&mut config_map, workflow);
+    host.bounds
+        .run("writing the Workflow's configuration", cluster.apply(&config_map))
+        .await?;
+    let mut secret = config::secret(&host.secrets, &render::secret_name(name), &settings.namespace);
+    config::owned_by(&mut secret, workflow);
+    host.bounds
+        .run("writing the Workflow's secrets", cluster.apply(&secret))
+        .await?;
+    Ok(())
 }
 
 /// The nodes of a Workflow's status that are the tasks of its DAG, by task
@@ -244,8 +269,8 @@ fn task_nodes<'a>(workflow: &'a Value, tasks: &BTreeSet<&str>) -> HashMap<&'a st
 
 /// Follows the Workflow by watching it until it ends, showing its tasks'
 /// progress. On the run's cancellation (ACTION_TIMEOUT, a signal) it asks
-/// Argo Workflows to stop it (`spec.shutdown: Stop`: running tasks finish,
-/// no new ones start) and follows it to its end, within a grace period.
+/// Argo Workflows to stop it (`spec.shutdown: Stop`: no new task starts,
+/// running task pods are signalled to stop) and follows it to its end, within a grace period.
 async fn follow(host: &Host, key: &ObjectKey, nodes: &[PlanNode]) -> Result<Value, K8sError> {
     let cluster = host.cluster.as_ref();
     let tasks: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
@@ -296,7 +321,7 @@ async fn follow(host: &Host, key: &ObjectKey, nodes: &[PlanNode]) -> Result<Valu
     }
     tracing::warn!(
         phase = "orchestration",
-        "stopping Workflow {key}: running tasks finish, no new ones start"
+        "stopping Workflow {key}: no new task starts, running ones are signalled to stop"
     );
     let stop = json!({"spec": {"shutdown": "Stop"}});
     let grace = Bounds {
@@ -440,8 +465,8 @@ fn duration_of(task: &Value) -> Duration {
     }
 }
 
-/// The reason and message of a failed task: the last error its executor
-/// logged (its log lines are JSON), read from its pod's log.
+/// The reason and message of a failed task, read from its pod's log (see
+/// [`task_outcome`]).
 async fn task_failure(
     host: &Host,
     settings: &WorkflowSettings,
@@ -450,13 +475,17 @@ async fn task_failure(
 ) -> (String, String) {
     let fallback = ("TaskFailed".to_owned(), String::new());
     let Some(task) = task else { return fallback };
-    // A retried task's last attempt ran the last pod.
-    let node_id = task["children"]
-        .as_array()
-        .and_then(|c| c.last())
-        .and_then(Value::as_str)
-        .or_else(|| task["id"].as_str())
-        .unwrap_or_default();
+    // A retried task's last attempt ran the last pod; a Pod node's
+    // `children` are the tasks that follow it in the DAG, not attempts.
+    let node_id = if task["type"] == "Retry" {
+        task["children"]
+            .as_array()
+            .and_then(|c| c.last())
+            .and_then(Value::as_str)
+    } else {
+        task["id"].as_str()
+    }
+    .unwrap_or_default();
     let wf_name = workflow["metadata"]["name"].as_str().unwrap_or_default();
     let selector = format!("workflows.argoproj.io/workflow={wf_name}");
     let cluster = host.cluster.as_ref();
@@ -464,55 +493,81 @@ async fn task_failure(
         deadline: tokio::time::Instant::now() + Duration::from_secs(10),
         cancel: CancellationToken::new(),
     };
-    let Ok(pods) = bounds
+    let pods = match bounds
         .run(
             "finding a failed task's pod",
             cluster.list(&Kind::new("v1", "Pod"), Some(&settings.namespace), Some(&selector)),
         )
         .await
-    else {
-        return fallback;
+    {
+        Ok(pods) => pods,
+        Err(error) => {
+            tracing::debug!(phase = "orchestration", "cannot list the task pods: {error}");
+            return fallback;
+        }
     };
     let Some(pod) = pods
         .iter()
         .find(|p| p["metadata"]["annotations"]["workflows.argoproj.io/node-id"].as_str() == Some(node_id))
     else {
+        tracing::debug!(phase = "orchestration", "no pod of task node {node_id}");
         return fallback;
     };
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let Ok(log) = bounds
+    let log = match bounds
         .run(
             "reading a failed task's log",
-            cluster.logs(&settings.namespace, pod_name, "main", 200),
+            cluster.logs(&settings.namespace, pod_name, "main", TASK_LOG_LINES),
         )
         .await
-    else {
-        return fallback;
-    };
-    let last_error = log
-        .lines()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["level"] == "error")
-        .find_map(|line| line["message"].as_str().map(str::to_owned));
-    match last_error {
-        Some(message) => {
-            let reason = failure_reason(&log).unwrap_or_else(|| "TaskFailed".to_owned());
-            (reason, crate::redact::scrub(&message).into_owned())
+    {
+        Ok(log) => log,
+        Err(error) => {
+            tracing::debug!(phase = "orchestration", "cannot read the log of {pod_name}: {error}");
+            return fallback;
         }
-        None => fallback,
+    };
+    match task_outcome(&log) {
+        Some((reason, message)) => (reason, crate::redact::scrub(&message).into_owned()),
+        None => {
+            tracing::debug!(
+                phase = "orchestration",
+                "the log of {pod_name} holds neither a report nor an error line"
+            );
+            fallback
+        }
     }
 }
 
-/// The `failures[0].reason` of the task's own report (its JSON report is
-/// on stdout, in the same log).
-fn failure_reason(log: &str) -> Option<String> {
-    let start = log.find("{\n")?;
-    let report: Value = serde_json::Deserializer::from_str(&log[start..])
-        .into_iter::<Value>()
-        .next()?
-        .ok()?;
-    report["failures"][0]["reason"].as_str().map(str::to_owned)
+/// The reason and message of a failed task from its log: the first failure
+/// of its own JSON report (pretty-printed on stdout, in the same log), else
+/// the last error line it logged.
+fn task_outcome(log: &str) -> Option<(String, String)> {
+    let report = log
+        .match_indices("{\n")
+        .filter(|(at, _)| *at == 0 || log.as_bytes()[at - 1] == b'\n')
+        .find_map(|(at, _)| {
+            serde_json::Deserializer::from_str(&log[at..])
+                .into_iter::<Value>()
+                .next()
+                .and_then(Result::ok)
+                .filter(|r| r["summary"].is_object())
+        });
+    if let Some(failure) = report.as_ref().map(|r| &r["failures"][0]).filter(|f| f.is_object()) {
+        return Some((
+            failure["reason"].as_str().unwrap_or("TaskFailed").to_owned(),
+            failure["message"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    log.lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["level"] == "error")
+        .find_map(|line| {
+            line["message"]
+                .as_str()
+                .map(|m| ("TaskFailed".to_owned(), m.to_owned()))
+        })
 }
 
 /// Why a node's Application is not healthy, read from the cluster.
@@ -528,5 +583,30 @@ async fn application_diagnostics(host: &Host, name: &str) -> Vec<String> {
     {
         Ok(Some(app)) => crate::argocd::diagnostics(&app),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_outcome;
+
+    #[test]
+    fn a_task_failure_comes_from_its_report_else_its_last_error_line() {
+        let lines = concat!(
+            r#"{"level":"info","message":"deploy app:x"}"#,
+            "\n",
+            r#"{"level":"error","message":"x: health Degraded"}"#,
+            "\n"
+        );
+        let report = "{\n  \"summary\": {\"status\": \"Failed\"},\n  \"failures\": [{\"reason\": \"Degraded\", \"message\": \"x is Degraded\"}]\n}\n";
+        assert_eq!(
+            task_outcome(&format!("{lines}{report}")),
+            Some(("Degraded".to_owned(), "x is Degraded".to_owned()))
+        );
+        assert_eq!(
+            task_outcome(lines),
+            Some(("TaskFailed".to_owned(), "x: health Degraded".to_owned()))
+        );
+        assert_eq!(task_outcome("exec format error\n"), None);
     }
 }

@@ -457,11 +457,10 @@ fn run_workflow(
     nodes: &[PlanNode],
     planned: &HashMap<String, String>,
 ) -> Result<Map> {
+    // The Workflow's run keeps to the deadline itself: at ACTION_TIMEOUT
+    // or on a signal it stops the Workflow and maps what ran.
     let (schedule, name) = host
-        .block_k8s(
-            "running the Workflow",
-            crate::workflow::run(host, workflow, action, nodes, planned),
-        )
+        .block_winding_down(crate::workflow::run(host, workflow, action, nodes, planned))
         .map_err(|e| script_error(format!("orchestration on Argo Workflows: {e}")))?;
     set_engine(host, Some(name));
     Ok(record_results(

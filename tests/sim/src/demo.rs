@@ -35,6 +35,11 @@ pub struct DemoArgs {
     /// `.stderr` (the output is then shown once the action has finished).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// `local` (the executor schedules the graph itself) or `workflow` (the
+    /// graph runs as one Argo Workflow whose tasks kube-sim's pod runner
+    /// starts as this same executor binary).
+    #[arg(long, default_value = "local", value_parser = ["local", "workflow"])]
+    pub orchestration: String,
 }
 
 /// Where the upstream Argo manifests are: `given`, `BUNDLE_DIR`,
@@ -148,7 +153,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let executor = executor(args.executor)?;
     let bundle = upstream_dir(args.bundle_dir)?;
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo-sim.yaml");
-    let config = SimConfig::from_file(&fixtures)?;
+    let mut config = SimConfig::from_file(&fixtures)?;
+    let workflow = args.orchestration == "workflow";
+    if workflow {
+        // The pod runner starts the Workflow's task pods as this executor.
+        config.images.insert("executor:*".into(), executor.clone());
+    }
     let sim = Sim::start(SimOptions::with_config(config)).await?;
     let dir = tempfile::Builder::new()
         .prefix("executor-demo-")
@@ -169,6 +179,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let (executor_path, dir_path, bundle_path) = (executor.clone(), dir.path().to_owned(), bundle.clone());
     let output_dir = args.output_dir.clone();
+    let orchestration: Vec<(&str, &str)> = if workflow {
+        vec![("ORCHESTRATION", "workflow"), ("EXECUTOR_IMAGE", "executor:demo")]
+    } else {
+        Vec::new()
+    };
     let codes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
         let action = Action {
             executor: &executor_path,
@@ -176,11 +191,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             bundle: &bundle_path,
             output_dir: output_dir.as_deref(),
         };
-        let mut codes = vec![action.run(1, "deploy", &[])?];
-        codes.push(action.run(2, "deploy", &[])?);
+        let mut codes = vec![action.run(1, "deploy", &orchestration)?];
+        codes.push(action.run(2, "deploy", &orchestration)?);
         codes.push(action.run(3, "validate", &[])?);
         if args.teardown {
-            codes.push(action.run(4, "teardown", &[("TEARDOWN_CONFIRM", "demo")])?);
+            let mut teardown = orchestration.clone();
+            teardown.push(("TEARDOWN_CONFIRM", "demo"));
+            codes.push(action.run(4, "teardown", &teardown)?);
         }
         Ok(codes)
     })
