@@ -633,3 +633,61 @@ fn one_sync_per_application_requested_only_where_argo_cd_would_not_sync() {
         );
     }
 }
+
+/// Step 5 decides: an application that degrades after its node finished,
+/// before the final verification, fails the run (issue 18: such a run
+/// reported Succeeded, exit 0, with the failure listed). The report's
+/// component says what the verification found.
+#[test]
+fn an_application_that_degrades_before_the_final_check_fails_the_run() {
+    let mut config = demo_sim_config();
+    // A slow leaf keeps the run going after cert-manager is done.
+    config.apps.insert(
+        "backstage".into(),
+        serde_json::from_value(serde_json::json!({"healthyAfter": "6s"})).unwrap(),
+    );
+    let platform = Platform::start(config.clone());
+    let child = std::process::Command::new(crate::harness::executor_bin())
+        .arg("deploy")
+        .env_clear()
+        .envs(&platform.sandbox.env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !platform.writes_since(0).iter().any(|e| {
+        e.object_ref
+            .as_ref()
+            .is_some_and(|o| o.resource == "applications" && o.name.as_deref() == Some("backstage"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "backstage was never written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    config.apps.insert(
+        "cert-manager".into(),
+        serde_json::from_value(serde_json::json!({"health": "Degraded", "message": "issuer gone"})).unwrap(),
+    );
+    platform.sim.reload(config);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert_ne!(report["summary"]["status"], "Succeeded", "{report:#}");
+    let cert_manager = report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cert-manager")
+        .unwrap();
+    assert_eq!(cert_manager["status"], "Failed", "{cert_manager}");
+    assert_eq!(cert_manager["health"], "Degraded", "{cert_manager}");
+    assert!(
+        report["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["component"] == "cert-manager" && f["reason"] == "NotHealthy"),
+        "{report:#}"
+    );
+}

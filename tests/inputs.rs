@@ -249,6 +249,28 @@ fn bad_enumerations() {
     sandbox.assert_no_network();
 }
 
+/// Durations beyond a week are mistakes, refused with exit 3 by name,
+/// never a panic or a clock overflow (issue 18: `ACTION_TIMEOUT` of
+/// i64::MAX seconds panicked, `2562047h` ran).
+#[test]
+fn durations_have_a_maximum() {
+    for huge in ["2562047h", "9223372036854775807s"] {
+        let mut sandbox = Sandbox::new();
+        sandbox.set("ACTION_TIMEOUT", huge);
+        sandbox.config_file(
+            "environment.yaml",
+            &format!("{ENVIRONMENT_YAML}timeouts: {{sync: {huge}}}\nretries: {{backoff: 200000h}}\n"),
+        );
+        let run = sandbox.run(&["validate"]);
+        assert_eq!(run.code, 3, "{huge}: {}", run.stderr);
+        let messages = run.failure_messages().join("\n");
+        assert!(messages.contains("ACTION_TIMEOUT"), "{messages}");
+        assert!(messages.contains("timeouts.sync"), "{messages}");
+        assert!(messages.contains("retries.backoff"), "{messages}");
+        sandbox.assert_no_network();
+    }
+}
+
 #[test]
 fn every_problem_is_reported_at_once() {
     let mut sandbox = Sandbox::new();

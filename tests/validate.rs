@@ -204,3 +204,67 @@ fn validate_answers_through_faults_and_mounted_policies_count() {
     );
     assert_read_only(&platform, mark);
 }
+
+/// Hostile overrides cannot make validate write: the action script, a
+/// health check and a compliance policy each ask to delete or apply, and
+/// the core refuses at the script's line before any request leaves
+/// (issue 18: "an operator's typo in a policy must not be able to break
+/// that"). A dry run of deploy is held the same way.
+#[test]
+fn no_script_can_make_validate_or_a_dry_run_write() {
+    let mut platform = deployed();
+    let delete = r#"k8s::delete("v1", "ConfigMap", "argocd", "argocd-cm")"#;
+    let cases = [
+        (
+            "scripts/validate.rhai",
+            format!("{delete};\n"),
+            "scripts/validate.rhai",
+        ),
+        (
+            "health/apps_Deployment.rhai",
+            format!("fn health(obj) {{\n  {delete};\n  #{{status: \"Healthy\", message: \"\"}}\n}}\n"),
+            "apps_Deployment",
+        ),
+        (
+            "policies/wipe.rhai",
+            "fn check(input) {\n  k8s::apply(#{apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{name: \"x\", namespace: \"argocd\"}});\n  #{severity: \"required\", results: []}\n}\n".to_owned(),
+            "wipe",
+        ),
+    ];
+    for (file, text, named) in &cases {
+        let path = platform.sandbox.config_file(file, text);
+        let mark = platform.audit().len();
+        let run = platform.run(&["validate"]);
+        assert_ne!(run.code, 0, "{file}: a refused write is a failure\n{}", run.stderr);
+        assert_ne!(
+            run.code, 3,
+            "{file}: compiled fine, refused when it ran\n{}",
+            run.stderr
+        );
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            said.contains("refused: validate never changes the cluster"),
+            "{file}: the refusal is named\n{said}"
+        );
+        assert!(said.contains(named), "{file}: the script is named\n{said}");
+        assert_read_only(&platform, mark);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    // DRY_RUN: the write primitives say what they would do, and the
+    // read-only handle beneath them holds should one forget.
+    platform
+        .sandbox
+        .config_file("scripts/deploy.rhai", &format!("{delete};\n"));
+    platform.sandbox.set("DRY_RUN", "true");
+    let mark = platform.audit().len();
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("would delete v1 ConfigMap argocd/argocd-cm"),
+        "{}",
+        run.stderr
+    );
+    let writes = platform.writes_since(mark);
+    assert!(writes.is_empty(), "a dry run wrote:\n{:#?}", describe(&writes));
+}

@@ -17,6 +17,7 @@ use super::outcome;
 use crate::bootstrap::{self, BundleInputs};
 use crate::config::{Action, Problem, Request, Source};
 use crate::k8s::client::{ClientSettings, KubeCluster};
+use crate::k8s::guard::Guarded;
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::outcome::Outcome;
@@ -113,8 +114,14 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         cancel: cancel.clone(),
     };
     let origins = Origins::default();
+    // validate and a dry run cannot write, whatever a script asks.
+    let cluster: Arc<dyn crate::k8s::Cluster> = match (request.action, request.dry_run) {
+        (Action::Validate, _) => Arc::new(Guarded::read_only(Arc::new(cluster), "validate")),
+        (_, true) => Arc::new(Guarded::read_only(Arc::new(cluster), "a dry run")),
+        _ => Arc::new(cluster),
+    };
     let host = Host::new(
-        Arc::new(cluster),
+        cluster,
         tokio::runtime::Handle::current(),
         bounds,
         RunSettings {

@@ -21,7 +21,14 @@ pub enum DurationError {
     /// Zero or negative.
     #[error("`{0}` must be greater than zero")]
     NotPositive(String),
+    /// Longer than [`MAX_DURATION`].
+    #[error("`{0}` is longer than 168h (7 days), the longest duration accepted")]
+    TooLong(String),
 }
+
+/// The longest duration any input may give (a timeout, a backoff): a week.
+/// Longer ones are mistakes (and would overflow the clock's arithmetic).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl FromStr for Span {
     type Err = DurationError;
@@ -32,9 +39,10 @@ impl FromStr for Span {
         if parsed.is_negative() || parsed.is_zero() {
             return Err(DurationError::NotPositive(text.to_owned()));
         }
-        Duration::try_from(parsed)
-            .map(Span)
-            .map_err(|_| DurationError::NotPositive(text.to_owned()))
+        match Duration::try_from(parsed) {
+            Ok(duration) if duration <= MAX_DURATION => Ok(Span(duration)),
+            _ => Err(DurationError::TooLong(text.to_owned())),
+        }
     }
 }
 
@@ -99,6 +107,19 @@ mod tests {
         assert!(matches!(span("5"), Err(DurationError::Syntax(_))));
         assert!(matches!(span("0s"), Err(DurationError::NotPositive(_))));
         assert!(matches!(span("-5s"), Err(DurationError::NotPositive(_))));
+    }
+
+    #[test]
+    fn refuses_more_than_a_week_without_overflowing() {
+        assert_eq!(span("168h"), Ok(MAX_DURATION));
+        for text in ["169h", "2562047h", "9223372036854775807s", "P400Y"] {
+            assert!(
+                matches!(span(text), Err(DurationError::TooLong(_) | DurationError::Syntax(_))),
+                "{text}: {:?}",
+                span(text)
+            );
+        }
+        assert!(matches!(span("2562047h"), Err(DurationError::TooLong(_))));
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub enum K8sError {
     /// The run was cancelled (deadline or signal) while this was in progress.
     #[error("cancelled while {0}")]
     Cancelled(String),
+    /// A write asked of a run that may only read (see [`super::guard`]).
+    #[error("{verb} {what} refused: {why} never changes the cluster")]
+    ReadOnly {
+        /// The Kubernetes verb (`apply`, `patch`, `delete`).
+        verb: &'static str,
+        /// The object.
+        what: String,
+        /// Which kind of run: `validate`, `a dry run`.
+        why: &'static str,
+    },
 }
 
 impl K8sError {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod compare;
 pub mod error;
+pub mod guard;
 pub mod index;
 pub mod retry;
 pub mod stats;
