@@ -170,6 +170,10 @@ pub struct GlobalArgs {
     /// Overall deadline of the action, e.g. 30m.
     #[arg(long, env = "ACTION_TIMEOUT", global = true, value_name = "DURATION")]
     pub action_timeout: Option<String>,
+    /// How long deploy and teardown wait for another run's lock on the
+    /// environment (default 0: fail at once), e.g. 10m.
+    #[arg(long, env = "LOCK_TIMEOUT", global = true, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
     /// Teardown confirmation: must equal the environment's name.
     #[arg(long, env = "TEARDOWN_CONFIRM", global = true, value_name = "NAME")]
     pub teardown_confirm: Option<String>,

@@ -691,3 +691,66 @@ fn an_application_that_degrades_before_the_final_check_fails_the_run() {
         "{report:#}"
     );
 }
+
+/// One driver per environment (issue 18): a teardown while a deploy holds
+/// the environment's Lease is refused, naming the holder, having written
+/// nothing; a run killed while holding it blocks the next one only until
+/// the lease expires; a run with nothing to change takes no lease at all.
+#[test]
+fn two_runs_never_drive_one_environment() {
+    let mut config = demo_sim_config();
+    config.apps.insert(
+        "backstage".into(),
+        serde_json::from_value(serde_json::json!({"healthyAfter": "30s"})).unwrap(),
+    );
+    let mut platform = Platform::start(config);
+    let first_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut first = std::process::Command::new(crate::harness::executor_bin())
+        .arg("deploy")
+        .env_clear()
+        .envs(&platform.sandbox.env)
+        .env("TRACE_ID", first_trace)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !platform.writes_since(0).iter().any(|e| {
+        e.object_ref
+            .as_ref()
+            .is_some_and(|o| o.resource == "applications" && o.name.as_deref() == Some("backstage"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "backstage was never written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    platform.sandbox.set("TEARDOWN_CONFIRM", "demo");
+    let second = platform.run(&["teardown"]);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    let report = second.report();
+    let failure = &report["failures"][0];
+    assert_eq!(failure["reason"], "Locked", "{report:#}");
+    let message = failure["message"].as_str().unwrap();
+    assert!(message.contains(first_trace), "the holder is named: {message}");
+    assert!(
+        message.contains("argocd/executor-demo"),
+        "the Lease is named: {message}"
+    );
+    assert_eq!(report["metrics"]["mutatingRequests"], 0, "{report:#}");
+
+    // The holder is killed: its lease expires and the next run, willing to
+    // wait, takes it over.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    platform.sandbox.set("LOCK_TIMEOUT", "90s");
+    let third = platform.run(&["teardown"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(third.stderr.contains("waiting for"), "{}", third.stderr);
+
+    // Nothing left to remove: no lease taken, nothing written.
+    let mark = platform.audit().len();
+    let again = platform.run(&["teardown"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let writes = platform.writes_since(mark);
+    assert!(writes.is_empty(), "{:#?}", describe(&writes));
+}

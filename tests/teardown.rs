@@ -378,3 +378,33 @@ fn dry_run_lists_what_would_go_and_refusals_touch_nothing() {
         "{order:?}"
     );
 }
+
+/// Invariant 6 holds for the bootstrap too (issue 18): a teardown whose
+/// graph no longer names the deployed Applications keeps Argo CD, its CRDs
+/// and its namespace while they exist, and says which remain (exit 2).
+#[test]
+fn argo_cd_is_kept_while_applications_it_manages_remain() {
+    let mut platform = deployed_with(demo_sim_config());
+    platform.sandbox.config_file(
+        "dag.yaml",
+        "stacks:\n  - name: lonely\n    apps:\n      - {name: solo, path: stacks/foundation/sealed-secrets, namespace: solo}\n",
+    );
+    platform.sandbox.set("TEARDOWN_CONFIRM", "demo");
+    let run = platform.run(&["teardown"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = run.report();
+    let kept = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "ApplicationsRemain")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(kept["diagnostics"].to_string().contains("cert-manager"), "{kept}");
+    // Argo CD is still there to cascade-delete them later.
+    let crds = names(&platform, &["get", "crd", "-o", "name"]);
+    assert!(crds.iter().any(|c| c.contains("applications.argoproj.io")), "{crds:?}");
+    let apps = names(&platform, &["get", "applications", "-n", "argocd", "-o", "name"]);
+    assert_eq!(apps.len(), 27, "{apps:?}");
+    let servers = names(&platform, &["get", "deployments", "-n", "argocd", "-o", "name"]);
+    assert!(!servers.is_empty(), "Argo CD's workloads are kept");
+}

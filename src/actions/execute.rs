@@ -18,6 +18,7 @@ use crate::bootstrap::{self, BundleInputs};
 use crate::config::{Action, Problem, Request, Source};
 use crate::k8s::client::{ClientSettings, KubeCluster};
 use crate::k8s::guard::Guarded;
+use crate::k8s::lease::{Lock, LockSettings, Locking};
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::outcome::Outcome;
@@ -114,11 +115,26 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         cancel: cancel.clone(),
     };
     let origins = Origins::default();
-    // validate and a dry run cannot write, whatever a script asks.
-    let cluster: Arc<dyn crate::k8s::Cluster> = match (request.action, request.dry_run) {
-        (Action::Validate, _) => Arc::new(Guarded::read_only(Arc::new(cluster), "validate")),
-        (_, true) => Arc::new(Guarded::read_only(Arc::new(cluster), "a dry run")),
-        _ => Arc::new(cluster),
+    // validate and a dry run cannot write, whatever a script asks; deploy
+    // and teardown take the environment's lock before their first write (a
+    // Workflow's task runs under its driver's).
+    let base: Arc<dyn crate::k8s::Cluster> = Arc::new(cluster);
+    let lock = (!request.task).then(|| {
+        Lock::new(
+            LockSettings::new(
+                &request.environment.argocd_namespace,
+                &request.environment.name,
+                &trace.trace_id,
+                request.lock_timeout,
+            ),
+            cancel.clone(),
+        )
+    });
+    let cluster: Arc<dyn crate::k8s::Cluster> = match (request.action, request.dry_run, &lock) {
+        (Action::Validate, _, _) => Arc::new(Guarded::read_only(base.clone(), "validate")),
+        (_, true, _) => Arc::new(Guarded::read_only(base.clone(), "a dry run")),
+        (_, false, Some(lock)) => Arc::new(Locking::new(base.clone(), lock.clone())),
+        (_, false, None) => base.clone(),
     };
     let host = Host::new(
         cluster,
@@ -202,6 +218,9 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
             .await;
     watchdog.abort();
+    if let Some(lock) = &lock {
+        lock.release(base.as_ref()).await;
+    }
     let deadline_passed = Instant::now() >= deadline;
     let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
 
@@ -261,7 +280,20 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             decided = Outcome::Failed;
         }
     }
-    if was_interrupted {
+    // Refused the environment's lock: the run stopped before its first
+    // write; that is the one thing to say.
+    if let Some(lock) = lock.as_ref().filter(|l| l.refused()) {
+        report.failures = vec![Failure {
+            component: request.action.name().to_owned(),
+            reason: "Locked".to_owned(),
+            message: lock.refusal(),
+            diagnostics: Vec::new(),
+        }];
+        report
+            .recommendations
+            .push("Wait for the other run to finish, or set LOCK_TIMEOUT to wait for it.".to_owned());
+        decided = Outcome::Failed;
+    } else if was_interrupted {
         report.failures.push(Failure {
             component: request.action.name().to_owned(),
             reason: "Interrupted".to_owned(),

@@ -156,6 +156,16 @@ fn parse_concurrency(text: &str) -> Result<usize, String> {
 
 /// An optional input: parsed when given (a problem naming `var` when it
 /// does not parse), else `default`.
+/// A wait that may be zero (`0`, `0s`: do not wait), else a duration.
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    if text.trim().trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    text.parse::<duration::Span>()
+        .map(|span| span.0)
+        .map_err(|e| format!("{e}, or 0 not to wait"))
+}
+
 fn parsed<T>(
     value: &Option<String>,
     var: &'static str,
@@ -231,6 +241,8 @@ pub struct Request {
     pub plan: Plan,
     /// `ACTION_TIMEOUT`.
     pub action_timeout: Option<Duration>,
+    /// `LOCK_TIMEOUT` (zero: do not wait).
+    pub lock_timeout: Duration,
     /// `PV_POLICY`.
     pub pv_policy: PvPolicy,
     /// `CONFIG_DIR`.
@@ -458,6 +470,13 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
         }
         None => None,
     };
+    let lock_timeout = parsed(
+        &args.lock_timeout,
+        "LOCK_TIMEOUT",
+        parse_wait,
+        Duration::ZERO,
+        &mut problems,
+    );
     let pv_policy = match given(&args.pv_policy).map(str::parse::<PvPolicy>) {
         Some(Ok(policy)) => policy,
         Some(Err(message)) => {
@@ -566,6 +585,7 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
                 graph,
                 plan,
                 action_timeout,
+                lock_timeout,
                 pv_policy,
                 config_dir,
                 bundle_dir,

@@ -279,6 +279,28 @@ impl Cluster for KubeCluster {
         })
     }
 
+    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            let key = ObjectKey::of(object)?;
+            let key = &key;
+            let dynamic: DynamicObject =
+                serde_json::from_value(object.clone()).map_err(|e| K8sError::Invalid(e.to_string()))?;
+            let dynamic = &dynamic;
+            let params = &kube::api::PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..Default::default()
+            };
+            self.with_api(&key.kind, key.namespace.as_deref(), |api, info| async move {
+                Self::check_scope(&info, key)?;
+                api.create(params, dynamic)
+                    .await
+                    .map(to_value)
+                    .map_err(|e| K8sError::from_kube("create", key.to_string(), e))
+            })
+            .await
+        })
+    }
+
     fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
         Box::pin(async move {
             let key = ObjectKey::of(object)?;

@@ -155,6 +155,10 @@ pub trait Cluster: Send + Sync {
     /// Server-side apply under the executor's field manager (conflicts forced).
     fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>>;
 
+    /// Creates the object; a `409 AlreadyExists` error if it exists (what a
+    /// lock needs: exactly one of two racing creators wins).
+    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>>;
+
     /// A JSON merge patch (for fields apply should not own, e.g. an Argo CD
     /// Application's `operation`).
     fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>>;

@@ -51,6 +51,16 @@ pub enum K8sError {
     /// The run was cancelled (deadline or signal) while this was in progress.
     #[error("cancelled while {0}")]
     Cancelled(String),
+    /// Another run drives this environment (see [`super::lease`]).
+    #[error(
+        "another run is driving this environment: {lease} is held by {holder}; wait for it to finish (or set LOCK_TIMEOUT to wait)"
+    )]
+    Locked {
+        /// The Lease.
+        lease: String,
+        /// Its holder: `<host>/<pid>/<trace id>`.
+        holder: String,
+    },
     /// A write asked of a run that may only read (see [`super::guard`]).
     #[error("{verb} {what} refused: {why} never changes the cluster")]
     ReadOnly {

@@ -62,6 +62,10 @@ impl Cluster for Guarded {
         self.refuse("apply", named(object))
     }
 
+    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        self.refuse("create", named(object))
+    }
+
     fn merge_patch<'a>(&'a self, key: &'a ObjectKey, _patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
         self.refuse("patch", key.to_string())
     }

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod error;
 pub mod guard;
 pub mod index;
+pub mod lease;
 pub mod retry;
 pub mod stats;
 pub mod wait;

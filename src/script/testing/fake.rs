@@ -267,6 +267,22 @@ impl Cluster for FakeCluster {
         })
     }
 
+    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            let key = ObjectKey::of(object)?;
+            if self.objects.lock().map(|o| o.contains_key(&key)).unwrap_or(true) {
+                return Err(K8sError::Api {
+                    verb: "create",
+                    what: key.to_string(),
+                    code: 409,
+                    reason: "AlreadyExists".into(),
+                    message: format!("{key} already exists"),
+                });
+            }
+            Ok(self.write(&key, "create", |_| object.clone()))
+        })
+    }
+
     fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
         Box::pin(async move {
             if self.objects.lock().map(|o| !o.contains_key(key)).unwrap_or(true) {

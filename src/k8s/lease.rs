@@ -1,0 +1,398 @@
+//! One driver per environment: a `coordination.k8s.io` Lease taken before
+//! a run's first write.
+//!
+//! Deploy and teardown wrap their cluster in [`Locking`]: the first write
+//! (an apply, patch, create or delete) first takes the Lease
+//! `executor-<environment>` in Argo CD's namespace, the way client-go's
+//! leader election does (`tools/leaderelection/resourcelock/leaselock.go`
+//! upstream): create it, or take it over once its holder stopped renewing
+//! for `leaseDurationSeconds`, each write guarded by `resourceVersion` so
+//! of two racing runs exactly one wins. A run with nothing to change never
+//! writes, so it takes no lease and a no-op re-deploy stays at zero
+//! writes. While held, the lease is renewed every few seconds; a killed run
+//! stops renewing and its lease expires within [`LEASE_SECONDS`]. At the
+//! end the run releases it (holder emptied). A second run waits up to
+//! `LOCK_TIMEOUT` (default: not at all) and then fails, naming the holder.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::cluster::{BoxFuture, Cluster, Kind, KindStream, ObjectKey, ObjectState, Propagation};
+use super::error::K8sError;
+
+/// How long a lease outlives its last renewal (client-go's default
+/// `LeaseDuration` is 15 s).
+pub const LEASE_SECONDS: u64 = 15;
+/// How often the holder renews it.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How often a waiting run looks again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Which lease, held by whom, waited for how long.
+#[derive(Debug, Clone)]
+pub struct LockSettings {
+    /// Argo CD's namespace.
+    pub namespace: String,
+    /// `executor-<environment name>`.
+    pub name: String,
+    /// `<host>/<pid>/<trace id>`.
+    pub holder: String,
+    /// `LOCK_TIMEOUT`: how long to wait for another run's lease.
+    pub wait: Duration,
+}
+
+impl LockSettings {
+    /// The lock of environment `environment` for this process and trace.
+    pub fn new(namespace: &str, environment: &str, trace_id: &str, wait: Duration) -> LockSettings {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown-host".to_owned());
+        LockSettings {
+            namespace: namespace.to_owned(),
+            name: format!("executor-{environment}"),
+            holder: format!("{host}/{}/{trace_id}", std::process::id()),
+            wait,
+        }
+    }
+
+    fn key(&self) -> ObjectKey {
+        ObjectKey::new(lease_kind(), &self.namespace, self.name.clone())
+    }
+}
+
+fn lease_kind() -> Kind {
+    Kind::new("coordination.k8s.io/v1", "Lease")
+}
+
+/// A MicroTime, as the API server writes them.
+fn micro_now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+}
+
+/// Whether `lease` is held by someone other than `me` and still renewed.
+fn held_by_other<'a>(lease: &'a Value, me: &str) -> Option<&'a str> {
+    let holder = lease["spec"]["holderIdentity"]
+        .as_str()
+        .filter(|h| !h.is_empty() && *h != me)?;
+    let seconds = lease["spec"]["leaseDurationSeconds"].as_i64().unwrap_or(0);
+    let renewed = lease["spec"]["renewTime"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())?;
+    let expires = renewed.checked_add(jiff::SignedDuration::from_secs(seconds)).ok()?;
+    (expires > jiff::Timestamp::now()).then_some(holder)
+}
+
+/// The lock: taken once, on the first write; renewed in the background.
+pub struct Lock {
+    settings: LockSettings,
+    taken: OnceCell<()>,
+    renewer: Mutex<Option<tokio::task::AbortHandle>>,
+    refused: std::sync::atomic::AtomicBool,
+    /// The refusal's message, once refused.
+    refusal: Mutex<String>,
+    /// Cancelled when the lease is refused: the run stops at once.
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Lock {
+    /// A lock not taken yet; `cancel` stops the run should it be refused.
+    pub fn new(settings: LockSettings, cancel: tokio_util::sync::CancellationToken) -> Arc<Lock> {
+        Arc::new(Lock {
+            settings,
+            taken: OnceCell::new(),
+            renewer: Mutex::new(None),
+            refused: std::sync::atomic::AtomicBool::new(false),
+            refusal: Mutex::new(String::new()),
+            cancel,
+        })
+    }
+
+    /// Why the lease was refused (empty if it was not).
+    pub fn refusal(&self) -> String {
+        self.refusal.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Whether the lease was refused: another run held it past `LOCK_TIMEOUT`.
+    pub fn refused(&self) -> bool {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether this run took the lease.
+    pub fn is_taken(&self) -> bool {
+        self.taken.initialized()
+    }
+
+    /// Takes the lease (once), or waits for it up to `LOCK_TIMEOUT`.
+    async fn ensure(self: &Arc<Self>, cluster: &Arc<dyn Cluster>) -> Result<(), K8sError> {
+        self.taken
+            .get_or_try_init(|| async {
+                self.acquire(cluster.as_ref()).await?;
+                let renewer = tokio::spawn(renew(self.clone(), cluster.clone()));
+                if let Ok(mut slot) = self.renewer.lock() {
+                    *slot = Some(renewer.abort_handle());
+                }
+                Ok(())
+            })
+            .await
+            .copied()
+    }
+
+    async fn acquire(&self, cluster: &dyn Cluster) -> Result<(), K8sError> {
+        let key = self.settings.key();
+        let started = tokio::time::Instant::now();
+        loop {
+            let now = micro_now();
+            let attempt = match cluster.get(&key).await? {
+                None => {
+                    let lease = json!({
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "Lease",
+                        "metadata": {"name": self.settings.name, "namespace": self.settings.namespace},
+                        "spec": {"holderIdentity": self.settings.holder, "leaseDurationSeconds": LEASE_SECONDS,
+                                 "acquireTime": now, "renewTime": now, "leaseTransitions": 0},
+                    });
+                    match cluster.create(&lease).await {
+                        // A bare cluster: Argo CD's namespace comes with the
+                        // bootstrap, which has not run yet; create it first.
+                        Err(e) if e.is_not_found() => {
+                            let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": self.settings.namespace}});
+                            cluster.apply(&namespace).await?;
+                            cluster.create(&lease).await
+                        }
+                        other => other,
+                    }
+                }
+                Some(lease) => {
+                    if let Some(holder) = held_by_other(&lease, &self.settings.holder) {
+                        if started.elapsed() >= self.settings.wait {
+                            let error = K8sError::Locked {
+                                lease: key.to_string(),
+                                holder: holder.to_owned(),
+                            };
+                            if let Ok(mut refusal) = self.refusal.lock() {
+                                *refusal = error.to_string();
+                            }
+                            self.refused.store(true, std::sync::atomic::Ordering::SeqCst);
+                            self.cancel.cancel();
+                            return Err(error);
+                        }
+                        tracing::info!(phase = "lock", "waiting for {key}, held by {holder}");
+                        tokio::time::sleep(RETRY_EVERY).await;
+                        continue;
+                    }
+                    let transitions = lease["spec"]["leaseTransitions"].as_i64().unwrap_or(0) + 1;
+                    let patch = json!({
+                        "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+                        "spec": {"holderIdentity": self.settings.holder, "leaseDurationSeconds": LEASE_SECONDS,
+                                 "acquireTime": now, "renewTime": now, "leaseTransitions": transitions},
+                    });
+                    cluster.merge_patch(&key, &patch).await
+                }
+            };
+            match attempt {
+                Ok(_) => {
+                    tracing::info!(phase = "lock", "took {key} as {}", self.settings.holder);
+                    return Ok(());
+                }
+                // Another run got there first: look again.
+                Err(e) if matches!(e.code(), Some(409)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Releases the lease if this run took it: the holder is emptied (the
+    /// next run takes it at once), guarded so another holder is left alone.
+    pub async fn release(&self, cluster: &dyn Cluster) {
+        if let Ok(mut slot) = self.renewer.lock()
+            && let Some(renewer) = slot.take()
+        {
+            renewer.abort();
+        }
+        if !self.is_taken() {
+            return;
+        }
+        let key = self.settings.key();
+        let Ok(Some(lease)) = cluster.get(&key).await else {
+            return; // gone with its namespace (a teardown)
+        };
+        if lease["spec"]["holderIdentity"].as_str() != Some(self.settings.holder.as_str()) {
+            return;
+        }
+        let patch = json!({
+            "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+            "spec": {"holderIdentity": "", "leaseDurationSeconds": 1},
+        });
+        if let Err(error) = cluster.merge_patch(&key, &patch).await {
+            tracing::debug!(phase = "lock", "releasing {key}: {error}");
+        }
+    }
+}
+
+/// Renews the lease until aborted; stops quietly once it is gone (its
+/// namespace removed by a teardown).
+async fn renew(lock: Arc<Lock>, cluster: Arc<dyn Cluster>) {
+    let key = lock.settings.key();
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let patch = json!({"spec": {"renewTime": micro_now()}});
+        match cluster.merge_patch(&key, &patch).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return,
+            Err(error) => tracing::warn!(phase = "lock", "renewing {key}: {error}"),
+        }
+    }
+}
+
+/// A cluster whose writes first take the environment's lock.
+pub struct Locking {
+    inner: Arc<dyn Cluster>,
+    lock: Arc<Lock>,
+}
+
+impl Locking {
+    /// `inner`, its writes behind `lock`.
+    pub fn new(inner: Arc<dyn Cluster>, lock: Arc<Lock>) -> Locking {
+        Locking { inner, lock }
+    }
+}
+
+impl Cluster for Locking {
+    fn get<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<Option<Value>, K8sError>> {
+        self.inner.get(key)
+    }
+
+    fn list<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<Value>, K8sError>> {
+        self.inner.list(kind, namespace, label_selector)
+    }
+
+    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            self.lock.ensure(&self.inner).await?;
+            self.inner.create(object).await
+        })
+    }
+
+    fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            self.lock.ensure(&self.inner).await?;
+            self.inner.apply(object).await
+        })
+    }
+
+    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            self.lock.ensure(&self.inner).await?;
+            self.inner.merge_patch(key, patch).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a ObjectKey, propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>> {
+        Box::pin(async move {
+            self.lock.ensure(&self.inner).await?;
+            self.inner.delete(key, propagation).await
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+    ) -> BoxFuture<'a, Result<BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>> {
+        self.inner.watch(key)
+    }
+
+    fn watch_kind<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>> {
+        self.inner.watch_kind(kind, namespace, label_selector)
+    }
+
+    fn logs<'a>(
+        &'a self,
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+        tail_lines: i64,
+    ) -> BoxFuture<'a, Result<String, K8sError>> {
+        self.inner.logs(namespace, pod, container, tail_lines)
+    }
+
+    fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
+        self.inner.namespaced(kind)
+    }
+
+    fn review<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        self.inner.review(object)
+    }
+
+    fn version(&self) -> BoxFuture<'_, Result<Value, K8sError>> {
+        self.inner.version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::testing::fake::FakeCluster;
+
+    fn settings(holder: &str) -> LockSettings {
+        LockSettings {
+            namespace: "argocd".into(),
+            name: "executor-prod".into(),
+            holder: holder.into(),
+            wait: Duration::ZERO,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_write_takes_the_lease_and_a_second_run_is_refused_naming_the_holder() {
+        let fake: Arc<dyn Cluster> = Arc::new(FakeCluster::default());
+        let first = Lock::new(settings("ci-1/10/aaa"), Default::default());
+        let a = Locking::new(fake.clone(), first.clone());
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "argocd"}});
+        assert!(a.get(&ObjectKey::of(&cm).unwrap()).await.unwrap().is_none());
+        assert!(!first.is_taken(), "a read takes no lease");
+        a.apply(&cm).await.unwrap();
+        assert!(first.is_taken());
+        let key = settings("").key();
+        let lease = fake.get(&key).await.unwrap().unwrap();
+        assert_eq!(lease["spec"]["holderIdentity"], "ci-1/10/aaa");
+
+        let b = Locking::new(fake.clone(), Lock::new(settings("ci-2/20/bbb"), Default::default()));
+        let refused = b.apply(&cm).await.unwrap_err();
+        assert!(refused.to_string().contains("ci-1/10/aaa"), "{refused}");
+
+        // Released: the next run takes it at once.
+        first.release(fake.as_ref()).await;
+        b.apply(&cm).await.unwrap();
+        let lease = fake.get(&key).await.unwrap().unwrap();
+        assert_eq!(lease["spec"]["holderIdentity"], "ci-2/20/bbb");
+        assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    }
+
+    #[test]
+    fn a_lease_not_renewed_for_its_duration_is_free() {
+        let old = json!({"spec": {"holderIdentity": "gone", "leaseDurationSeconds": 15,
+                                  "renewTime": "2020-01-01T00:00:00.000000Z"}});
+        assert_eq!(held_by_other(&old, "me"), None);
+        let fresh = json!({"spec": {"holderIdentity": "other", "leaseDurationSeconds": 15, "renewTime": micro_now()}});
+        assert_eq!(held_by_other(&fresh, "me"), Some("other"));
+        assert_eq!(held_by_other(&fresh, "other"), None, "our own lease is ours");
+    }
+}
