@@ -389,7 +389,9 @@ fn a_sync_that_starts_before_the_answer_arrives_still_counts() {
 
 #[test]
 fn killed_mid_run_and_rerun_converges_to_a_clean_deploy() {
-    let platform = Platform::start(demo_sim_config());
+    let mut platform = Platform::start(demo_sim_config());
+    // A killed run's lease expires within 15 s; each re-run waits for it.
+    platform.sandbox.set("LOCK_TIMEOUT", "60s");
     // Kill at several points: during bootstrap (after 20 writes), early in
     // the graph (after 3 Application writes), later (after 10 more).
     for (resource, writes_before_kill) in [(None, 20), (Some("applications"), 3), (Some("applications"), 10)] {

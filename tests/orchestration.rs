@@ -366,7 +366,9 @@ fn a_restarted_executor_attaches_to_its_running_workflow() {
         "backstage".into(),
         serde_json::from_value(serde_json::json!({"healthyAfter": "30s"})).unwrap(),
     );
-    let platform = workflow_platform(config);
+    let mut platform = workflow_platform(config);
+    // The killed driver's lease expires within 15 s; the restart waits.
+    platform.sandbox.set("LOCK_TIMEOUT", "60s");
     let mut child = std::process::Command::new(executor_bin())
         .arg("deploy")
         .env_clear()
