@@ -19,12 +19,34 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return match error.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-                // Invalid arguments: the contract's exit code 3, not clap's 2.
-                _ => ExitCode::from(executor::outcome::Outcome::Invalid.exit_code()),
-            };
+            if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                return ExitCode::SUCCESS;
+            }
+            // An action's command line that does not parse is an input
+            // problem like any other: named in its report, exit 3.
+            if let Some(outcome) = refuse_action(&error) {
+                return ExitCode::from(outcome.exit_code());
+            }
+            // Invalid arguments: the contract's exit code 3, not clap's 2.
+            return ExitCode::from(executor::outcome::Outcome::Invalid.exit_code());
         }
     };
     ExitCode::from(executor::run(cli).exit_code())
+}
+
+/// For `deploy`, `validate` or `teardown` with a command line clap refused:
+/// the Invalid report, with the settings the environment alone gives.
+fn refuse_action(error: &clap::Error) -> Option<executor::outcome::Outcome> {
+    use executor::config::{Action, Problem, Source};
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let action: Action = argv.get(1)?.to_str()?.parse().ok()?;
+    let plain = executor::cli::Cli::try_parse_from([argv[0].clone(), argv[1].clone()]).ok()?;
+    let rendered = error.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    let problem = Problem::new(Source::Args, first.to_owned());
+    Some(executor::actions::refuse(action, &plain.global, problem))
 }

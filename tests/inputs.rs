@@ -249,6 +249,16 @@ fn bad_enumerations() {
     sandbox.assert_no_network();
 }
 
+/// An unknown flag is an input problem like any other: exit 3 with a
+/// report that names it (issue 18: it exited 3 with no word in the report).
+#[test]
+fn an_unknown_flag_is_named_in_the_report() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["deploy", "--no-such-flag"]);
+    run.assert_invalid("unexpected argument '--no-such-flag'");
+    sandbox.assert_no_network();
+}
+
 /// Durations beyond a week are mistakes, refused with exit 3 by name,
 /// never a panic or a clock overflow (issue 18: `ACTION_TIMEOUT` of
 /// i64::MAX seconds panicked, `2562047h` ran).

@@ -24,8 +24,21 @@ use crate::report::{Failure, Report, render};
 
 /// Runs `action` with the given inputs and returns its outcome.
 pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
+    run_with(action, args, Vec::new())
+}
+
+/// Refuses `action` for a command line that could not be parsed (an
+/// unknown flag, a value that is not UTF-8): the report and logs name it
+/// like every other input problem, exit 3, nothing touched. `args` are the
+/// settings the environment gives (where the report goes, its format).
+pub fn refuse(action: Action, args: &GlobalArgs, command_line: Problem) -> Outcome {
+    run_with(action, args, vec![command_line])
+}
+
+fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
     let started = Timestamp::now();
     let mut problems = Problems::default();
+    problems.extend(given);
     let output = config::output_settings(args, &mut problems);
     log::init(
         output.log_format,
