@@ -181,7 +181,7 @@ fn the_reference_platform_deploys_as_one_workflow_and_a_rerun_submits_nothing() 
     .unwrap();
     let pods: Vec<&str> = pods.lines().collect();
     assert_eq!(pods.len(), 27, "{pods:?}");
-    for pod in &pods[..3] {
+    for pod in &pods {
         let log = kubectl(&platform, &["logs", "-n", "argo", pod]).unwrap();
         let lines: Vec<serde_json::Value> = log
             .lines()
@@ -392,6 +392,22 @@ fn a_restarted_executor_attaches_to_its_running_workflow() {
     }
     child.kill().unwrap(); // SIGKILL: the Workflow goes on without it
     child.wait().unwrap();
+
+    // The running Workflow drives the environment: a teardown (other
+    // inputs) is refused once the killed driver's lease has expired,
+    // naming the Workflow, and submits nothing.
+    platform.sandbox.set("TEARDOWN_CONFIRM", "demo");
+    let refused = platform.run(&["teardown"]);
+    platform.sandbox.unset("TEARDOWN_CONFIRM");
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.report()["failures"]
+            .to_string()
+            .contains("Workflow argo/executor-deploy-demo-"),
+        "{:#}",
+        refused.report()
+    );
+
     let run = platform.run(&["deploy"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("attaching to Workflow"), "{}", run.stderr);

@@ -148,6 +148,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             pv_policy: request.pv_policy,
             concurrency: request.concurrency,
             workflow,
+            workflows_namespace: (!request.task).then(|| request.environment.workflows_namespace.clone()),
         },
         request.secrets.clone(),
         request.plan.clone(),

@@ -89,6 +89,10 @@ pub struct RunSettings {
     /// `ORCHESTRATION=workflow`: the graph runs as an Argo Workflow (deploy
     /// and teardown, not in a dry run or a task).
     pub workflow: Option<Arc<crate::workflow::WorkflowSettings>>,
+    /// `workflowsNamespace`, where a teardown looks for a still-running
+    /// Workflow of this environment before removing anything (`None` for a
+    /// Workflow's own task, which runs inside one).
+    pub workflows_namespace: Option<String>,
 }
 
 /// Everything the primitives of one run share.
@@ -149,6 +153,7 @@ impl Default for RunSettings {
             pv_policy: crate::config::PvPolicy::default(),
             concurrency: crate::config::DEFAULT_CONCURRENCY,
             workflow: None,
+            workflows_namespace: None,
         }
     }
 }

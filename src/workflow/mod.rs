@@ -187,14 +187,21 @@ async fn submit_or_attach(
 ) -> Result<String, K8sError> {
     let cluster = host.cluster.as_ref();
     let base = render::base_name(inputs);
-    let selector = format!("{}={base}", render::RUN_LABEL);
     let bounds = host.bounds.clone();
-    let existing = bounds
+    bounds
+        .run(
+            "looking for a running Workflow of this environment",
+            refuse_if_running(cluster, &settings.namespace, inputs.tier, Some(&base)),
+        )
+        .await?;
+    let selector = format!("{}={base}", render::RUN_LABEL);
+    let all = bounds
         .run(
             "listing this run's Workflows",
             cluster.list(&workflow_kind(), Some(&settings.namespace), Some(&selector)),
         )
         .await?;
+    let existing: Vec<&Value> = all.iter().collect();
     if let Some(running) = existing.iter().find(|w| !finished(w)) {
         let name = running["metadata"]["name"].as_str().unwrap_or_default().to_owned();
         tracing::info!(
@@ -224,6 +231,48 @@ async fn submit_or_attach(
         inputs.plan.nodes.len()
     );
     Ok(name)
+}
+
+/// A Workflow of environment `tier` in `namespace` still running, other
+/// than those `except` names (a run's base name, or `action:<action>` for
+/// every Workflow of that action): such a Workflow drives the environment,
+/// as a run holding its lock does.
+///
+/// # Errors
+/// [`K8sError::Locked`] naming it; an API error listing Workflows (a
+/// cluster that does not serve them has none).
+pub async fn refuse_if_running(
+    cluster: &dyn crate::k8s::Cluster,
+    namespace: &str,
+    tier: &str,
+    except: Option<&str>,
+) -> Result<(), K8sError> {
+    let selector = format!("{}={tier}", render::ENVIRONMENT_LABEL);
+    let all = match cluster.list(&workflow_kind(), Some(namespace), Some(&selector)).await {
+        Err(K8sError::UnknownKind { .. }) => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
+        other => other?,
+    };
+    let other = all
+        .iter()
+        .filter(|w| {
+            let labels = &w["metadata"]["labels"];
+            except.is_none_or(|except| match except.strip_prefix("action:") {
+                Some(action) => labels[render::ACTION_LABEL].as_str() != Some(action),
+                None => labels[render::RUN_LABEL].as_str() != Some(except),
+            })
+        })
+        .find(|w| !finished(w));
+    match other {
+        Some(running) => Err(K8sError::Locked {
+            lease: format!(
+                "Workflow {namespace}/{}",
+                running["metadata"]["name"].as_str().unwrap_or_default()
+            ),
+            holder: "Argo Workflows (still running: wait for it, or `argo stop` it)".to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Writes the ConfigMap and Secret the tasks of Workflow `name` mount,

@@ -524,6 +524,17 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
     let kind = crate::argocd::application_kind();
     let namespace = host.settings.argocd_namespace.clone();
     let bounds = host.current_bounds();
+    // A Workflow of this environment still running (its driver may be
+    // gone) drives it: removing anything under it, Argo Workflows least
+    // of all, is refused. A teardown Workflow of our own is attached to
+    // when submitting (a restarted driver), so only others count here.
+    if let Some(workflows) = host.settings.workflows_namespace.as_deref() {
+        let except = host.settings.workflow.is_some().then_some("action:teardown");
+        host.block(
+            "looking for a running Workflow of this environment",
+            crate::workflow::refuse_if_running(host.cluster.as_ref(), workflows, &host.settings.tier, except),
+        )?;
+    }
     let apps = host.block(
         "listing Applications",
         crate::orchestrate::teardown::list_served(host.cluster.as_ref(), &kind, Some(&namespace), None, &bounds),
