@@ -259,6 +259,29 @@ fn an_unknown_flag_is_named_in_the_report() {
     sandbox.assert_no_network();
 }
 
+/// Report and metrics destinations are checked before the run (issue 18:
+/// an unwritable REPORT_FILE was noticed only after the whole deploy): exit
+/// 3 naming them, nothing touched, and the report comes out on stdout
+/// rather than being lost.
+#[test]
+fn unwritable_report_and_metrics_destinations_are_refused_up_front() {
+    let mut sandbox = Sandbox::new();
+    let missing = sandbox.dir.path().join("no-such-dir");
+    let a_directory = sandbox.dir.path().to_owned();
+    sandbox
+        .set("REPORT_FILE", missing.join("report.json").to_str().unwrap())
+        .set("METRICS_FILE", a_directory.to_str().unwrap());
+    let run = sandbox.run(&["deploy"]);
+    run.assert_invalid("REPORT_FILE: cannot write in");
+    run.assert_invalid("METRICS_FILE:");
+    assert!(
+        run.failure_messages().iter().any(|m| m.contains("is a directory")),
+        "{:?}",
+        run.failure_messages()
+    );
+    sandbox.assert_no_network();
+}
+
 /// Durations beyond a week are mistakes, refused with exit 3 by name,
 /// never a panic or a clock overflow (issue 18: `ACTION_TIMEOUT` of
 /// i64::MAX seconds panicked, `2562047h` ran).

@@ -16,7 +16,7 @@ pub mod secrets;
 pub mod yaml;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -373,17 +373,53 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
             None => None,
         },
     };
+    // The destinations are checked before the run, not after it: a report
+    // that cannot be written goes to stdout instead, and the run stops here.
+    let mut report_file = args.report_file.clone().filter(|p| !p.as_os_str().is_empty());
+    if let Some(path) = &report_file
+        && let Err(why) = writable_destination(path)
+    {
+        problems.push(Problem::new(Source::Var("REPORT_FILE"), why));
+        report_file = None;
+    }
+    if let Some(path) = &metrics.file
+        && let Err(why) = writable_destination(path)
+    {
+        problems.push(Problem::new(Source::Var("METRICS_FILE"), why));
+    }
     OutputSettings {
         metrics,
         log_format,
         log_level,
         report_format,
-        report_file: args.report_file.clone().filter(|p| !p.as_os_str().is_empty()),
+        report_file,
         trace,
         tier,
         scope_text: given(&args.target_scope).unwrap_or("platform").to_owned(),
         dry_run,
     }
+}
+
+/// Whether a file can be written at `path` the way reports and metrics
+/// are (a temporary file beside it, renamed over it): its directory exists
+/// and takes a new file, and `path` is not a directory.
+fn writable_destination(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("{} is a directory; expected a file path", path.display()));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".executor-probe.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map(|_| {
+            let _ = std::fs::remove_file(&probe);
+        })
+        .map_err(|e| format!("cannot write in {}: {}", dir.display(), e.kind()))
 }
 
 /// The directories of a run, with their defaults.
