@@ -282,6 +282,17 @@ fn unwritable_report_and_metrics_destinations_are_refused_up_front() {
     sandbox.assert_no_network();
 }
 
+/// A graph with no applications is an input error (issue 18: an empty
+/// graph deployed the bootstrap and exited 0 with no word).
+#[test]
+fn an_empty_graph_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.config_file("dag.yaml", "stacks: []\n");
+    let run = sandbox.run(&["deploy"]);
+    run.assert_invalid("the graph has no applications");
+    sandbox.assert_no_network();
+}
+
 /// Durations beyond a week are mistakes, refused with exit 3 by name,
 /// never a panic or a clock overflow (issue 18: `ACTION_TIMEOUT` of
 /// i64::MAX seconds panicked, `2562047h` ran).

@@ -39,15 +39,26 @@ pub fn load(config_dir: &Path) -> Result<ValidGraph, Vec<Problem>> {
             Source::file(&dag_path),
             format!("cannot read the graph file: {error}"),
         )]),
-        Ok(text) => match file::parse(&dag_path, &text, GraphOrigin::Replaced)? {
-            DagFile::Graph(graph) => finish(graph, config_dir),
-            DagFile::Overlay(overlay) => {
-                let base = bundled()?.graph;
-                let graph = apply_overlay(base, &overlay)?;
-                let valid = finish(graph, config_dir)?;
-                filter(valid, &overlay, config_dir)
+        Ok(text) => {
+            let valid = match file::parse(&dag_path, &text, GraphOrigin::Replaced)? {
+                DagFile::Graph(graph) => finish(graph, config_dir)?,
+                DagFile::Overlay(overlay) => {
+                    let base = bundled()?.graph;
+                    let graph = apply_overlay(base, &overlay)?;
+                    let valid = finish(graph, config_dir)?;
+                    filter(valid, &overlay, config_dir)?
+                }
+            };
+            // An empty platform is a mistake, not a request to install
+            // only Argo CD (or, for teardown, to remove it).
+            if valid.graph.apps().next().is_none() {
+                return Err(vec![Problem::new(
+                    Source::file(&dag_path),
+                    "the graph has no applications (after any overlay): expected at least one stack with an application",
+                )]);
             }
-        },
+            Ok(valid)
+        }
     }
 }
 
