@@ -17,8 +17,8 @@ use super::outcome;
 use crate::bootstrap::{self, BundleInputs};
 use crate::config::{Action, Problem, Request, Source};
 use crate::k8s::client::{ClientSettings, KubeCluster};
-use crate::k8s::guard::Guarded;
-use crate::k8s::lease::{Lock, LockSettings, Locking};
+use crate::k8s::guard::{Guarded, WritePolicy};
+use crate::k8s::lease::{Lock, LockSettings};
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::outcome::Outcome;
@@ -133,7 +133,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     let cluster: Arc<dyn crate::k8s::Cluster> = match (request.action, request.dry_run, &lock) {
         (Action::Validate, _, _) => Arc::new(Guarded::read_only(base.clone(), "validate")),
         (_, true, _) => Arc::new(Guarded::read_only(base.clone(), "a dry run")),
-        (_, false, Some(lock)) => Arc::new(Locking::new(base.clone(), lock.clone())),
+        (_, false, Some(lock)) => Arc::new(Guarded::new(base.clone(), WritePolicy::Locked(lock.clone()))),
         (_, false, None) => base.clone(),
     };
     let host = Host::new(

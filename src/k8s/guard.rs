@@ -1,13 +1,16 @@
 //! What a run may do to the cluster, enforced below every script and
-//! primitive.
+//! primitive: one wrapper around the cluster whose every write first
+//! passes its [`WritePolicy`].
 //!
 //! `validate` "MUST NOT modify any cluster state" and a dry run changes
-//! nothing: both get a [`Guarded`] read-only handle, so no override of
+//! nothing: both get [`WritePolicy::ReadOnly`], so no override of
 //! `validate.rhai`, no health check and no compliance policy can write,
 //! whatever it calls: `k8s::apply`, `k8s::delete`, a sync request all end in
 //! [`K8sError::ReadOnly`] at the script line that asked, before any request
-//! leaves the process. Reads, watches and access reviews (which the API
-//! server never persists) pass through.
+//! leaves the process. Deploy and teardown get [`WritePolicy::Locked`]: the
+//! first write takes the environment's lease ([`super::lease`]). Reads,
+//! watches and access reviews (which the API server never persists) pass
+//! through.
 
 use std::sync::Arc;
 
@@ -16,30 +19,47 @@ use serde_json::Value;
 
 use super::cluster::{BoxFuture, Cluster, Kind, KindStream, ObjectKey, ObjectState, Propagation};
 use super::error::K8sError;
+use super::lease::Lock;
 
-/// A cluster that refuses every write, for `why` (`validate`, `a dry run`).
+/// What a write must pass first.
+pub enum WritePolicy {
+    /// Refused, for `why` (`validate`, `a dry run`).
+    ReadOnly(&'static str),
+    /// Allowed once this run holds the environment's lease.
+    Locked(Arc<Lock>),
+}
+
+/// A cluster whose writes pass a [`WritePolicy`] first.
 pub struct Guarded {
     inner: Arc<dyn Cluster>,
-    why: &'static str,
+    policy: WritePolicy,
 }
 
 impl Guarded {
-    /// `inner`, read-only.
-    pub fn read_only(inner: Arc<dyn Cluster>, why: &'static str) -> Guarded {
-        Guarded { inner, why }
+    /// `inner`, its writes under `policy`.
+    pub fn new(inner: Arc<dyn Cluster>, policy: WritePolicy) -> Guarded {
+        Guarded { inner, policy }
     }
 
-    fn refuse<T: Send + 'static>(&self, verb: &'static str, what: String) -> BoxFuture<'_, Result<T, K8sError>> {
-        let error = K8sError::ReadOnly {
-            verb,
-            what,
-            why: self.why,
-        };
-        Box::pin(async move { Err(error) })
+    /// `inner`, read-only.
+    pub fn read_only(inner: Arc<dyn Cluster>, why: &'static str) -> Guarded {
+        Guarded::new(inner, WritePolicy::ReadOnly(why))
+    }
+
+    /// Whether a write (`verb` of `what`) may go ahead.
+    async fn admit(&self, verb: &'static str, what: impl FnOnce() -> String) -> Result<(), K8sError> {
+        match &self.policy {
+            WritePolicy::ReadOnly(why) => Err(K8sError::ReadOnly {
+                verb,
+                what: what(),
+                why,
+            }),
+            WritePolicy::Locked(lock) => lock.ensure(&self.inner).await,
+        }
     }
 }
 
-/// The object a write names, for the refusal.
+/// The object a write names, for a refusal.
 fn named(object: &Value) -> String {
     ObjectKey::of(object).map_or_else(|_| "an object".to_owned(), |key| key.to_string())
 }
@@ -59,19 +79,31 @@ impl Cluster for Guarded {
     }
 
     fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        self.refuse("apply", named(object))
+        Box::pin(async move {
+            self.admit("apply", || named(object)).await?;
+            self.inner.apply(object).await
+        })
     }
 
     fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        self.refuse("create", named(object))
+        Box::pin(async move {
+            self.admit("create", || named(object)).await?;
+            self.inner.create(object).await
+        })
     }
 
-    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, _patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        self.refuse("patch", key.to_string())
+    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
+        Box::pin(async move {
+            self.admit("patch", || key.to_string()).await?;
+            self.inner.merge_patch(key, patch).await
+        })
     }
 
-    fn delete<'a>(&'a self, key: &'a ObjectKey, _propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>> {
-        self.refuse("delete", key.to_string())
+    fn delete<'a>(&'a self, key: &'a ObjectKey, propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>> {
+        Box::pin(async move {
+            self.admit("delete", || key.to_string()).await?;
+            self.inner.delete(key, propagation).await
+        })
     }
 
     fn watch<'a>(

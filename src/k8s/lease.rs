@@ -1,7 +1,8 @@
 //! One driver per environment: a `coordination.k8s.io` Lease taken before
 //! a run's first write.
 //!
-//! Deploy and teardown wrap their cluster in [`Locking`]: the first write
+//! Deploy and teardown hold their cluster behind
+//! [`super::guard::WritePolicy::Locked`]: the first write
 //! (an apply, patch, create or delete) first takes the Lease
 //! `executor-<environment>` in Argo CD's namespace, the way client-go's
 //! leader election does (`tools/leaderelection/resourcelock/leaselock.go`
@@ -17,11 +18,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::cluster::{BoxFuture, Cluster, Kind, KindStream, ObjectKey, ObjectState, Propagation};
+use super::cluster::{Cluster, Kind, ObjectKey};
 use super::error::K8sError;
 
 /// How long a lease outlives its last renewal (client-go's default
@@ -130,7 +130,7 @@ impl Lock {
     }
 
     /// Takes the lease (once), or waits for it up to `LOCK_TIMEOUT`.
-    async fn ensure(self: &Arc<Self>, cluster: &Arc<dyn Cluster>) -> Result<(), K8sError> {
+    pub(super) async fn ensure(self: &Arc<Self>, cluster: &Arc<dyn Cluster>) -> Result<(), K8sError> {
         self.taken
             .get_or_try_init(|| async {
                 self.acquire(cluster.as_ref()).await?;
@@ -252,103 +252,10 @@ async fn renew(lock: Arc<Lock>, cluster: Arc<dyn Cluster>) {
     }
 }
 
-/// A cluster whose writes first take the environment's lock.
-pub struct Locking {
-    inner: Arc<dyn Cluster>,
-    lock: Arc<Lock>,
-}
-
-impl Locking {
-    /// `inner`, its writes behind `lock`.
-    pub fn new(inner: Arc<dyn Cluster>, lock: Arc<Lock>) -> Locking {
-        Locking { inner, lock }
-    }
-}
-
-impl Cluster for Locking {
-    fn get<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<Option<Value>, K8sError>> {
-        self.inner.get(key)
-    }
-
-    fn list<'a>(
-        &'a self,
-        kind: &'a Kind,
-        namespace: Option<&'a str>,
-        label_selector: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<Value>, K8sError>> {
-        self.inner.list(kind, namespace, label_selector)
-    }
-
-    fn create<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        Box::pin(async move {
-            self.lock.ensure(&self.inner).await?;
-            self.inner.create(object).await
-        })
-    }
-
-    fn apply<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        Box::pin(async move {
-            self.lock.ensure(&self.inner).await?;
-            self.inner.apply(object).await
-        })
-    }
-
-    fn merge_patch<'a>(&'a self, key: &'a ObjectKey, patch: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        Box::pin(async move {
-            self.lock.ensure(&self.inner).await?;
-            self.inner.merge_patch(key, patch).await
-        })
-    }
-
-    fn delete<'a>(&'a self, key: &'a ObjectKey, propagation: Propagation) -> BoxFuture<'a, Result<bool, K8sError>> {
-        Box::pin(async move {
-            self.lock.ensure(&self.inner).await?;
-            self.inner.delete(key, propagation).await
-        })
-    }
-
-    fn watch<'a>(
-        &'a self,
-        key: &'a ObjectKey,
-    ) -> BoxFuture<'a, Result<BoxStream<'a, Result<ObjectState, K8sError>>, K8sError>> {
-        self.inner.watch(key)
-    }
-
-    fn watch_kind<'a>(
-        &'a self,
-        kind: &'a Kind,
-        namespace: Option<&'a str>,
-        label_selector: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<KindStream<'a>, K8sError>> {
-        self.inner.watch_kind(kind, namespace, label_selector)
-    }
-
-    fn logs<'a>(
-        &'a self,
-        namespace: &'a str,
-        pod: &'a str,
-        container: &'a str,
-        tail_lines: i64,
-    ) -> BoxFuture<'a, Result<String, K8sError>> {
-        self.inner.logs(namespace, pod, container, tail_lines)
-    }
-
-    fn namespaced<'a>(&'a self, kind: &'a Kind) -> BoxFuture<'a, Result<bool, K8sError>> {
-        self.inner.namespaced(kind)
-    }
-
-    fn review<'a>(&'a self, object: &'a Value) -> BoxFuture<'a, Result<Value, K8sError>> {
-        self.inner.review(object)
-    }
-
-    fn version(&self) -> BoxFuture<'_, Result<Value, K8sError>> {
-        self.inner.version()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::guard::{Guarded, WritePolicy};
     use crate::script::testing::fake::FakeCluster;
 
     fn settings(holder: &str) -> LockSettings {
@@ -364,7 +271,7 @@ mod tests {
     async fn the_first_write_takes_the_lease_and_a_second_run_is_refused_naming_the_holder() {
         let fake: Arc<dyn Cluster> = Arc::new(FakeCluster::default());
         let first = Lock::new(settings("ci-1/10/aaa"), Default::default());
-        let a = Locking::new(fake.clone(), first.clone());
+        let a = Guarded::new(fake.clone(), WritePolicy::Locked(first.clone()));
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "argocd"}});
         assert!(a.get(&ObjectKey::of(&cm).unwrap()).await.unwrap().is_none());
         assert!(!first.is_taken(), "a read takes no lease");
@@ -374,7 +281,10 @@ mod tests {
         let lease = fake.get(&key).await.unwrap().unwrap();
         assert_eq!(lease["spec"]["holderIdentity"], "ci-1/10/aaa");
 
-        let b = Locking::new(fake.clone(), Lock::new(settings("ci-2/20/bbb"), Default::default()));
+        let b = Guarded::new(
+            fake.clone(),
+            WritePolicy::Locked(Lock::new(settings("ci-2/20/bbb"), Default::default())),
+        );
         let refused = b.apply(&cm).await.unwrap_err();
         assert!(refused.to_string().contains("ci-1/10/aaa"), "{refused}");
 
