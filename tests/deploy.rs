@@ -649,23 +649,13 @@ fn an_application_that_degrades_before_the_final_check_fails_the_run() {
         serde_json::from_value(serde_json::json!({"healthyAfter": "6s"})).unwrap(),
     );
     let platform = Platform::start(config.clone());
-    let child = std::process::Command::new(crate::harness::executor_bin())
-        .arg("deploy")
-        .env_clear()
-        .envs(&platform.sandbox.env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !platform.writes_since(0).iter().any(|e| {
-        e.object_ref
-            .as_ref()
-            .is_some_and(|o| o.resource == "applications" && o.name.as_deref() == Some("backstage"))
-    }) {
-        assert!(std::time::Instant::now() < deadline, "backstage was never written");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let child = platform.spawn("deploy", &[], true);
+    platform.wait_for_write(
+        "applications",
+        Some("backstage"),
+        std::time::Duration::from_secs(120),
+        None,
+    );
     config.apps.insert(
         "cert-manager".into(),
         serde_json::from_value(serde_json::json!({"health": "Degraded", "message": "issuer gone"})).unwrap(),
@@ -707,24 +697,13 @@ fn two_runs_never_drive_one_environment() {
     );
     let mut platform = Platform::start(config);
     let first_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut first = std::process::Command::new(crate::harness::executor_bin())
-        .arg("deploy")
-        .env_clear()
-        .envs(&platform.sandbox.env)
-        .env("TRACE_ID", first_trace)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !platform.writes_since(0).iter().any(|e| {
-        e.object_ref
-            .as_ref()
-            .is_some_and(|o| o.resource == "applications" && o.name.as_deref() == Some("backstage"))
-    }) {
-        assert!(std::time::Instant::now() < deadline, "backstage was never written");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut first = platform.spawn("deploy", &[("TRACE_ID", first_trace)], false);
+    platform.wait_for_write(
+        "applications",
+        Some("backstage"),
+        std::time::Duration::from_secs(120),
+        None,
+    );
 
     platform.sandbox.set("TEARDOWN_CONFIRM", "demo");
     let second = platform.run(&["teardown"]);

@@ -237,6 +237,57 @@ impl Platform {
         self.sandbox.run(args)
     }
 
+    /// Starts `executor <action>` in the background with the sandbox's env
+    /// plus `extra`; its stdout and stderr are piped when `capture`.
+    pub fn spawn(&self, action: &str, extra: &[(&str, &str)], capture: bool) -> std::process::Child {
+        let stdio = || {
+            if capture {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            }
+        };
+        Command::new(executor_bin())
+            .arg(action)
+            .env_clear()
+            .envs(&self.sandbox.env)
+            .envs(extra.iter().copied())
+            .stdout(stdio())
+            .stderr(stdio())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (at most `within`) until the executor wrote an object of
+    /// `resource` (named `name`, if given); `child`, if given, must still
+    /// be running meanwhile.
+    pub fn wait_for_write(
+        &self,
+        resource: &str,
+        name: Option<&str>,
+        within: std::time::Duration,
+        mut child: Option<&mut std::process::Child>,
+    ) {
+        let deadline = std::time::Instant::now() + within;
+        while !self.writes_since(0).iter().any(|e| {
+            e.object_ref
+                .as_ref()
+                .is_some_and(|o| o.resource == resource && name.is_none_or(|n| o.name.as_deref() == Some(n)))
+        }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {resource} {name:?} was written"
+            );
+            if let Some(child) = child.as_deref_mut() {
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "the run ended before it wrote {resource} {name:?}"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Audit events so far.
     pub fn audit(&self) -> Vec<kube_sim::AuditEvent> {
         self.sim.audit()

@@ -369,27 +369,8 @@ fn a_restarted_executor_attaches_to_its_running_workflow() {
     let mut platform = workflow_platform(config);
     // The killed driver's lease expires within 15 s; the restart waits.
     platform.sandbox.set("LOCK_TIMEOUT", "60s");
-    let mut child = std::process::Command::new(executor_bin())
-        .arg("deploy")
-        .env_clear()
-        .envs(&platform.sandbox.env)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !platform
-        .writes_since(0)
-        .iter()
-        .any(|e| e.object_ref.as_ref().is_some_and(|o| o.resource == "workflows"))
-    {
-        assert!(std::time::Instant::now() < deadline, "no Workflow was submitted");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the deploy ended before it submitted a Workflow"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = platform.spawn("deploy", &[], false);
+    platform.wait_for_write("workflows", None, std::time::Duration::from_secs(60), Some(&mut child));
     child.kill().unwrap(); // SIGKILL: the Workflow goes on without it
     child.wait().unwrap();
 
