@@ -431,20 +431,13 @@ fn deploy_as_workflow(
             phase = "orchestration",
             "every node is Synced, Healthy and unchanged: no Workflow to submit"
         );
-        set_engine(host, None);
         let report = NodeReport {
             status: "Unchanged".to_owned(),
             health: "Healthy".to_owned(),
             sync: "Synced".to_owned(),
             ..NodeReport::default()
         };
-        return Ok(record_results(
-            host,
-            nodes,
-            unchanged(nodes, &report),
-            std::time::Duration::ZERO,
-            false,
-        ));
+        return Ok(nothing_to_do(host, nodes, &report, false));
     }
     run_workflow(host, workflow, Action::Deploy, nodes, &planned)
 }
@@ -473,8 +466,11 @@ fn run_workflow(
 }
 
 /// The same finished result for every node (nothing to do).
-fn unchanged(nodes: &[PlanNode], report: &NodeReport) -> Vec<NodeResult<NodeReport>> {
-    nodes
+/// Workflow mode with nothing to do: no Workflow is submitted (as a local
+/// run writes nothing), every node ends at once with `report`.
+fn nothing_to_do(host: &Arc<Host>, nodes: &[PlanNode], report: &NodeReport, teardown: bool) -> Map {
+    set_engine(host, None);
+    let results = nodes
         .iter()
         .map(|node| NodeResult {
             name: node.name.clone(),
@@ -483,7 +479,8 @@ fn unchanged(nodes: &[PlanNode], report: &NodeReport) -> Vec<NodeResult<NodeRepo
             duration: std::time::Duration::ZERO,
             started_after: None,
         })
-        .collect()
+        .collect();
+    record_results(host, nodes, results, std::time::Duration::ZERO, teardown)
 }
 
 /// Records results that did not come from the local scheduler.
@@ -555,20 +552,13 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
             .collect();
         if planned.values().all(|s| s == "Absent") {
             // Nothing to remove: no Workflow, as a local run writes nothing.
-            set_engine(host, None);
             let report = NodeReport {
                 status: "Absent".to_owned(),
                 health: "Missing".to_owned(),
                 message: "nothing to remove".to_owned(),
                 ..NodeReport::default()
             };
-            return Ok(record_results(
-                host,
-                &nodes,
-                unchanged(&nodes, &report),
-                std::time::Duration::ZERO,
-                true,
-            ));
+            return Ok(nothing_to_do(host, &nodes, &report, true));
         }
         return run_workflow(host, &workflow, Action::Teardown, &nodes, &planned);
     }
