@@ -162,6 +162,33 @@ impl Sandbox {
         }
     }
 
+    /// [`Sandbox::run`], but killed (and the test failed) if it has not
+    /// ended within `limit`: for inputs that used to hang the executor.
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+        let mut child = Command::new(executor_bin())
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                child.kill().unwrap();
+                panic!("`executor {}` still running after {limit:?}", args.join(" "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Asserts nothing connected to the kubeconfig's server.
     pub fn assert_no_network(&self) {
         match self.trap.accept() {

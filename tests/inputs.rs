@@ -3,6 +3,7 @@
 //! with status `Invalid`, and no connection to the cluster.
 
 use crate::harness::{ENVIRONMENT_YAML, Sandbox, b64, kubeconfig_for};
+use std::process::Command;
 
 fn refused(sandbox: &Sandbox, needle: &str) {
     let run = sandbox.run(&["validate"]);
@@ -211,7 +212,7 @@ fn unreadable_secret_file() {
     let sandbox = Sandbox::new();
     // A dangling symlink, as a broken Secret volume mount leaves it.
     std::os::unix::fs::symlink("..data/git-password", sandbox.secrets_dir().join("git-password")).unwrap();
-    refused(&sandbox, "git-password: cannot read the secret file");
+    refused(&sandbox, "git-password: the secret file does not exist");
 }
 
 #[test]
@@ -311,6 +312,77 @@ fn durations_have_a_maximum() {
         assert!(messages.contains("ACTION_TIMEOUT"), "{messages}");
         assert!(messages.contains("timeouts.sync"), "{messages}");
         assert!(messages.contains("retries.backoff"), "{messages}");
+        sandbox.assert_no_network();
+    }
+}
+
+/// Inputs that used to hang the run or fill memory (issue 18): a FIFO, a
+/// device, an oversized file, a symlink out of `$SECRETS_DIR`. Each is
+/// refused at once with exit 3 naming the file, before any request.
+#[test]
+fn only_bounded_regular_files_are_read() {
+    let mkfifo = |path: &std::path::Path| {
+        let _ = std::fs::remove_file(path);
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    };
+    type Setup = fn(&mut Sandbox, &dyn Fn(&std::path::Path));
+    let cases: [(&str, Setup, &str); 7] = [
+        (
+            "FIFO as environment.yaml",
+            |s, mkfifo| mkfifo(&s.config_dir().join("environment.yaml")),
+            "environment.yaml: the file is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "FIFO as dag.yaml",
+            |s, mkfifo| mkfifo(&s.config_dir().join("dag.yaml")),
+            "dag.yaml: the graph file is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "/dev/zero as the kubeconfig",
+            |s, _| {
+                let link = s.config_dir().join("kubeconfig");
+                std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+                s.unset("KUBECONFIG_DATA")
+                    .set("KUBECONFIG_PATH", &link.display().to_string());
+            },
+            "kubeconfig: the kubeconfig (KUBECONFIG_PATH) is a device, not a regular file",
+        ),
+        (
+            "FIFO in SECRETS_DIR",
+            |s, mkfifo| mkfifo(&s.secrets_dir().join("git-password")),
+            "git-password: the secret file is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            "2 MiB secret",
+            |s, _| std::fs::write(s.secrets_dir().join("git-password"), vec![b'x'; 2 << 20]).unwrap(),
+            "git-password: the secret file is larger than the 1 MiB limit for this file",
+        ),
+        (
+            "symlink out of SECRETS_DIR",
+            |s, _| {
+                std::os::unix::fs::symlink(
+                    s.config_dir().join("environment.yaml"),
+                    s.secrets_dir().join("git-password"),
+                )
+                .unwrap();
+            },
+            "outside",
+        ),
+        (
+            "oversized script override",
+            |s, _| {
+                s.config_file("scripts/validate.rhai", &"// padding\n".repeat(200_000));
+            },
+            "validate.rhai is larger than the 1 MiB limit for this file",
+        ),
+    ];
+    for (case, setup, needle) in cases {
+        let mut sandbox = Sandbox::new();
+        setup(&mut sandbox, &mkfifo);
+        let run = sandbox.run_within(&["validate"], std::time::Duration::from_secs(20));
+        assert_eq!(run.code, 3, "{case}: {}", run.stderr);
+        let messages = run.failure_messages().join("\n");
+        assert!(messages.contains(needle), "{case}: expected `{needle}` in\n{messages}");
         sandbox.assert_no_network();
     }
 }

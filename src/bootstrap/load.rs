@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::lock::{Lock, LockedFile};
 use super::object;
+use crate::config::input_file::{self, InputFileError};
 use crate::config::yaml;
 use crate::config::{Problem, Source};
 
@@ -114,8 +115,8 @@ pub fn read_all(bundle_dir: &Path, lock: &Lock) -> Result<Vec<UpstreamFile>, Vec
 
 fn read_one(bundle_dir: &Path, locked: &LockedFile) -> Result<UpstreamFile, Problem> {
     let path = bundle_dir.join(&locked.name);
-    let bytes = std::fs::read(&path).map_err(|error| {
-        let message = if error.kind() == std::io::ErrorKind::NotFound {
+    let bytes = input_file::read(&path, input_file::MAX_BUNDLE_FILE, None).map_err(|error| {
+        let message = if matches!(error, InputFileError::NotFound) {
             format!(
                 "file not found; the bootstrap bundle needs {} {} here (sha256 {}). \
                  Fill BUNDLE_DIR with `bundle/fetch <dir>`",
@@ -124,7 +125,7 @@ fn read_one(bundle_dir: &Path, locked: &LockedFile) -> Result<UpstreamFile, Prob
                 locked.sha256
             )
         } else {
-            format!("cannot read the file: {error}")
+            format!("the bundle file {error}")
         };
         Problem::new(Source::file(&path), message)
     })?;

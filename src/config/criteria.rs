@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::input_file::{self, InputFileError};
 use super::problem::{Problem, Problems, Source, closest, did_you_mean};
 use super::yaml;
 use crate::dag::ValidGraph;
@@ -42,14 +43,11 @@ struct File {
 pub fn load(config_dir: &Path, graph: &ValidGraph) -> Result<BTreeMap<String, bool>, Vec<Problem>> {
     let path = config_dir.join(FILE);
     let all = |value: bool| graph.graph.apps().map(|(_, a)| (a.name.name.clone(), value)).collect();
-    let text = match std::fs::read_to_string(&path) {
+    let text = match input_file::read_text(&path, input_file::MAX_CONFIG_FILE, None) {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(all(true)),
+        Err(InputFileError::NotFound) => return Ok(all(true)),
         Err(error) => {
-            return Err(vec![Problem::new(
-                Source::file(&path),
-                format!("cannot read the file: {error}"),
-            )]);
+            return Err(vec![Problem::new(Source::file(&path), format!("the file {error}"))]);
         }
     };
     let file: File = yaml::parse(&path, &text).map_err(|p| vec![p])?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::duration::Span;
+use super::input_file::{self, InputFileError};
 use super::names;
 use super::problem::{Problem, Problems, Source};
 use super::yaml;
@@ -132,11 +133,11 @@ struct RetriesFile {
 /// Every problem found: unreadable file, YAML errors, missing or unknown
 /// fields, bad names, durations or retry counts.
 pub fn load(path: &Path) -> Result<EnvironmentConfig, Vec<Problem>> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        let message = if error.kind() == std::io::ErrorKind::NotFound {
+    let text = input_file::read_text(path, input_file::MAX_CONFIG_FILE, None).map_err(|error| {
+        let message = if matches!(error, InputFileError::NotFound) {
             "file not found; mount the environment configuration at this path (or set CONFIG_DIR)".to_owned()
         } else {
-            format!("cannot read the file: {error}")
+            format!("the file {error}")
         };
         vec![Problem::new(Source::file(path), message)]
     })?;

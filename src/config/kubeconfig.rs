@@ -14,6 +14,7 @@ use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde_saphyr::{SnippetMode, render_options};
 
+use super::input_file::{self, InputFileError};
 use super::problem::{Problem, Source};
 use crate::redact;
 
@@ -117,8 +118,8 @@ fn in_cluster(dir: &Path) -> Result<ClusterAccess, Problem> {
     let (host, port) = (env(SERVICE_HOST)?, env(SERVICE_PORT)?);
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let server = format!("https://{host}:{port}");
-    let token = std::fs::read_to_string(dir.join("token"))
-        .map_err(|e| problem(format!("cannot read the service-account token: {}", e.kind())))?;
+    let token = input_file::read_text(&dir.join("token"), input_file::MAX_KUBECONFIG, Some(dir))
+        .map_err(|e| problem(format!("the service-account token {e}")))?;
     redact::register(token.trim());
     let text = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: in-cluster\nclusters:\n- name: in-cluster\n  cluster: {{server: '{server}', certificate-authority: '{}'}}\nusers:\n- name: service-account\n  user: {{tokenFile: '{}'}}\ncontexts:\n- name: in-cluster\n  context: {{cluster: in-cluster, user: service-account}}\n",
@@ -153,10 +154,10 @@ fn decode(data: &str) -> Result<String, Problem> {
 }
 
 fn read(path: &Path) -> Result<String, Problem> {
-    std::fs::read_to_string(path).map_err(|error| {
-        let message = match error.kind() {
-            std::io::ErrorKind::NotFound => "file not found (KUBECONFIG_PATH)".to_owned(),
-            kind => format!("cannot read the kubeconfig: {kind}"),
+    input_file::read_text(path, input_file::MAX_KUBECONFIG, None).map_err(|error| {
+        let message = match error {
+            InputFileError::NotFound => "file not found (KUBECONFIG_PATH)".to_owned(),
+            error => format!("the kubeconfig (KUBECONFIG_PATH) {error}"),
         };
         Problem::new(Source::file(path), message)
     })

@@ -8,6 +8,7 @@
 pub mod criteria;
 pub mod duration;
 pub mod environment;
+pub mod input_file;
 pub mod kubeconfig;
 pub mod names;
 pub mod paths;

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::redact::Secret;
 
+use super::input_file;
 use super::problem::{Problem, Source};
 
 /// Secrets read from the secrets directory, by file name.
@@ -61,18 +62,12 @@ impl Secrets {
             if path.is_dir() {
                 continue;
             }
-            match std::fs::read(&path) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => {
-                        let value = text.strip_suffix('\n').unwrap_or(&text);
-                        values.insert(name, Secret::new(value));
-                    }
-                    Err(_) => problems.push(Problem::new(Source::file(&path), "the secret file is not UTF-8 text")),
-                },
-                Err(error) => problems.push(Problem::new(
-                    Source::file(&path),
-                    format!("cannot read the secret file: {}", error.kind()),
-                )),
+            match input_file::read_text(&path, input_file::MAX_SECRET, Some(dir)) {
+                Ok(text) => {
+                    let value = text.strip_suffix('\n').unwrap_or(&text);
+                    values.insert(name, Secret::new(value));
+                }
+                Err(error) => problems.push(Problem::new(Source::file(&path), format!("the secret file {error}"))),
             }
         }
         if problems.is_empty() {

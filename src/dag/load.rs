@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::file::{self, DagFile, Overlay};
 use super::model::{Graph, GraphOrigin, Named};
 use super::validate::{self, Resolved};
+use crate::config::input_file::{self, InputFileError};
 use crate::config::paths;
 use crate::config::problem::{Problem, Problems, Source, closest, did_you_mean};
 
@@ -33,11 +34,11 @@ pub struct ValidGraph {
 /// Every problem in the files or the resulting graph.
 pub fn load(config_dir: &Path) -> Result<ValidGraph, Vec<Problem>> {
     let dag_path = config_dir.join("dag.yaml");
-    match std::fs::read_to_string(&dag_path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bundled(),
+    match input_file::read_text(&dag_path, input_file::MAX_GRAPH_FILE, None) {
+        Err(InputFileError::NotFound) => bundled(),
         Err(error) => Err(vec![Problem::new(
             Source::file(&dag_path),
-            format!("cannot read the graph file: {error}"),
+            format!("the graph file {error}"),
         )]),
         Ok(text) => {
             let valid = match file::parse(&dag_path, &text, GraphOrigin::Replaced)? {

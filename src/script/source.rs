@@ -11,7 +11,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::paths;
+use crate::config::{input_file, paths};
 
 include!(concat!(env!("OUT_DIR"), "/bundled_scripts.rs"));
 
@@ -85,14 +85,14 @@ impl Library {
     }
 
     fn read(path: &Path, name: &str, display: String, origin: Origin) -> Result<Source, String> {
-        std::fs::read_to_string(path)
+        input_file::read_text(path, input_file::MAX_SCRIPT, None)
             .map(|text| Source {
                 name: name.to_owned(),
                 display,
                 text,
                 origin,
             })
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .map_err(|e| format!("{} {e}", path.display()))
     }
 
     /// A script of the bundle tree (`deploy.rhai`, `stdlib/x.rhai`): the

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Secrets;
+use crate::config::input_file;
 
 /// A ConfigMap holds at most 1 MiB; keep a margin for its metadata.
 pub const MAX_CONFIG_BYTES: usize = 900 * 1024;
@@ -37,8 +38,8 @@ impl ConfigFiles {
         let mut total = 0;
         for (index, relative) in paths.iter().enumerate() {
             let path = dir.join(relative);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot read it for the workflow's ConfigMap: {e}", path.display()))?;
+            let text = input_file::read_text(&path, input_file::MAX_GRAPH_FILE, None)
+                .map_err(|e| format!("{}: {e} (read for the workflow's ConfigMap)", path.display()))?;
             total += text.len();
             if total > MAX_CONFIG_BYTES {
                 return Err(format!(
