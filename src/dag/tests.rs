@@ -266,3 +266,24 @@ fn a_gate_says_who_judges_it() {
         "{errors:#?}"
     );
 }
+
+/// Issue 18: two stacks of 1,000 applications, one depending on the other,
+/// would expand to a million edges (gigabytes with their sources); the
+/// count is checked before anything is expanded, and the stack named.
+#[test]
+fn a_quadratic_fan_out_is_refused_before_it_is_expanded() {
+    use std::fmt::Write as _;
+    let mut yaml = String::from("stacks:\n");
+    for (stack, depends) in [("wide", ""), ("wider", "    dependsOn: [wide]\n")] {
+        let _ = write!(yaml, "  - name: {stack}\n{depends}    apps:\n");
+        for i in 0..1000 {
+            let _ = writeln!(yaml, "      - {{name: {stack}-{i}, path: p, namespace: n}}");
+        }
+    }
+    let problems = graph(&yaml).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("more than 250000 dependencies") && problems[0].contains("stack `wider`"),
+        "{problems:?}"
+    );
+}

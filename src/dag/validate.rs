@@ -84,6 +84,9 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
     let stacks_by_name: HashMap<&str, &super::model::Stack> =
         graph.stacks.iter().map(|s| (s.name.name.as_str(), s)).collect();
     let app_set: std::collections::HashSet<&str> = app_names.iter().copied().collect();
+    if let Some(problem) = too_many_dependencies(graph, &stacks_by_name) {
+        return Err(vec![problem]);
+    }
     let mut resolved = Resolved::default();
     for (stack, app) in graph.apps() {
         let edges = resolved.deps.entry(app.name.name.clone()).or_default();
@@ -145,6 +148,40 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
     }
 }
 
+/// Most dependencies a graph may have once stack dependencies are expanded
+/// to their members' applications (a stack depending on a stack of `m`
+/// applications gives each of its `n` applications `m` edges: `n × m`).
+/// The scale benchmark's 2,000-application graph has about 3,000; the limit keeps
+/// a mistaken fan-out from costing gigabytes (issue 18) before it is named.
+pub const MAX_DEPENDENCIES: usize = 250_000;
+
+/// Counts the expanded edges first, in time linear in the file, and names
+/// the stack whose dependencies push the total over [`MAX_DEPENDENCIES`].
+fn too_many_dependencies(graph: &Graph, stacks: &HashMap<&str, &super::model::Stack>) -> Option<Problem> {
+    let size = |dep: &Named| stacks.get(dep.name.as_str()).map_or(1, |s| s.apps.len());
+    let mut total = 0usize;
+    for stack in &graph.stacks {
+        let inherited: usize = stack.depends_on.iter().map(size).sum();
+        for app in &stack.apps {
+            total = total.saturating_add(inherited + app.depends_on.iter().map(size).sum::<usize>());
+        }
+        if total > MAX_DEPENDENCIES {
+            return Some(
+                Problem::new(
+                    stack.name.at.clone(),
+                    format!(
+                        "the graph has more than {MAX_DEPENDENCIES} dependencies once stack dependencies are expanded \
+                         (reached at stack `{}`); depend on fewer, narrower stacks or on single applications",
+                        stack.name.name
+                    ),
+                )
+                .field("dependsOn"),
+            );
+        }
+    }
+    None
+}
+
 /// Records a definition, reporting bad and duplicate names.
 fn define<'g>(defined: &mut HashMap<&'g str, &'g Named>, named: &'g Named, problems: &mut Problems) {
     if let Err(message) = names::dns_label(&named.name) {
@@ -166,14 +203,14 @@ fn define<'g>(defined: &mut HashMap<&'g str, &'g Named>, named: &'g Named, probl
     }
 }
 
+/// Drops repeated problems, keeping the first; linear, since a wrong stack
+/// name repeats once per application of the stack.
 fn dedup(problems: Vec<Problem>) -> Vec<Problem> {
-    let mut seen = Vec::new();
-    for problem in problems {
-        if !seen.contains(&problem) {
-            seen.push(problem);
-        }
-    }
-    seen
+    let mut seen = std::collections::HashSet::new();
+    problems
+        .into_iter()
+        .filter(|problem| seen.insert(problem.to_string()))
+        .collect()
 }
 
 /// The first cycle found by a depth-first search in name order, as a path
