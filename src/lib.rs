@@ -17,6 +17,7 @@ pub mod config;
 pub mod dag;
 pub mod health;
 pub mod k8s;
+pub mod memory;
 pub mod observe;
 pub mod orchestrate;
 pub mod outcome;

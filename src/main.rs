@@ -10,11 +10,19 @@ use clap::error::ErrorKind;
 /// many short-lived JSON values than is in use (docs/benchmarks.md, "Memory").
 /// The `system-allocator` feature keeps the system's, for heap profilers
 /// such as heaptrack.
+/// Either way the allocator is wrapped in `cap`'s counting allocator, whose
+/// count the script sandbox reads to bound the heap scripts build
+/// (`executor::memory`).
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
+
+#[cfg(feature = "system-allocator")]
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
 fn main() -> ExitCode {
+    executor::memory::install(|| ALLOCATOR.allocated());
     let cli = match executor::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

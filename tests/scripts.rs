@@ -175,6 +175,56 @@ fn hostile_scripts_are_contained() {
     );
 }
 
+/// Issue 18: every loop shape is stopped by the sandbox, not by the run's
+/// deadline (`ACTION_TIMEOUT` is 10 minutes here, so a deadline stop would
+/// say "deadline"). A push loop costs few operations but quadratic time
+/// (Rhai re-measures the array after each `push`): the compute budget stops
+/// it. Many large values stop at the heap limit instead of aborting.
+#[test]
+fn every_runaway_loop_shape_is_stopped_by_the_sandbox() {
+    let many_large_strings: String = std::iter::once("let base = \"\";\nbase.pad(15000000, \"x\");\n".to_owned())
+        .chain((0..90).map(|i| format!("let v{i} = base + \"{i}\";\n")))
+        .collect();
+    let shapes: [(&str, &str, &[&str]); 6] = [
+        ("plain loop", "let x = 0;\nloop { x += 1; }\n", &["Too many operations"]),
+        (
+            "range loop",
+            "for i in range(0, 1000000000000) { }\n",
+            &["Too many operations"],
+        ),
+        (
+            "push loop",
+            "let a = [];\nloop { a.push(1); }\n",
+            &["computed for more than 5s", "Too many operations"],
+        ),
+        (
+            "nested push loop",
+            "let a = [];\nloop { a.push([1, 2, 3]); }\n",
+            &["computed for more than 5s", "Too many operations"],
+        ),
+        (
+            "map insert loop",
+            "let m = #{};\nlet i = 0;\nloop { m[`k${i}`] = i; i += 1; }\n",
+            &["computed for more than 5s", "Too many operations"],
+        ),
+        ("many large values", &many_large_strings, &["heap passed 1024 MiB"]),
+    ];
+    for (shape, script, expected) in shapes {
+        let (code, report, stderr, _) = hostile(script, &[("ACTION_TIMEOUT", "10m")]);
+        let text = failure_text(&report);
+        let tail = &stderr[stderr.len().saturating_sub(1500)..];
+        assert_eq!(code, 1, "{shape}: {text}\n{tail}");
+        assert!(
+            expected.iter().any(|e| text.contains(e)),
+            "{shape}: expected one of {expected:?} in {text}"
+        );
+        assert!(
+            text.contains("deploy.rhai:") && !text.contains("deadline"),
+            "{shape}: {text}"
+        );
+    }
+}
+
 #[test]
 fn forbidden_constructs_are_input_errors() {
     // eval is disabled: the script does not compile (exit 3, before any request).

@@ -51,6 +51,86 @@ pub const TERMINATED_DEADLINE: &str = "deadline";
 /// The run was cancelled (signal or `ACTION_TIMEOUT`).
 pub const TERMINATED_CANCELLED: &str = "cancelled";
 
+/// The heap grew past [`crate::memory::SCRIPT_HEAP_LIMIT`] while the script ran.
+pub const TERMINATED_MEMORY: &str = "memory";
+/// The script computed for more than [`COMPUTE_BUDGET`].
+pub const TERMINATED_COMPUTE: &str = "compute";
+
+/// CPU time one script run may spend computing, not counting the time its
+/// primitives spend on the cluster or the graph ([`excluded`]). Rhai's
+/// operations limit stops a plain loop well before this; the budget stops
+/// the loops it does not: each `a.push(x)` re-measures the whole array
+/// (Rhai's data-size check), so a push loop costs quadratic time in few
+/// operations and ran for minutes (issue 18).
+pub const COMPUTE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This thread's compute meter: when the script run it measures started,
+/// and the CPU time it may not count.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    started: std::time::Duration,
+    excluded: std::time::Duration,
+}
+
+thread_local! {
+    static METER: std::cell::Cell<Option<Meter>> = const { std::cell::Cell::new(None) };
+}
+
+fn thread_cpu() -> std::time::Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Runs `f` (a primitive's wait on the cluster or the graph) without
+/// counting its CPU time against the calling script's [`COMPUTE_BUDGET`].
+pub fn excluded<R>(f: impl FnOnce() -> R) -> R {
+    let before = thread_cpu();
+    let result = f();
+    let spent = thread_cpu().saturating_sub(before);
+    METER.with(|meter| {
+        if let Some(mut current) = meter.get() {
+            current.excluded += spent;
+            meter.set(Some(current));
+        }
+    });
+    result
+}
+
+/// Checked by the engine's progress callback at every operation: the heap
+/// limit always, the compute budget, deadline and cancellation every
+/// `check_every` operations.
+pub fn progress(operations: u64, check_every: u64) -> Option<&'static str> {
+    if crate::memory::heap() > crate::memory::SCRIPT_HEAP_LIMIT {
+        return Some(TERMINATED_MEMORY);
+    }
+    if !operations.is_multiple_of(check_every) {
+        return None;
+    }
+    let now = thread_cpu();
+    let over_budget = METER.with(|meter| match meter.get() {
+        // Every run passes its first check at exactly `check_every`
+        // operations (Rhai counts from 0 per run): a new run, on a thread
+        // that may have run others before.
+        Some(current) if operations != check_every => {
+            now.saturating_sub(current.started).saturating_sub(current.excluded) > COMPUTE_BUDGET
+        }
+        _ => {
+            meter.set(Some(Meter {
+                started: now,
+                excluded: std::time::Duration::ZERO,
+            }));
+            false
+        }
+    });
+    if over_budget {
+        return Some(TERMINATED_COMPUTE);
+    }
+    should_stop()
+}
+
 /// Checked by the engine's progress callback: `Some(reason)` stops the script.
 pub fn should_stop() -> Option<&'static str> {
     CURRENT.with(|c| {

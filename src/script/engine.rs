@@ -63,7 +63,8 @@ impl Default for Limits {
     }
 }
 
-/// How often (in operations) the progress callback checks the clock.
+/// How often (in operations) the progress callback checks the clocks (the
+/// heap limit is checked at every operation).
 const CHECK_EVERY: u64 = 512;
 
 /// Builds a sandboxed engine whose imports resolve through `library`.
@@ -91,12 +92,7 @@ pub fn build(library: &Library, origins: &Origins, limits: Limits) -> Engine {
         };
         tracing::debug!(phase = "script", "{at}{text}");
     });
-    engine.on_progress(|operations| {
-        if operations % CHECK_EVERY != 0 {
-            return None;
-        }
-        control::should_stop().map(Into::into)
-    });
+    engine.on_progress(|operations| control::progress(operations, CHECK_EVERY).map(Into::into));
     engine.set_module_resolver(Resolver::new(library.clone(), origins.clone()));
     // Small conveniences missing from Rhai's standard package.
     engine.register_fn("join", |items: rhai::Array, separator: &str| -> String {

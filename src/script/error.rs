@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use rhai::{EvalAltResult, Position};
 
-use super::control::{TERMINATED_CANCELLED, TERMINATED_DEADLINE};
+use super::control::{TERMINATED_CANCELLED, TERMINATED_COMPUTE, TERMINATED_DEADLINE, TERMINATED_MEMORY};
 use super::source::Origin;
 
 /// Which scripts are bundled and which are overrides, by their display name.
@@ -105,10 +105,17 @@ fn own_message(error: &EvalAltResult) -> String {
         EvalAltResult::ErrorParsing(kind, _) => kind.to_string(),
         EvalAltResult::ErrorTerminated(token, _) => {
             let token = token.clone().into_string().unwrap_or_default();
-            if token == TERMINATED_CANCELLED {
-                "cancelled: the run is stopping".to_owned()
-            } else {
-                "stopped at its deadline".to_owned()
+            match token.as_str() {
+                TERMINATED_CANCELLED => "cancelled: the run is stopping".to_owned(),
+                TERMINATED_COMPUTE => format!(
+                    "stopped: the script computed for more than {}s (time waiting on the cluster not counted); a loop that never ends?",
+                    super::control::COMPUTE_BUDGET.as_secs()
+                ),
+                TERMINATED_MEMORY => format!(
+                    "stopped: the executor's heap passed {} MiB while the script ran; a script building ever-larger values?",
+                    crate::memory::SCRIPT_HEAP_LIMIT >> 20
+                ),
+                _ => "stopped at its deadline".to_owned(),
             }
         }
         other => {
@@ -124,13 +131,11 @@ fn own_message(error: &EvalAltResult) -> String {
 fn kind_of(error: &EvalAltResult) -> ScriptErrorKind {
     match error {
         EvalAltResult::ErrorParsing(..) => ScriptErrorKind::Syntax,
-        EvalAltResult::ErrorTerminated(token, _) => {
-            if token.clone().into_string().unwrap_or_default() == TERMINATED_DEADLINE {
-                ScriptErrorKind::Timeout
-            } else {
-                ScriptErrorKind::Cancelled
-            }
-        }
+        EvalAltResult::ErrorTerminated(token, _) => match token.clone().into_string().unwrap_or_default().as_str() {
+            TERMINATED_DEADLINE => ScriptErrorKind::Timeout,
+            TERMINATED_COMPUTE | TERMINATED_MEMORY => ScriptErrorKind::Limit,
+            _ => ScriptErrorKind::Cancelled,
+        },
         EvalAltResult::ErrorTooManyOperations(_)
         | EvalAltResult::ErrorTooManyModules(_)
         | EvalAltResult::ErrorTooManyVariables(_)

@@ -259,14 +259,20 @@ impl Host {
         if bounds.cancel.is_cancelled() {
             return Err(K8sError::Cancelled(what.to_owned()));
         }
-        self.runtime.block_on(bounds.run(what, future))
+        self.block_on(bounds.run(what, future))
+    }
+
+    /// `block_on` for a primitive's wait: its CPU time is not the script's
+    /// ([`super::control::excluded`]). Every primitive that blocks uses this.
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        super::control::excluded(|| self.runtime.block_on(future))
     }
 
     /// Runs `future` to its end without imposing the run's deadline or
     /// cancellation on it: for work that keeps to them itself and must
     /// wind down what it started when they come (the Workflow it stops).
     pub fn block_winding_down<T>(&self, future: impl Future<Output = T>) -> T {
-        self.runtime.block_on(future)
+        self.block_on(future)
     }
 
     /// Counts one more attempt for `node`.

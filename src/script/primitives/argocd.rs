@@ -74,7 +74,7 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
         "Application deleted; waiting for Argo CD to remove its resources"
     );
     let bounds = host.current_bounds().within(timeout);
-    match host.runtime.block_on(wait_for(
+    match host.block_on(wait_for(
         host.cluster.as_ref(),
         &key,
         |s| Ok(s.is_none()),

@@ -232,7 +232,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
         .map(|(n, m)| (n.clone(), m.clone()))
         .collect();
     let libs: Vec<Shared<Module>> = context.global_runtime_state().lib.to_vec();
-    let schedule = host.runtime.block_on(scheduler::run(
+    let schedule = host.block_on(scheduler::run(
         &nodes,
         action == Action::Teardown,
         concurrency,
@@ -326,7 +326,7 @@ where
     F: Fn(PlanNode) -> Fut,
     Fut: Future<Output = NodeOutcome<NodeReport>> + Send + 'static,
 {
-    let schedule = host.runtime.block_on(scheduler::run(
+    let schedule = host.block_on(scheduler::run(
         nodes,
         reverse,
         usize::MAX,
@@ -411,7 +411,7 @@ fn deploy_as_workflow(
     deployer: &Arc<Deployer>,
     nodes: &[PlanNode],
 ) -> Result<Map> {
-    let planned = host.runtime.block_on(async {
+    let planned = host.block_on(async {
         let mut planned = HashMap::new();
         let mut all_ready = true;
         for node in nodes {

@@ -161,7 +161,7 @@ pub fn gate(host: &Host, gate_value: &Value, options: &Value) -> Result<Dynamic>
     let bounds = host.current_bounds().within(timeout);
     let mut last = Health::new(HealthStatus::Unknown, "not seen yet");
     let what = format!("{} to be Healthy ({who})", gate.label());
-    let result = host.runtime.block_on(wait_for(
+    let result = host.block_on(wait_for(
         host.cluster.as_ref(),
         &key,
         |state| {

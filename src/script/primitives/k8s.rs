@@ -90,7 +90,7 @@ fn established(crd: &Value) -> bool {
 fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
     let bounds = host.current_bounds().within(std::time::Duration::from_secs(120));
     let what = format!("{key} to be Established");
-    let result = host.runtime.block_on(wait_for(
+    let result = host.block_on(wait_for(
         host.cluster.as_ref(),
         key,
         |state| Ok(state.is_some_and(established)),
@@ -368,7 +368,7 @@ pub fn module(host: &Arc<Host>) -> Module {
             let bounds = h.current_bounds().within(duration_arg(&timeout)?);
             let what = format!("{key} to meet the script's condition");
             let mut script_failure: Option<Box<EvalAltResult>> = None;
-            let result = h.runtime.block_on(wait_for(
+            let result = h.block_on(wait_for(
                 h.cluster.as_ref(),
                 &key,
                 |state| {
@@ -504,7 +504,7 @@ pub fn module(host: &Arc<Host>) -> Module {
 /// Lists a kind (recording the result in the run's index); a kind the
 /// cluster does not serve has no objects.
 pub fn list(host: &Host, kind: &Kind, namespace: Option<&str>, selector: Option<&str>) -> Result<Vec<Value>> {
-    let listed = host.runtime.block_on(
+    let listed = host.block_on(
         host.current_bounds()
             .run(&format!("listing {kind}"), host.cluster.list(kind, namespace, selector)),
     );
