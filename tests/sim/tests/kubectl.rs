@@ -340,3 +340,91 @@ fn http_status(url: &str, token: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// The executor's environment lock (src/k8s/lease.rs) is only safe if a
+/// write carrying a stale `metadata.resourceVersion` is refused, as
+/// kube-apiserver refuses it: 409 Conflict with
+/// `OptimisticLockErrorMsg` ("the object has been modified; please apply
+/// your changes to the latest version and try again", defined in
+/// k8s.io/apiserver/pkg/registry/generic/registry/store.go). Driven by the
+/// real kubectl, so the expectation is upstream's, not ours.
+#[test]
+fn a_write_with_a_stale_resource_version_is_a_conflict() {
+    if !kubectl_available("a_write_with_a_stale_resource_version_is_a_conflict") {
+        return;
+    }
+    let sim = SimProcess::start(None);
+    sim.apply(NS_ARGOCD, &[]);
+    sim.apply(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: executor-staging, namespace: argocd}\nspec: {holderIdentity: first, leaseDurationSeconds: 15}\n",
+        &[],
+    );
+    let stale = sim.ok(&[
+        "get",
+        "lease",
+        "executor-staging",
+        "-n",
+        "argocd",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    // The first holder renews (a write that changes the object: an unchanged
+    // patch keeps the version, upstream and here): the version moves on.
+    let patch = |holder: &str, version: &str| {
+        format!(
+            r#"{{"metadata":{{"resourceVersion":"{version}"}},"spec":{{"holderIdentity":"{holder}","renewTime":"2026-12-07T20:00:0{}.000000Z"}}}}"#,
+            holder.len() % 10
+        )
+    };
+    sim.ok(&[
+        "patch",
+        "lease",
+        "executor-staging",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        &patch("first", &stale),
+    ]);
+    // A second run that read the old version tries to take over: refused.
+    let out = sim.kubectl(&[
+        "patch",
+        "lease",
+        "executor-staging",
+        "-n",
+        "argocd",
+        "--type=merge",
+        "-p",
+        &patch("second", &stale),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error from server (Conflict)")
+            && stderr.contains(
+                "the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        "{stderr}"
+    );
+    let holder = sim.ok(&[
+        "get",
+        "lease",
+        "executor-staging",
+        "-n",
+        "argocd",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder, "first");
+    // A replace (PUT) with the stale version is refused the same way.
+    let out = sim.kubectl_stdin(
+        &["replace", "-f", "-"],
+        &format!("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: executor-staging, namespace: argocd, resourceVersion: \"{stale}\"}}\nspec: {{holderIdentity: second}}\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Conflict"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
