@@ -191,6 +191,12 @@ pub struct GlobalArgs {
     /// Writes and sync requests in flight at once (default 16, 1-1000).
     #[arg(long, env = "CONCURRENCY", global = true, value_name = "N")]
     pub concurrency: Option<String>,
+    /// API requests per second, all callers together (default 200).
+    #[arg(long, env = "API_QPS", global = true, value_name = "N")]
+    pub api_qps: Option<String>,
+    /// API requests that may go at once after a quiet spell (default 400).
+    #[arg(long, env = "API_BURST", global = true, value_name = "N")]
+    pub api_burst: Option<String>,
     /// Run as one task of an orchestration Workflow: only the node of
     /// TARGET_SCOPE=app:NAME, its dependencies left to the Workflow.
     #[arg(long, env = "EXECUTOR_TASK", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", hide = true)]

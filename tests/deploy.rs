@@ -364,6 +364,38 @@ fn converges_through_faults_and_counts_retries() {
     assert!(failed > 0, "the fault rules must have fired");
 }
 
+/// The fault matrix of issue 18: API failure rates × seeds. Every request
+/// of the executor may be answered 503 (no `Retry-After`, as
+/// kube-apiserver's `NewServiceUnavailable` sends none) or have its
+/// connection reset. The deploy converges with exit 0 and no failure (no
+/// transient error reaches a script), and a re-run under the same faults
+/// writes nothing. The time bound is a benchmark (docs/benchmarks.md).
+#[test]
+fn a_flaky_api_server_costs_retries_not_the_run() {
+    for (errors, resets) in [(0.05, 0.01), (0.20, 0.05)] {
+        for seed in [11, 12] {
+            let mut config = demo_sim_config();
+            config.seed = seed;
+            config.faults = serde_json::from_value(serde_json::json!([
+                {"match": {"user": "admin"}, "rate": errors, "status": 503, "retryAfter": 0},
+                {"match": {"user": "admin"}, "rate": resets, "reset": true, "resetAfter": "500ms"}
+            ]))
+            .unwrap();
+            let platform = Platform::start(config);
+            let case = format!("{errors} errors, {resets} resets, seed {seed}");
+            let run = platform.run(&["deploy"]);
+            let report = run.report();
+            assert_eq!(run.code, 0, "{case}: {}", report["failures"]);
+            assert_eq!(report["failures"], serde_json::json!([]), "{case}");
+            assert!(report["metrics"]["retries"].as_u64().unwrap() > 0, "{case}: faults must have fired");
+            let mark = platform.audit().len();
+            let again = platform.run(&["deploy"]);
+            assert_eq!(again.code, 0, "{case}, re-run: {}", again.report()["failures"]);
+            assert_eq!(describe(&platform.writes_since(mark)), Vec::<String>::new(), "{case}: the re-run wrote");
+        }
+    }
+}
+
 #[test]
 fn a_sync_that_starts_before_the_answer_arrives_still_counts() {
     // Argo CD may start (and finish) a requested sync before the patch's

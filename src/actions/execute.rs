@@ -74,8 +74,7 @@ pub fn execute(
 
 async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {
     let settings = ClientSettings {
-        max_attempts: request.environment.retries.max_attempts,
-        backoff: request.environment.retries.backoff,
+        rate: request.api_rate,
         traceparent: Some(trace.traceparent()),
     };
     let cluster = KubeCluster::connect(&request.cluster, &settings)

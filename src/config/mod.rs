@@ -146,6 +146,19 @@ impl fmt::Display for Orchestration {
     }
 }
 
+/// The largest `API_QPS` or `API_BURST` accepted.
+pub const MAX_API_RATE: u32 = 100_000;
+
+fn parse_rate(text: &str) -> Result<std::num::NonZeroU32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n <= MAX_API_RATE => std::num::NonZeroU32::new(n)
+            .ok_or_else(|| format!("`{text}` is not a rate; expected a whole number from 1 to {MAX_API_RATE}")),
+        _ => Err(format!(
+            "`{text}` is not a rate; expected a whole number from 1 to {MAX_API_RATE}"
+        )),
+    }
+}
+
 fn parse_concurrency(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(n),
@@ -260,6 +273,8 @@ pub struct Request {
     pub orchestration: Orchestration,
     /// `CONCURRENCY`.
     pub concurrency: usize,
+    /// `API_QPS` and `API_BURST`: the client-side rate limit of API requests.
+    pub api_rate: (std::num::NonZeroU32, std::num::NonZeroU32),
     /// `EXECUTOR_TASK`: one task of an orchestration Workflow.
     pub task: bool,
     /// `TEARDOWN_CONFIRM` as given (checked against the environment's name).
@@ -537,6 +552,19 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
         DEFAULT_CONCURRENCY,
         &mut problems,
     );
+    let mut rate = |value: &Option<String>, var, default| {
+        parsed(
+            value,
+            var,
+            parse_rate,
+            std::num::NonZeroU32::new(default).unwrap_or(std::num::NonZeroU32::MIN),
+            &mut problems,
+        )
+    };
+    let api_rate = (
+        rate(&args.api_qps, "API_QPS", crate::k8s::throttle::DEFAULT_QPS),
+        rate(&args.api_burst, "API_BURST", crate::k8s::throttle::DEFAULT_BURST),
+    );
     let task = parsed(&args.task, "EXECUTOR_TASK", parse_bool, false, &mut problems);
     if task && !matches!(scope, Scope::App(_)) {
         problems.push(Problem::new(
@@ -631,6 +659,7 @@ pub fn load(action: Action, args: &GlobalArgs, output: &OutputSettings) -> Resul
                 critical: critical.unwrap_or_default(),
                 orchestration: if task { Orchestration::Local } else { orchestration },
                 concurrency,
+                api_rate,
                 task,
                 teardown_confirm: given(&args.teardown_confirm).map(str::to_owned),
             })

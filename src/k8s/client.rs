@@ -2,8 +2,9 @@
 //!
 //! The client is built from the validated kubeconfig with kube's own config
 //! loader (contexts, exec plugins, tokens, client certificates), then wrapped
-//! in two tower layers: request counting + `traceparent` (inner, so retries
-//! are counted) and the transient-failure retry policy (outer).
+//! in tower layers: request counting + `traceparent` (inner, so retries are
+//! counted), the client-side rate limit (`src/k8s/throttle.rs`, each
+//! attempt takes a token) and the transient-failure retry policy (outer).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use super::cluster::{BoxFuture, Cluster, Kind, KindEvent, KindStream, ObjectKey,
 use super::error::K8sError;
 use super::retry::TransientRetry;
 use super::stats::{ApiStats, stamp};
+use super::throttle::ThrottleLayer;
 use crate::config::ClusterAccess;
 
 /// The field manager of every apply the executor makes.
@@ -31,10 +33,8 @@ pub const FIELD_MANAGER: &str = "executor";
 /// Settings of the API client.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
-    /// Attempts per request for transient failures (first included).
-    pub max_attempts: u32,
-    /// First retry delay.
-    pub backoff: Duration,
+    /// Requests per second and burst of the client-side rate limit.
+    pub rate: (std::num::NonZeroU32, std::num::NonZeroU32),
     /// `traceparent` to send with every request.
     pub traceparent: Option<String>,
 }
@@ -83,17 +83,15 @@ impl KubeCluster {
             let stats = stats.clone();
             MapRequestLayer::new(move |request| stamp(&stats, traceparent.as_ref(), request))
         };
-        let retry = RetryLayer::new(TransientRetry::new(
-            settings.max_attempts,
-            settings.backoff,
-            stats.clone(),
-        ));
+        let retry = RetryLayer::new(TransientRetry::new(stats.clone()));
+        let throttle = ThrottleLayer::new(settings.rate.0, settings.rate.1);
         let builder = kube::client::ClientBuilder::try_from(config.clone()).map_err(|e| error(e.to_string()))?;
         // Retry needs a cloneable inner service; the buffer provides it.
         let buffer = tower::buffer::BufferLayer::new(1024);
         let client = builder
             .with_layer(&counting)
             .with_layer(&buffer)
+            .with_layer(&throttle)
             .with_layer(&retry)
             .build();
         Ok(KubeCluster {

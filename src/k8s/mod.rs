@@ -12,6 +12,7 @@ pub mod index;
 pub mod lease;
 pub mod retry;
 pub mod stats;
+pub mod throttle;
 pub mod wait;
 
 pub use cluster::{Cluster, Kind, ObjectKey, Propagation};

@@ -1,6 +1,16 @@
-//! Retrying transient API failures: throttling, server errors, broken
-//! connections — bounded by `retries.maxAttempts`, with exponential backoff
-//! from `retries.backoff`, honouring the server's `Retry-After`.
+//! Retrying transient API failures: throttling, unavailable servers, broken
+//! connections — with a short jittered exponential backoff of its own,
+//! honouring the server's `Retry-After`.
+//!
+//! The backoff follows client-go's `retry.DefaultBackoff` (10 ms, factor 5,
+//! jitter 10 %; k8s.io/client-go/util/retry/util.go), with more steps and a
+//! 5 s cap so that an API server answering one request in five with an
+//! error still converges. It is separate from `retries.*` of
+//! environment.yaml, which governs Argo CD operation retries: a failed
+//! request costs tens of milliseconds, not the seconds an operation retry
+//! waits. Errors that cannot be transient are not retried: any status but
+//! 429/5xx (401, 403, 404, 409, 422 ...) and transport errors of the TLS
+//! handshake (a CA that does not verify the server will not start to).
 //!
 //! It is a tower policy under the kube client, so every request is covered
 //! the same way. Watches are not retried here: the watcher restarts itself.
@@ -17,8 +27,16 @@ use tower::retry::Policy;
 
 use super::stats::ApiStats;
 
-/// Longest single wait between attempts.
-const MAX_DELAY: Duration = Duration::from_secs(30);
+/// Attempts per request, the first included.
+pub const ATTEMPTS: u32 = 8;
+/// First retry delay.
+const FIRST_DELAY: Duration = Duration::from_millis(10);
+/// Growth of the delay per retry.
+const FACTOR: u32 = 5;
+/// Longest computed wait between attempts.
+const MAX_DELAY: Duration = Duration::from_secs(5);
+/// Longest wait a server's `Retry-After` may ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The retry policy of one request (tower clones it per request).
 #[derive(Clone)]
@@ -29,11 +47,11 @@ pub struct TransientRetry {
 }
 
 impl TransientRetry {
-    /// `max_attempts` in all (the first included), first delay `backoff`.
-    pub fn new(max_attempts: u32, backoff: Duration, stats: Arc<ApiStats>) -> Self {
+    /// The policy of a fresh request.
+    pub fn new(stats: Arc<ApiStats>) -> Self {
         TransientRetry {
-            attempts_left: max_attempts.saturating_sub(1),
-            next_delay: backoff,
+            attempts_left: ATTEMPTS - 1,
+            next_delay: FIRST_DELAY,
             stats,
         }
     }
@@ -41,10 +59,28 @@ impl TransientRetry {
     fn take_delay(&mut self, server_hint: Option<Duration>) -> Duration {
         self.attempts_left -= 1;
         self.stats.record_retry();
-        let delay = self.next_delay.max(server_hint.unwrap_or_default()).min(MAX_DELAY);
-        self.next_delay = (self.next_delay * 2).min(MAX_DELAY);
+        // ±10 % jitter, so clients that failed together do not retry together.
+        let jittered = self.next_delay.mul_f64(0.9 + fastrand::f64() * 0.2);
+        let delay = jittered.max(server_hint.unwrap_or_default().min(MAX_RETRY_AFTER));
+        self.next_delay = (self.next_delay * FACTOR).min(MAX_DELAY);
         delay
     }
+}
+
+/// Whether a transport error may go away by itself: a reset or refused
+/// connection may, a TLS verification failure (an `InvalidData` I/O error
+/// in the chain, how the TLS layer reports a certificate it refuses) will not.
+fn transient_transport(error: &BoxError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return false;
+        }
+        current = error.source();
+    }
+    true
 }
 
 fn is_watch<B>(request: &Request<B>) -> bool {
@@ -54,6 +90,7 @@ fn is_watch<B>(request: &Request<B>) -> bool {
         .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"))
 }
 
+/// `Retry-After` in seconds (the form kube-apiserver sends).
 fn retry_after<B>(response: &Response<B>) -> Option<Duration> {
     let value = response.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
@@ -89,7 +126,8 @@ impl<Res> Policy<Request<Body>, Response<Res>, BoxError> for TransientRetry {
                 self.take_delay(hint)
             }
             Ok(_) => return None,
-            Err(_) => self.take_delay(None),
+            Err(error) if transient_transport(error) => self.take_delay(None),
+            Err(_) => return None,
         };
         tracing::debug!(
             phase = "api",
@@ -128,13 +166,32 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_honours_retry_after() {
+    fn backoff_grows_fivefold_with_jitter_and_honours_retry_after() {
         let stats = Arc::new(ApiStats::default());
-        let mut policy = TransientRetry::new(4, Duration::from_millis(100), stats.clone());
-        assert_eq!(policy.take_delay(None), Duration::from_millis(100));
-        assert_eq!(policy.take_delay(Some(Duration::from_secs(2))), Duration::from_secs(2));
-        assert_eq!(policy.take_delay(None), Duration::from_millis(400));
-        assert_eq!(policy.attempts_left, 0);
-        assert_eq!(stats.retries(), 3);
+        let mut policy = TransientRetry::new(stats.clone());
+        let first = policy.take_delay(None);
+        assert!((9..=11).contains(&first.as_millis()), "{first:?}");
+        let second = policy.take_delay(Some(Duration::from_secs(2)));
+        assert_eq!(second, Duration::from_secs(2), "Retry-After wins when longer");
+        let third = policy.take_delay(None);
+        assert!((225..=275).contains(&third.as_millis()), "{third:?}");
+        let capped = policy.take_delay(Some(Duration::from_secs(3600)));
+        assert_eq!(capped, MAX_RETRY_AFTER);
+        while policy.attempts_left > 1 {
+            policy.take_delay(None);
+        }
+        assert!(policy.take_delay(None) <= MAX_DELAY.mul_f64(1.1));
+        assert_eq!(stats.retries(), u64::from(ATTEMPTS - 1));
+    }
+
+    #[test]
+    fn a_refused_certificate_is_not_transient_but_a_reset_is() {
+        let tls: BoxError = Box::new(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert!(!transient_transport(&tls));
+        let reset: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(transient_transport(&reset));
     }
 }
