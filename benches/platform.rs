@@ -13,7 +13,9 @@
 //!   tasks kube-sim's pod runner starts as this executor), over the critical path;
 //! - peak memory (RSS) of a deploy of the reference platform;
 //! - validate: requests and wall vs `kubectl get applications -A -o json`,
-//!   and validate over 500 Applications.
+//!   and validate over 500 Applications;
+//! - the fault matrix: deploys under 5 % and 20 % API errors and resets vs
+//!   clean (alone with `PLATFORM_BENCH=faults`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // a benchmark: a panic is a failure
 
@@ -155,7 +157,45 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The fault matrix's time bound (issue 18): the whole deploy of the
+/// reference platform on a fresh cluster, clean and with every executor
+/// request answered 503 (no `Retry-After`) or reset at the given rates,
+/// three seeds each; medians compared within this one run.
+fn fault_matrix() {
+    let deploy = |errors: f64, resets: f64, seed: u64| {
+        let mut config = sim_config();
+        config.seed = seed;
+        if errors > 0.0 {
+            config.faults = serde_json::from_value(serde_json::json!([
+                {"match": {"user": "admin"}, "rate": errors, "status": 503, "retryAfter": 0},
+                {"match": {"user": "admin"}, "rate": resets, "reset": true, "resetAfter": "500ms"}
+            ]))
+            .unwrap();
+        }
+        let (report, wall, _) = env(config, None).run("deploy", &[]);
+        (wall, report["metrics"]["retries"].as_u64().unwrap_or(0))
+    };
+    let clean = median((1..=3).map(|seed| deploy(0.0, 0.0, seed).0).collect());
+    println!("fault matrix: clean deploy {} (median of 3)", secs(clean));
+    for (errors, resets) in [(0.05, 0.01), (0.20, 0.05)] {
+        let runs: Vec<(Duration, u64)> = (1..=3).map(|seed| deploy(errors, resets, seed)).collect();
+        let wall = median(runs.iter().map(|r| r.0).collect());
+        let retries: Vec<u64> = runs.iter().map(|r| r.1).collect();
+        println!(
+            "fault matrix: {:.0} % 503 + {:.0} % resets: exit 0 in 3 of 3, median {} = {:.2}× clean, retries {retries:?}",
+            errors * 100.0,
+            resets * 100.0,
+            secs(wall),
+            wall.as_secs_f64() / clean.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
+    if std::env::var("PLATFORM_BENCH").as_deref() == Ok("faults") {
+        fault_matrix();
+        return;
+    }
     let cp = critical_path();
     println!("critical path of the simulated delays: {}", secs(cp));
 
@@ -373,4 +413,6 @@ fn main() {
         secs(median(walls)),
         secs(kubectl)
     );
+
+    fault_matrix();
 }
