@@ -48,13 +48,35 @@ fn refuse_action(error: &clap::Error) -> Option<executor::outcome::Outcome> {
     use executor::config::{Action, Problem, Source};
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let action: Action = argv.get(1)?.to_str()?.parse().ok()?;
-    let plain = executor::cli::Cli::try_parse_from([argv[0].clone(), argv[1].clone()]).ok()?;
-    let rendered = error.render().to_string();
-    let first = rendered
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ");
-    let problem = Problem::new(Source::Args, first.to_owned());
-    Some(executor::actions::refuse(action, &plain.global, problem))
+    // Variables whose value is not UTF-8 are named one by one; for the
+    // report's other settings they count as not set.
+    let mut problems = Vec::new();
+    let mut command = <executor::cli::Cli as clap::CommandFactory>::command();
+    if error.kind() == ErrorKind::InvalidUtf8 {
+        let mut bad = Vec::new();
+        for arg in command.get_arguments() {
+            let Some(var) = arg.get_env() else { continue };
+            if std::env::var_os(var).is_some_and(|value| value.to_str().is_none()) {
+                bad.push(arg.get_id().clone());
+                let var: &'static str = Box::leak(var.to_string_lossy().into_owned().into_boxed_str());
+                problems.push(Problem::new(
+                    Source::Var(var),
+                    "the value is not UTF-8 text; expected a UTF-8 string (check the variable's encoding)",
+                ));
+            }
+        }
+        command = command.mut_args(|arg| if bad.contains(arg.get_id()) { arg.env(None) } else { arg });
+    }
+    let matches = command.try_get_matches_from([argv[0].clone(), argv[1].clone()]).ok()?;
+    let plain = <executor::cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches).ok()?;
+    if problems.is_empty() {
+        let rendered = error.render().to_string();
+        let first = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        problems.push(Problem::new(Source::Args, first.to_owned()));
+    }
+    Some(executor::actions::refuse_all(action, &plain.global, problems))
 }

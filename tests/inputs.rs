@@ -260,6 +260,36 @@ fn an_unknown_flag_is_named_in_the_report() {
     sandbox.assert_no_network();
 }
 
+/// A variable whose value is not UTF-8 is named in the report (issue 18:
+/// it exited 3 with clap's generic line and no report).
+#[test]
+fn a_non_utf8_variable_is_named_in_the_report() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let sandbox = Sandbox::new();
+    let output = Command::new(crate::harness::executor_bin())
+        .arg("validate")
+        .env_clear()
+        .envs(&sandbox.env)
+        .env("TARGET_SCOPE", std::ffi::OsStr::from_bytes(b"app:caf\xe9"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["status"], "Invalid");
+    assert!(
+        report["failures"]
+            .to_string()
+            .contains("TARGET_SCOPE: the value is not UTF-8 text"),
+        "{}",
+        report["failures"]
+    );
+    assert_eq!(
+        report["summary"]["environment"], "staging",
+        "the other variables still apply"
+    );
+    sandbox.assert_no_network();
+}
+
 /// Report and metrics destinations are checked before the run (issue 18:
 /// an unwritable REPORT_FILE was noticed only after the whole deploy): exit
 /// 3 naming them, nothing touched, and the report comes out on stdout

@@ -32,7 +32,12 @@ pub fn run(action: Action, args: &GlobalArgs) -> Outcome {
 /// like every other input problem, exit 3, nothing touched. `args` are the
 /// settings the environment gives (where the report goes, its format).
 pub fn refuse(action: Action, args: &GlobalArgs, command_line: Problem) -> Outcome {
-    run_with(action, args, vec![command_line])
+    refuse_all(action, args, vec![command_line])
+}
+
+/// [`refuse`] with several problems (each variable whose value is not UTF-8).
+pub fn refuse_all(action: Action, args: &GlobalArgs, problems: Vec<Problem>) -> Outcome {
+    run_with(action, args, problems)
 }
 
 fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
