@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rhai::{AST, Dynamic, Engine, Scope};
 
+use super::calls::{KnownFunctions, unknown};
 use super::error::{Origins, ScriptError, from_rhai};
 use super::source::{Library, Source};
 use crate::config::problem::{Problem, Source as ProblemSource};
@@ -112,8 +113,9 @@ pub struct Needs<'a> {
 /// Compiles everything `needs` names, collecting every problem.
 ///
 /// # Errors
-/// A problem per script that cannot be read or compiled, or that lacks the
-/// function its role requires.
+/// A problem per script that cannot be read or compiled, that calls a
+/// function existing nowhere ([`super::calls`]), or that lacks the
+/// function its role requires with the right number of parameters.
 pub fn compile_all(
     engine: &Engine,
     library: &Library,
@@ -122,6 +124,7 @@ pub fn compile_all(
 ) -> Result<Compiled, Vec<Problem>> {
     let mut compiled = Compiled::default();
     let mut problems = Vec::new();
+    let known = KnownFunctions::of(engine);
     let take = |source: Result<Source, String>, what: &str, problems: &mut Vec<Problem>| -> Option<Script> {
         match source {
             Err(message) => {
@@ -130,6 +133,21 @@ pub fn compile_all(
             }
             Ok(source) => match compile(engine, source, origins) {
                 Ok(script) => {
+                    for (name, position) in unknown(&known, &script.ast) {
+                        let at = match (position.line(), position.position()) {
+                            (Some(line), Some(column)) => {
+                                ProblemSource::at(script.source.display.clone(), line as u64, column as u64)
+                            }
+                            _ => ProblemSource::file(script.source.display.clone()),
+                        };
+                        problems.push(Problem::new(
+                            at,
+                            format!(
+                                "`{name}` is not a function: not a primitive, not defined in the script ({})",
+                                script.source.origin
+                            ),
+                        ));
+                    }
                     tracing::info!(
                         phase = "scripts",
                         "{what}: {} ({})",
@@ -159,16 +177,28 @@ pub fn compile_all(
                     &format!("hook {point} of {}", node.name),
                     &mut problems,
                 ) {
-                    let defines: Vec<String> = script.ast.iter_functions().map(|f| f.name.to_owned()).collect();
                     let wanted = HookPoint::ALL
                         .iter()
                         .find(|p| p.key() == point)
                         .map_or("", |p| p.function());
-                    if !defines.iter().any(|d| d == wanted) {
+                    let arities: Vec<usize> = script
+                        .ast
+                        .iter_functions()
+                        .filter(|f| f.name == wanted)
+                        .map(|f| f.params.len())
+                        .collect();
+                    if !arities.contains(&2) {
+                        let found = match arities.first() {
+                            None => String::new(),
+                            Some(n) => format!(
+                                " (it defines `fn {wanted}` with {n} parameter{})",
+                                if *n == 1 { "" } else { "s" }
+                            ),
+                        };
                         problems.push(Problem::new(
                             ProblemSource::file(script.source.display.clone()),
                             format!(
-                                "hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`",
+                                "hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`{found}",
                                 node.name
                             ),
                         ));

@@ -1,6 +1,7 @@
 //! Scripting: the sandboxed Rhai engine, where scripts come from, how they
 //! are compiled and run, and the primitives they call.
 
+pub mod calls;
 pub mod compile;
 pub mod control;
 pub mod convert;
