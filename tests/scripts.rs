@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Platform, Sandbox, demo_sim_config};
+use crate::harness::{Platform, Sandbox, demo_sim_config, describe};
 
 #[test]
 fn bundled_script_tests_pass() {
@@ -271,6 +271,64 @@ fn a_printed_secret_is_redacted() {
         run.stderr
     );
     assert!(run.stderr.contains("password is <redacted>"), "{}", run.stderr);
+}
+
+/// Issue 18: a secret of `$SECRETS_DIR` stays a handle through every
+/// conversion Rhai offers and every primitive that takes a map; only a
+/// Secret's `stringData`/`data` given to `k8s::apply` may hold it, and what
+/// comes back from the cluster is a handle again. Each attempt's result (or
+/// error) is printed reversed, character by character, so a value that
+/// became text anywhere would show up as `eulav-2retnuh-t3rc3s` too.
+#[test]
+fn a_secret_cannot_be_turned_into_text() {
+    let platform = Platform::start(demo_sim_config());
+    std::fs::write(
+        platform.sandbox.secrets_dir().join("api-token"),
+        "s3cr3t-hunter2-value\n",
+    )
+    .unwrap();
+    let script = r#"
+fn run_one(f) {
+    try { return `${f.call()}`; } catch (e) { return `refused: ${e}`; }
+}
+let p = secrets::read("api-token");
+let pod = #{apiVersion: "v1", kind: "Pod", metadata: #{name: "x", namespace: "default"}, status: #{phase: "Failed", message: p}};
+let attempts = [
+    || `${p}`, || p.to_string(), || p.to_debug(), || "" + p, || p + "", || p == "s3cr3t-hunter2-value",
+    || p.len(), || p.to_chars(), || p.split("-"), || p.sub_string(0, 3), || { let n = 0; for c in p { n += 1; } n },
+    || #{a: p}.to_json(), || [p].to_string(), || type_of(p),
+    || health::assess(pod), || k8s::key(pod),
+    || k8s::apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "leak", namespace: "default"}, data: #{v: p}}),
+    || report::recommend(p),
+    || { k8s::apply(#{apiVersion: "v1", kind: "Secret", metadata: #{name: "kept", namespace: "default"}, stringData: #{v: p}});
+         let back = k8s::get("v1", "Secret", "default", "kept");
+         `${back.data.v}` + back.data.v },
+];
+let i = 0;
+for attempt in attempts {
+    let out = run_one(attempt);
+    let chars = out.to_chars();
+    chars.reverse();
+    print(`attempt ${i}: ${out} / ${chars}`);
+    i += 1;
+}
+"#;
+    platform.sandbox.config_file("scripts/deploy.rhai", script);
+    let run = platform.run(&["deploy"]);
+    let all = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(all.matches("attempt ").count(), 19, "{}", run.stderr);
+    for leaked in ["s3cr3t-hunter2-value", "eulav-2retnuh-t3rc3s", "s3c", "3c3s", "hunter2"] {
+        assert!(!all.contains(leaked), "`{leaked}` leaked:\n{all}");
+    }
+    // The two writes that had to be refused were, at their line; the Secret was written.
+    assert!(all.contains("a secret cannot go here (`data.v`)"), "{all}");
+    assert!(all.contains("a secret cannot go here (`status.message`)"), "{all}");
+    let writes = describe(&platform.writes_since(0));
+    assert!(!writes.iter().any(|w| w.contains("leak")), "{writes:?}");
+    assert!(
+        writes.iter().any(|w| w.contains("secrets") && w.contains("kept")),
+        "{writes:?}"
+    );
 }
 
 #[test]

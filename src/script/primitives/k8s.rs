@@ -10,7 +10,7 @@ use super::{duration_arg, register};
 use crate::k8s::apply::{self, ApplyAction};
 use crate::k8s::wait::wait_for;
 use crate::k8s::{Kind, ObjectKey, Propagation};
-use crate::script::convert::{text, to_dynamic, to_json};
+use crate::script::convert::{text, to_dynamic, to_json, to_object_json};
 use crate::script::host::{Host, script_error};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -119,6 +119,11 @@ pub fn summary(results: &[apply::Applied]) -> Dynamic {
 
 fn json_of(value: &Dynamic) -> Result<Value> {
     to_json(value).map_err(script_error)
+}
+
+/// An object to write: a secret may be a value of a Secret's data.
+fn object_json_of(value: &Dynamic) -> Result<Value> {
+    to_object_json(value).map_err(script_error)
 }
 
 /// Objects keyed by `metadata.name`; objects without one are left out.
@@ -241,7 +246,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         &["object: Map", "Map"],
         "Server-side apply with the executor's field manager. Compares with the\nlive object first and writes nothing when nothing would change (and\nnothing at all in a dry run). Returns the live object.\n\n```rhai\nk8s::apply(#{apiVersion: \"v1\", kind: \"Namespace\", metadata: #{name: \"demo\"}});\n```",
         move |object: Map| -> Result<Dynamic> {
-            let object = json_of(&Dynamic::from_map(object))?;
+            let object = object_json_of(&Dynamic::from_map(object))?;
             ensure(&h, &object).map(|a| to_dynamic(&a.live))
         },
     );
@@ -253,7 +258,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         &["object: Map", "Map"],
         "Like `k8s::apply`, but returns what happened:\n`#{action, changed, why, object}` where `action` is `Created`, `Updated`,\n`Unchanged`, `WouldCreate` or `WouldUpdate` and `why` lists the differences.",
         move |object: Map| -> Result<Dynamic> {
-            let object = json_of(&Dynamic::from_map(object))?;
+            let object = object_json_of(&Dynamic::from_map(object))?;
             ensure(&h, &object).map(|a| applied_map(&a))
         },
     );
@@ -265,7 +270,7 @@ pub fn module(host: &Arc<Host>) -> Module {
         &["objects: Array", "Map"],
         "Applies objects that may go in parallel (compare first, as `k8s::apply`).\nCustomResourceDefinitions among them are waited `Established` before it\nreturns. Returns counts: `#{created, updated, unchanged, wouldcreate, wouldupdate, changed}`.",
         move |objects: Array| -> Result<Dynamic> {
-            let objects = objects.iter().map(json_of).collect::<Result<Vec<_>>>()?;
+            let objects = objects.iter().map(object_json_of).collect::<Result<Vec<_>>>()?;
             apply_all(&h, &objects).map(|r| summary(&r))
         },
     );

@@ -54,6 +54,13 @@ pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
     engine.register_fn("to_debug", |_: &mut super::convert::SecretValue| {
         crate::redact::REDACTED.to_owned()
     });
+    engine.register_type_with_name::<super::convert::EncodedSecretValue>("SecretValue");
+    engine.register_fn("to_string", |_: &mut super::convert::EncodedSecretValue| {
+        crate::redact::REDACTED.to_owned()
+    });
+    engine.register_fn("to_debug", |_: &mut super::convert::EncodedSecretValue| {
+        crate::redact::REDACTED.to_owned()
+    });
     for (name, module) in modules(host) {
         engine.register_static_module(name, module.into());
     }
