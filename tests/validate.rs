@@ -268,3 +268,59 @@ fn no_script_can_make_validate_or_a_dry_run_write() {
     let writes = platform.writes_since(mark);
     assert!(writes.is_empty(), "a dry run wrote:\n{:#?}", describe(&writes));
 }
+
+/// Issue 18, "causes named precisely": a kubeconfig whose CA does not
+/// verify the server, whose CA is not a certificate, or whose exec plugin
+/// is missing is a kubeconfig problem: exit 3 at once, naming the variable
+/// actually used (KUBECONFIG_PATH here, KUBECONFIG_DATA after) and the real
+/// reason, no retries, nothing sent past the TLS handshake.
+#[test]
+fn kubeconfig_problems_name_the_variable_used_and_the_real_cause() {
+    use base64::Engine as _;
+    let mut platform = Platform::start(demo_sim_config());
+    let path = std::path::PathBuf::from(&platform.sandbox.env["KUBECONFIG_PATH"]);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let with_ca = |ca: &[u8]| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(ca);
+        original
+            .lines()
+            .map(|line| match line.split_once("certificate-authority-data:") {
+                Some((indent, _)) => format!("{indent}certificate-authority-data: {encoded}"),
+                None => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Another CA's certificate: the handshake fails, said as such.
+    let other_ca =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client.crt")).unwrap();
+    let cases = [
+        (with_ca(&other_ca), "KUBECONFIG_PATH: cannot use the kubeconfig's context", "TLS certificate is not accepted"),
+        (with_ca(b"not a certificate"), "certificate-authority-data is not a base64-encoded PEM certificate", ""),
+        (
+            original.replace("    token: ", "    exec: {apiVersion: client.authentication.k8s.io/v1, command: /nonexistent/kubelogin, interactiveMode: Never}\n    x-token: "),
+            "KUBECONFIG_PATH: cannot use the kubeconfig's context",
+            "unable to run auth exec",
+        ),
+    ];
+    for (kubeconfig, first, second) in &cases {
+        std::fs::write(&path, kubeconfig).unwrap();
+        let mark = platform.audit().len();
+        let run = platform.run(&["validate"]);
+        run.assert_invalid(first);
+        run.assert_invalid(second);
+        assert_eq!(
+            platform.audit().len(),
+            mark,
+            "nothing past the handshake reached the server"
+        );
+    }
+    // The same wrong CA given as KUBECONFIG_DATA is named as that.
+    platform.sandbox.unset("KUBECONFIG_PATH").set(
+        "KUBECONFIG_DATA",
+        &base64::engine::general_purpose::STANDARD.encode(&cases[0].0),
+    );
+    platform
+        .run(&["validate"])
+        .assert_invalid("KUBECONFIG_DATA: cannot use the kubeconfig's context");
+}

@@ -77,9 +77,23 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         rate: request.api_rate,
         traceparent: Some(trace.traceparent()),
     };
+    let variable = request.cluster.variable();
     let cluster = KubeCluster::connect(&request.cluster, &settings)
         .await
-        .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var("KUBECONFIG_DATA"), e.to_string())]))?;
+        .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var(variable), e.to_string())]))?;
+    // One request before anything else: a server the kubeconfig's CA does
+    // not verify is a kubeconfig problem (exit 3 naming the variable), not
+    // an unreachable cluster. Other failures are left to the run's own
+    // handling (retries, reasons).
+    if let Err(error @ crate::k8s::K8sError::Tls { .. }) = crate::k8s::Cluster::version(&cluster).await {
+        return Err(Refusal::Invalid(vec![Problem::new(
+            Source::Var(variable),
+            format!(
+                "cannot use the kubeconfig's context `{}`: {error}",
+                request.cluster.context
+            ),
+        )]));
+    }
     let stats = cluster.stats();
 
     // A workflow task never bootstraps: it needs no bundle.

@@ -40,6 +40,17 @@ pub struct ClusterAccess {
     pub path: Option<PathBuf>,
 }
 
+impl ClusterAccess {
+    /// The variable the credentials came from, to name in problems.
+    pub fn variable(&self) -> &'static str {
+        if self.path.is_some() {
+            "KUBECONFIG_PATH"
+        } else {
+            "KUBECONFIG_DATA"
+        }
+    }
+}
+
 impl std::fmt::Debug for ClusterAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterAccess")
@@ -287,6 +298,20 @@ fn current_server(kubeconfig: &Kubeconfig, source: &Source) -> Result<(String, S
             "cluster `{}` has an invalid server URL",
             context.cluster
         )));
+    }
+    // A CA that is not a certificate would make every request fail the TLS
+    // handshake (kube-rs skips what it cannot parse): name it here.
+    if let Some(data) = &cluster.certificate_authority_data {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        if !decoded.is_some_and(|pem| pem.contains("-----BEGIN CERTIFICATE-----")) {
+            return Err(problem(format!(
+                "cluster `{}`: certificate-authority-data is not a base64-encoded PEM certificate (expected `-----BEGIN CERTIFICATE-----` once decoded)",
+                context.cluster
+            )));
+        }
     }
     Ok((context_name.to_owned(), server))
 }

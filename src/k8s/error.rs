@@ -29,6 +29,19 @@ pub enum K8sError {
         /// The underlying error.
         message: String,
     },
+    /// The TLS handshake failed: the server's certificate is not trusted by
+    /// the kubeconfig's CA, expired, or names another host. Never retried.
+    #[error(
+        "{verb} {what}: the API server's TLS certificate is not accepted ({message}); check the kubeconfig's certificate-authority and server"
+    )]
+    Tls {
+        /// The Kubernetes verb.
+        verb: &'static str,
+        /// The object or collection.
+        what: String,
+        /// The TLS layer's reason (e.g. `invalid peer certificate: UnknownIssuer`).
+        message: String,
+    },
     /// The cluster does not serve this kind.
     #[error("the cluster does not serve {kind} in {api_version}")]
     UnknownKind {
@@ -73,6 +86,32 @@ pub enum K8sError {
     },
 }
 
+/// The error and its causes as one line (`a: b: c`, repeats dropped: the
+/// top-level text alone is often just "client error (Connect)"), and
+/// whether the TLS layer refused the server (a `rustls::Error` in the
+/// chain, or inside an I/O error of it).
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    let mut parts: Vec<String> = Vec::new();
+    let mut tls = false;
+    let mut current = Some(error);
+    while let Some(error) = current {
+        // An I/O error's `source()` skips the error it wraps, and the
+        // connector nests them (`Other` around `InvalidData` around
+        // rustls' error): look inside each.
+        let mut inner: &(dyn std::error::Error + 'static) = error;
+        while let Some(wrapped) = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            inner = wrapped;
+        }
+        tls |= inner.downcast_ref::<rustls::Error>().is_some();
+        let text = error.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    (parts.join(": "), tls)
+}
+
 impl K8sError {
     /// The HTTP status code, for API errors.
     pub fn code(&self) -> Option<u16> {
@@ -107,11 +146,15 @@ impl K8sError {
                 reason: status.reason.clone(),
                 message: status.message.clone(),
             },
-            other => K8sError::Connection {
-                verb,
-                what,
-                message: crate::redact::scrub(&other.to_string()).into_owned(),
-            },
+            other => {
+                let (message, tls) = causes(&other);
+                let message = crate::redact::scrub(&message).into_owned();
+                if tls {
+                    K8sError::Tls { verb, what, message }
+                } else {
+                    K8sError::Connection { verb, what, message }
+                }
+            }
         }
     }
 }

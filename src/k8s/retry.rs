@@ -68,19 +68,10 @@ impl TransientRetry {
 }
 
 /// Whether a transport error may go away by itself: a reset or refused
-/// connection may, a TLS verification failure (an `InvalidData` I/O error
-/// in the chain, how the TLS layer reports a certificate it refuses) will not.
+/// connection may, a TLS verification failure (a `rustls::Error` in the
+/// chain, see [`super::error::causes`]) will not.
 fn transient_transport(error: &BoxError) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
-    while let Some(error) = current {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
-            return false;
-        }
-        current = error.source();
-    }
-    true
+    !super::error::causes(error.as_ref()).1
 }
 
 fn is_watch<B>(request: &Request<B>) -> bool {
@@ -186,9 +177,10 @@ mod tests {
 
     #[test]
     fn a_refused_certificate_is_not_transient_but_a_reset_is() {
+        // How hyper's connector hands rustls' refusal up: inside an I/O error.
         let tls: BoxError = Box::new(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            "invalid peer certificate: UnknownIssuer",
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         ));
         assert!(!transient_transport(&tls));
         let reset: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
