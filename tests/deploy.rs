@@ -387,11 +387,18 @@ fn a_flaky_api_server_costs_retries_not_the_run() {
             let report = run.report();
             assert_eq!(run.code, 0, "{case}: {}", report["failures"]);
             assert_eq!(report["failures"], serde_json::json!([]), "{case}");
-            assert!(report["metrics"]["retries"].as_u64().unwrap() > 0, "{case}: faults must have fired");
+            assert!(
+                report["metrics"]["retries"].as_u64().unwrap() > 0,
+                "{case}: faults must have fired"
+            );
             let mark = platform.audit().len();
             let again = platform.run(&["deploy"]);
             assert_eq!(again.code, 0, "{case}, re-run: {}", again.report()["failures"]);
-            assert_eq!(describe(&platform.writes_since(mark)), Vec::<String>::new(), "{case}: the re-run wrote");
+            assert_eq!(
+                describe(&platform.writes_since(mark)),
+                Vec::<String>::new(),
+                "{case}: the re-run wrote"
+            );
         }
     }
 }
@@ -466,7 +473,7 @@ fn killed_mid_run_and_rerun_converges_to_a_clean_deploy() {
 
 /// What a deploy leaves: every Application's spec and health, and the
 /// bootstrap objects by kind and name.
-fn state(platform: &Platform) -> BTreeMap<String, String> {
+pub(crate) fn state(platform: &Platform) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(text) = kubectl(platform, &["get", "applications", "-A", "-o", "json"]) else {
         return out;

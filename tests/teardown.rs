@@ -408,3 +408,74 @@ fn argo_cd_is_kept_while_applications_it_manages_remain() {
     let servers = names(&platform, &["get", "deployments", "-n", "argocd", "-o", "name"]);
     assert!(!servers.is_empty(), "Argo CD's workloads are kept");
 }
+
+/// Issue 18's SIGKILL loop for teardown: kill it twice at points drawn from
+/// a seed (printed; `KILL_SEED` replays one), re-run it, and compare what is
+/// left with a clean deploy-and-teardown on a fresh cluster, plus the
+/// namespaces, normalised to names.
+#[test]
+fn killed_mid_teardown_and_rerun_ends_as_a_clean_teardown() {
+    let seed: u64 = std::env::var("KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                .into()
+        });
+    let mut draw = {
+        let mut state = seed;
+        move |below: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % below
+        }
+    };
+    let mut platform = deployed_with(demo_sim_config());
+    // A killed run's lease expires within 15 s; each re-run waits for it.
+    platform
+        .sandbox
+        .set("TEARDOWN_CONFIRM", "demo")
+        .set("LOCK_TIMEOUT", "60s");
+    let mut kill_points = Vec::new();
+    for _ in 0..2 {
+        let deletes_before_kill = 1 + draw(20) as usize;
+        kill_points.push(deletes_before_kill);
+        let mark = platform.audit().len();
+        let mut child = platform.spawn("teardown", &[], false);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while platform
+            .writes_since(mark)
+            .iter()
+            .filter(|e| e.verb == "delete")
+            .count()
+            < deletes_before_kill
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.kill(); // SIGKILL (it may have finished already: then nothing to kill)
+        child.wait().unwrap();
+    }
+    let run = platform.run(&["teardown"]);
+    assert_eq!(
+        run.code,
+        0,
+        "seed {seed}, kill points {kill_points:?}: {}",
+        run.report()["failures"]
+    );
+
+    let mut clean = deployed_with(demo_sim_config());
+    clean.sandbox.set("TEARDOWN_CONFIRM", "demo");
+    assert_eq!(clean.run(&["teardown"]).code, 0);
+    let left = |p: &Platform| (crate::deploy::state(p), names(p, &["get", "namespaces", "-o", "name"]));
+    assert_eq!(
+        left(&platform),
+        left(&clean),
+        "seed {seed}, kill points {kill_points:?}"
+    );
+}
