@@ -219,19 +219,22 @@ fn no_script_can_make_validate_or_a_dry_run_write() {
             "scripts/validate.rhai",
             format!("{delete};\n"),
             "scripts/validate.rhai",
+            "validate",
         ),
         (
             "health/apps_Deployment.rhai",
             format!("fn health(obj) {{\n  {delete};\n  #{{status: \"Healthy\", message: \"\"}}\n}}\n"),
             "apps_Deployment",
+            "a health check",
         ),
         (
             "policies/wipe.rhai",
             "fn check(input) {\n  k8s::apply(#{apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{name: \"x\", namespace: \"argocd\"}});\n  #{severity: \"required\", results: []}\n}\n".to_owned(),
             "wipe",
+            "a compliance policy",
         ),
     ];
-    for (file, text, named) in &cases {
+    for (file, text, named, who) in &cases {
         let path = platform.sandbox.config_file(file, text);
         let mark = platform.audit().len();
         let run = platform.run(&["validate"]);
@@ -243,13 +246,35 @@ fn no_script_can_make_validate_or_a_dry_run_write() {
         );
         let said = format!("{}{}", run.stdout, run.stderr);
         assert!(
-            said.contains("refused: validate never changes the cluster"),
+            said.contains(&format!("refused: {who} never changes the cluster")),
             "{file}: the refusal is named\n{said}"
         );
         assert!(said.contains(named), "{file}: the script is named\n{said}");
         assert_read_only(&platform, mark);
         std::fs::remove_file(path).unwrap();
     }
+
+    // Health checks are read-only in every action: the same hostile check
+    // during a deploy is refused too (the deploy fails, nothing deleted).
+    let path = platform.sandbox.config_file("health/apps_Deployment.rhai", &cases[1].1);
+    let mark = platform.audit().len();
+    let run = platform.run(&["deploy"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("refused: a health check never changes the cluster"),
+        "{said}"
+    );
+    let deletes: Vec<_> = platform
+        .writes_since(mark)
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .collect();
+    assert!(
+        deletes.is_empty(),
+        "a health check deleted during deploy:\n{:#?}",
+        describe(&deletes)
+    );
+    std::fs::remove_file(path).unwrap();
 
     // DRY_RUN: the write primitives say what they would do, and the
     // read-only handle beneath them holds should one forget.

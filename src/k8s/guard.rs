@@ -8,7 +8,10 @@
 //! whatever it calls: `k8s::apply`, `k8s::delete`, a sync request all end in
 //! [`K8sError::ReadOnly`] at the script line that asked, before any request
 //! leaves the process. Deploy and teardown get [`WritePolicy::Locked`]: the
-//! first write takes the environment's lease ([`super::lease`]). Reads,
+//! first write takes the environment's lease ([`super::lease`]). Health
+//! checks and compliance policies are read-only in every action: while one
+//! runs, its thread refuses writes whatever the policy
+//! ([`crate::script::control::read_only`]). Reads,
 //! watches and access reviews (which the API server never persists) pass
 //! through.
 
@@ -48,6 +51,13 @@ impl Guarded {
 
     /// Whether a write (`verb` of `what`) may go ahead.
     async fn admit(&self, verb: &'static str, what: impl FnOnce() -> String) -> Result<(), K8sError> {
+        if let Some(why) = crate::script::control::read_only_reason() {
+            return Err(K8sError::ReadOnly {
+                verb,
+                what: what(),
+                why,
+            });
+        }
         match &self.policy {
             WritePolicy::ReadOnly(why) => Err(K8sError::ReadOnly {
                 verb,

@@ -46,6 +46,32 @@ pub fn current() -> Option<Scope> {
     CURRENT.with(|c| c.borrow().last().cloned())
 }
 
+thread_local! {
+    static READ_ONLY: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (a health check or a compliance policy) with every write of
+/// this thread refused as `why` (see [`crate::k8s::guard`]): they judge
+/// what they are given and change nothing, in every action. A primitive's
+/// requests run on the calling thread (`Host::block_on`), so the refusal
+/// reaches every write the script asks for.
+pub fn read_only<R>(why: &'static str, f: impl FnOnce() -> R) -> R {
+    let outer = READ_ONLY.with(|flag| flag.replace(Some(why)));
+    struct Restore(Option<&'static str>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            READ_ONLY.with(|flag| flag.set(self.0));
+        }
+    }
+    let _restore = Restore(outer);
+    f()
+}
+
+/// Why writes are refused on this thread right now, if they are.
+pub fn read_only_reason() -> Option<&'static str> {
+    READ_ONLY.with(std::cell::Cell::get)
+}
+
 /// Why a script was stopped from the outside.
 pub const TERMINATED_DEADLINE: &str = "deadline";
 /// The run was cancelled (signal or `ACTION_TIMEOUT`).

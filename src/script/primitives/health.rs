@@ -36,18 +36,19 @@ pub fn assess(host: &Host, object: &Value) -> Result<Health> {
         && let Some(script) = scripts.health.get(&key)
     {
         let engine = host.engine()?;
-        let result: Dynamic = engine
-            .call_fn_with_options(
+        let result: Dynamic = crate::script::control::read_only("a health check", || {
+            engine.call_fn_with_options(
                 CallFnOptions::new().eval_ast(false),
                 &mut Scope::new(),
                 &script.ast,
                 "health",
                 (to_dynamic(object),),
             )
-            .map_err(|e| {
-                let located = crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
-                script_error(format!("health check {key}: {located}"))
-            })?;
+        })
+        .map_err(|e| {
+            let located = crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
+            script_error(format!("health check {key}: {located}"))
+        })?;
         return health_of(&result)
             .map_err(|m| script_error(format!("health check {key} ({}): {m}", script.source.display)));
     }

@@ -194,13 +194,15 @@ pub fn module(host: &Arc<Host>) -> Module {
             let mut out = Array::new();
             for (name, script) in &scripts.policies {
                 let origin = script.source.origin.to_string();
-                let called = engine.call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new(),
-                    &mut Scope::new(),
-                    &script.ast,
-                    "check",
-                    (input.clone(),),
-                );
+                let called = crate::script::control::read_only("a compliance policy", || {
+                    engine.call_fn_with_options::<Dynamic>(
+                        CallFnOptions::new(),
+                        &mut Scope::new(),
+                        &script.ast,
+                        "check",
+                        (input.clone(),),
+                    )
+                });
                 let entry = match called
                     .map_err(|e| {
                         let located = crate::script::error::from_rhai(&e, &script.source.display, &h.origins);
