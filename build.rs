@@ -1,5 +1,6 @@
 //! Embeds the bundled Rhai scripts (`scripts/`, `stdlib/`) in the binary, so
-//! the executor needs no files beside it to run its default behaviour.
+//! the executor needs no files beside it to run its default behaviour, and
+//! records the Rhai version Cargo.lock resolved (for `executor version`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,16 @@ fn main() {
         }
     }
     table.push_str("];\n");
+    // The Rhai version `executor version` prints: the one Cargo.lock resolved.
+    let lock = manifest.join("Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let rhai = text
+        .split("[[package]]")
+        .find(|package| package.contains("\nname = \"rhai\"\n"))
+        .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map_or("unknown", |v| v.trim_matches('"'));
+    println!("cargo:rustc-env=EXECUTOR_RHAI_VERSION={rhai}");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("bundled_scripts.rs");
     if let Err(error) = std::fs::write(&out, table) {
         println!("cargo:warning=cannot write {}: {error}", out.display());

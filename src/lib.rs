@@ -98,6 +98,6 @@ pub fn version() -> String {
             ));
         }
     }
-    out.push_str(&format!("rhai {} (scripting)\n", "1.27"));
+    out.push_str(&format!("rhai {} (scripting)\n", env!("EXECUTOR_RHAI_VERSION")));
     out
 }
