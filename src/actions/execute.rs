@@ -172,6 +172,16 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     if let Some(bundle) = bundle {
         let _ = host.bundle.set(Arc::new(bundle));
     }
+    // Taking the lease from a run active since this one read the cluster:
+    // forget what was read, so every later decision reads again.
+    if let Some(lock) = &lock {
+        let weak = Arc::downgrade(&host);
+        lock.on_stale(Box::new(move || {
+            if let Some(host) = weak.upgrade() {
+                host.index.forget();
+            }
+        }));
+    }
     let library = Library::new(&request.config_dir);
     let mut engine = engine::build(&library, &origins, Limits::default());
     primitives::register_all(&mut engine, &host);

@@ -75,6 +75,16 @@ fn labels_match(object: &Value, selector: Option<&str>) -> bool {
 }
 
 impl LiveIndex {
+    /// Forgets everything seen: later lookups ask the cluster again.
+    pub fn forget(&self) {
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.clear();
+        }
+        if let Ok(mut listed) = self.listed.lock() {
+            listed.clear();
+        }
+    }
+
     /// Records the result of a list.
     pub fn record_list(&self, kind: &Kind, namespace: Option<&str>, selector: Option<&str>, items: &[Value]) {
         if let Ok(mut objects) = self.objects.lock() {

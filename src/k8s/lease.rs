@@ -99,6 +99,21 @@ pub struct Lock {
     refusal: Mutex<String>,
     /// Cancelled when the lease is refused: the run stops at once.
     cancel: tokio_util::sync::CancellationToken,
+    /// When this run started reading the cluster (the lock's creation).
+    since: jiff::Timestamp,
+    /// Called when the lease is taken from a run that was active after
+    /// `since`: what this run read before may be stale.
+    on_stale: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// Whether another run held `lease` after `since` (renewed or released
+/// then): writes of its may postdate what this run read.
+fn active_since(lease: &Value, me: &str, since: jiff::Timestamp) -> bool {
+    let other = lease["spec"]["holderIdentity"].as_str() != Some(me);
+    let renewed = lease["spec"]["renewTime"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    other && renewed.is_none_or(|renewed| renewed >= since)
 }
 
 impl Lock {
@@ -111,7 +126,18 @@ impl Lock {
             refused: std::sync::atomic::AtomicBool::new(false),
             refusal: Mutex::new(String::new()),
             cancel,
+            since: jiff::Timestamp::now(),
+            on_stale: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Registers what to forget should the lease come from a run active
+    /// since this one started (the run's cache of live objects): after
+    /// acquiring, the run re-reads the state it decides on.
+    pub fn on_stale(&self, forget: Box<dyn Fn() + Send + Sync>) {
+        if let Ok(mut hooks) = self.on_stale.lock() {
+            hooks.push(forget);
+        }
     }
 
     /// Why the lease was refused (empty if it was not).
@@ -147,6 +173,7 @@ impl Lock {
     async fn acquire(&self, cluster: &dyn Cluster) -> Result<(), K8sError> {
         let key = self.settings.key();
         let started = tokio::time::Instant::now();
+        let mut stale = false;
         loop {
             let now = micro_now();
             let attempt = match cluster.get(&key).await? {
@@ -171,6 +198,7 @@ impl Lock {
                     }
                 }
                 Some(lease) => {
+                    stale |= active_since(&lease, &self.settings.holder, self.since);
                     if let Some(holder) = held_by_other(&lease, &self.settings.holder) {
                         if started.elapsed() >= self.settings.wait {
                             let error = K8sError::Locked {
@@ -200,6 +228,15 @@ impl Lock {
             match attempt {
                 Ok(_) => {
                     tracing::info!(phase = "lock", "took {key} as {}", self.settings.holder);
+                    if stale {
+                        tracing::info!(
+                            phase = "lock",
+                            "another run was active since this one read the cluster: reading again"
+                        );
+                        if let Ok(hooks) = self.on_stale.lock() {
+                            hooks.iter().for_each(|forget| forget());
+                        }
+                    }
                     return Ok(());
                 }
                 // Another run got there first: look again.
@@ -229,7 +266,9 @@ impl Lock {
         }
         let patch = json!({
             "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
-            "spec": {"holderIdentity": "", "leaseDurationSeconds": 1},
+            // renewTime says when this run last wrote, for the next run's
+            // "was another run active since I read?" (`active_since`).
+            "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": micro_now()},
         });
         if let Err(error) = cluster.merge_patch(&key, &patch).await {
             tracing::debug!(phase = "lock", "releasing {key}: {error}");
@@ -294,6 +333,41 @@ mod tests {
         let lease = fake.get(&key).await.unwrap().unwrap();
         assert_eq!(lease["spec"]["holderIdentity"], "ci-2/20/bbb");
         assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    }
+
+    /// A run that takes the lease from one active since it started reading
+    /// forgets what it read; from one long gone, it keeps it.
+    #[tokio::test]
+    async fn taking_over_from_a_run_active_since_ours_began_makes_us_read_again() {
+        let fake: Arc<dyn Cluster> = Arc::new(FakeCluster::default());
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "argocd"}});
+        let ours = Lock::new(settings("ci-2/20/bbb"), Default::default());
+        let forgotten = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = forgotten.clone();
+        ours.on_stale(Box::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        // Another run takes the lease, writes and releases it after ours began.
+        let theirs = Lock::new(settings("ci-1/10/aaa"), Default::default());
+        Guarded::new(fake.clone(), WritePolicy::Locked(theirs.clone()))
+            .apply(&cm)
+            .await
+            .unwrap();
+        theirs.release(fake.as_ref()).await;
+        Guarded::new(fake.clone(), WritePolicy::Locked(ours))
+            .apply(&cm)
+            .await
+            .unwrap();
+        assert_eq!(forgotten.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // A lease last renewed before a run began changes nothing it read.
+        let old = json!({"spec": {"holderIdentity": "", "renewTime": "2020-01-01T00:00:00.000000Z"}});
+        assert!(!active_since(&old, "me", jiff::Timestamp::now()));
+        assert!(!active_since(
+            &json!({"spec": {"holderIdentity": "me", "renewTime": micro_now()}}),
+            "me",
+            jiff::Timestamp::UNIX_EPOCH
+        ));
     }
 
     #[test]
