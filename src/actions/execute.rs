@@ -81,19 +81,6 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     let cluster = KubeCluster::connect(&request.cluster, &settings)
         .await
         .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var(variable), e.to_string())]))?;
-    // One request before anything else: a server the kubeconfig's CA does
-    // not verify is a kubeconfig problem (exit 3 naming the variable), not
-    // an unreachable cluster. Other failures are left to the run's own
-    // handling (retries, reasons).
-    if let Err(error @ crate::k8s::K8sError::Tls { .. }) = crate::k8s::Cluster::version(&cluster).await {
-        return Err(Refusal::Invalid(vec![Problem::new(
-            Source::Var(variable),
-            format!(
-                "cannot use the kubeconfig's context `{}`: {error}",
-                request.cluster.context
-            ),
-        )]));
-    }
     let stats = cluster.stats();
 
     // A workflow task never bootstraps: it needs no bundle.
@@ -204,6 +191,19 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
     };
     let _ = host.scripts.set(Arc::new(compiled));
+    // The first request, once every input (scripts included) is known
+    // good: a server the kubeconfig's CA does not verify is a kubeconfig
+    // problem (exit 3 naming the variable), not an unreachable cluster.
+    // Other failures are left to the run's own handling (retries, reasons).
+    if let Err(error @ crate::k8s::K8sError::Tls { .. }) = base.version().await {
+        return Err(Refusal::Invalid(vec![Problem::new(
+            Source::Var(variable),
+            format!(
+                "cannot use the kubeconfig's context `{}`: {error}",
+                request.cluster.context
+            ),
+        )]));
+    }
     let tier = request.tier.to_string();
     let ctx = context::build(&context::ContextParts::of(request, trace, &tier), &host.plan);
     let _ = host.ctx.set(ctx.clone());
