@@ -218,13 +218,21 @@ fn wrong_hook_signatures_and_unknown_functions_are_found_before_the_run() {
         "dag.yaml",
         "overlay:\n  hooks:\n    vault: {postSync: hooks/vault-init.rhai}\n",
     );
-    sandbox.config_file("hooks/vault-init.rhai", "fn post_sync(node) {\n  log::info(node.name);\n}\n");
-    sandbox.config_file("scripts/deploy.rhai", "let plan = ctx.plan;\nk8s::aply(#{});\nundefined_helper(plan);\n");
+    sandbox.config_file(
+        "hooks/vault-init.rhai",
+        "fn post_sync(node) {\n  log::info(node.name);\n}\n",
+    );
+    sandbox.config_file(
+        "scripts/deploy.rhai",
+        "let plan = ctx.plan;\nk8s::aply(#{});\nundefined_helper(plan);\n",
+    );
     let run = sandbox.run(&["deploy"]);
     run.assert_invalid(
         "hook script for postSync of `vault` defines no `fn post_sync(node, ctx)` (it defines `fn post_sync` with 1 parameter)",
     );
-    run.assert_invalid("deploy.rhai:2:6: `k8s::aply` is not a function: not a primitive, not defined in the script (override)");
+    run.assert_invalid(
+        "deploy.rhai:2:6: `k8s::aply` is not a function: not a primitive, not defined in the script (override)",
+    );
     run.assert_invalid("deploy.rhai:3:1: `undefined_helper` is not a function");
     sandbox.assert_no_network();
 }
