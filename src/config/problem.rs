@@ -146,11 +146,20 @@ impl IntoIterator for Problems {
 /// Suggests the closest of `known` to a misspelt `name`, when one is close
 /// enough: a small edit distance (typos, swapped letters) or a high
 /// Jaro-Winkler similarity (shared prefix).
+///
+/// Bounded work (found by fuzzing, docs/fuzzing.md): a name longer than
+/// [`MAX_SUGGESTED`] characters gets no suggestion (every name suggested is
+/// a DNS label or a field name), and candidates whose length differs by
+/// more than the edit budget are not measured.
 pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let budget = (name.chars().count() / 3).max(1);
+    let length = name.chars().count();
+    if length > MAX_SUGGESTED {
+        return None;
+    }
+    let budget = (length / 3).max(1);
     known
         .into_iter()
-        .filter(|candidate| *candidate != name)
+        .filter(|candidate| *candidate != name && candidate.len().abs_diff(name.len()) <= budget.max(3))
         .map(|candidate| {
             let distance = strsim::osa_distance(name, candidate);
             let similarity = strsim::jaro_winkler(name, candidate);
@@ -160,6 +169,10 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
         .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(b.2)))
         .map(|(_, _, candidate)| candidate)
 }
+
+/// Longest name [`closest`] looks for a suggestion for (a DNS label is at
+/// most 63 characters).
+pub const MAX_SUGGESTED: usize = 64;
 
 /// Formats "did you mean" text for a suggestion, or nothing.
 pub fn did_you_mean(suggestion: Option<&str>) -> String {

@@ -287,3 +287,35 @@ fn a_quadratic_fan_out_is_refused_before_it_is_expanded() {
         "{problems:?}"
     );
 }
+
+/// Fuzzing finding 1 (docs/fuzzing.md): every unknown dependency was
+/// compared with every name of the graph for a suggestion, so many of them
+/// took minutes. Each is still reported; only the first 50 get a "did you
+/// mean", and a name longer than any label gets none.
+#[test]
+fn many_unknown_dependencies_are_all_reported_and_few_get_suggestions() {
+    use std::fmt::Write as _;
+    let mut yaml = String::from("stacks:\n  - name: s\n    apps:\n");
+    for i in 0..200 {
+        let _ = writeln!(
+            yaml,
+            "      - {{name: application-number-{i:03}, path: p, namespace: n}}"
+        );
+    }
+    let unknown: Vec<String> = (0..200).map(|i| format!("application-nunber-{i:03}")).collect();
+    let _ = writeln!(
+        yaml,
+        "      - {{name: last, path: p, namespace: n, dependsOn: [{}]}}",
+        unknown.join(", ")
+    );
+    let problems = graph(&yaml).unwrap_err();
+    assert_eq!(problems.len(), 200, "{problems:?}");
+    assert_eq!(problems.iter().filter(|p| p.contains("did you mean")).count(), 50);
+    assert!(
+        problems[0].contains("(did you mean `application-number-000`?)"),
+        "{}",
+        problems[0]
+    );
+    let long = "x".repeat(100_000);
+    assert_eq!(crate::config::problem::closest(&long, ["x"]), None);
+}

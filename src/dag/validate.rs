@@ -88,6 +88,10 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
         return Err(vec![problem]);
     }
     let mut resolved = Resolved::default();
+    // "Did you mean" costs a comparison with every name: offered for the
+    // first unknown names only (a graph of 10,000 misspelt dependencies
+    // took minutes; docs/fuzzing.md).
+    let mut suggestions_left = 50usize;
     for (stack, app) in graph.apps() {
         let edges = resolved.deps.entry(app.name.name.clone()).or_default();
         let mut add_target = |dep: &Named, problems: &mut Problems, stack_only: bool| {
@@ -119,7 +123,12 @@ pub fn resolve(graph: &Graph) -> Result<Resolved, Vec<Problem>> {
                             "`{}` depends on unknown {kind} `{}`{}",
                             if stack_only { &stack.name.name } else { &app.name.name },
                             dep.name,
-                            did_you_mean(closest(&dep.name, candidates.iter().copied()))
+                            if suggestions_left > 0 {
+                                suggestions_left -= 1;
+                                did_you_mean(closest(&dep.name, candidates.iter().copied()))
+                            } else {
+                                String::new()
+                            }
                         ),
                     )
                     .field("dependsOn"),
