@@ -433,7 +433,7 @@ fn only_bounded_regular_files_are_read() {
             |s, _| {
                 s.config_file("scripts/validate.rhai", &"// padding\n".repeat(200_000));
             },
-            "validate.rhai is larger than the 128 KiB limit for this file",
+            "validate.rhai is larger than the 32 KiB limit for this file",
         ),
     ];
     for (case, setup, needle) in cases {

@@ -25,10 +25,11 @@ pub const MAX_GRAPH_FILE: u64 = 8 << 20;
 pub const MAX_KUBECONFIG: u64 = 1 << 20;
 /// Size limit of one file of `$SECRETS_DIR`.
 pub const MAX_SECRET: u64 = 1 << 20;
-/// Size limit of one script override (the largest bundled script is under
-/// 5 KiB; Rhai's parser is quadratic in a script's `let` statements, so
-/// 1 MiB of them took a minute to compile: docs/fuzzing.md).
-pub const MAX_SCRIPT: u64 = 128 << 10;
+/// Size limit of one script override or script test (the largest bundled
+/// script is under 5 KiB; Rhai's parser is quadratic in a script's `let`
+/// statements, parameters and variable uses, so 1 MiB of them took a
+/// minute to compile: docs/fuzzing.md).
+pub const MAX_SCRIPT: u64 = 32 << 10;
 /// Size limit of one upstream manifest of the bootstrap bundle (Argo CD's
 /// install.yaml is about 1.5 MiB).
 pub const MAX_BUNDLE_FILE: u64 = 64 << 20;

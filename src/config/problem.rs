@@ -149,8 +149,10 @@ impl IntoIterator for Problems {
 ///
 /// Bounded work (found by fuzzing, docs/fuzzing.md): a name longer than
 /// [`MAX_SUGGESTED`] characters gets no suggestion (every name suggested is
-/// a DNS label or a field name), and candidates whose length differs by
-/// more than the edit budget are not measured.
+/// a DNS label or a field name), candidates whose length differs by more
+/// than the edit budget are not measured, and all suggestions of a process
+/// together measure at most [`SUGGESTION_WORK`] character pairs: inputs
+/// with thousands of unknown names get suggestions for the first ones only.
 pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let length = name.chars().count();
     if length > MAX_SUGGESTED {
@@ -160,6 +162,7 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
     known
         .into_iter()
         .filter(|candidate| *candidate != name && candidate.len().abs_diff(name.len()) <= budget.max(3))
+        .take_while(|candidate| spend(name.len() * candidate.len()))
         .map(|candidate| {
             let distance = strsim::osa_distance(name, candidate);
             let similarity = strsim::jaro_winkler(name, candidate);
@@ -173,6 +176,20 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 /// Longest name [`closest`] looks for a suggestion for (a DNS label is at
 /// most 63 characters).
 pub const MAX_SUGGESTED: usize = 64;
+
+/// Character pairs all of a process's suggestions may measure (a run
+/// checks its inputs once): about 50 ms of work.
+pub const SUGGESTION_WORK: usize = 20_000_000;
+
+static SUGGESTION_LEFT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(SUGGESTION_WORK);
+
+/// Takes `cost` from the suggestion budget; false once it is spent.
+fn spend(cost: usize) -> bool {
+    use std::sync::atomic::Ordering;
+    SUGGESTION_LEFT
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(cost))
+        .is_ok()
+}
 
 /// Formats "did you mean" text for a suggestion, or nothing.
 pub fn did_you_mean(suggestion: Option<&str>) -> String {

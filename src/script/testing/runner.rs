@@ -105,7 +105,8 @@ fn files(paths: &[PathBuf]) -> Result<Vec<TestFile>, String> {
     Ok(found
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let text = crate::config::input_file::read_text(&path, crate::config::input_file::MAX_SCRIPT, None)
+                .unwrap_or_else(|error| format!("throw \"{} {error}\";", path.display()));
             let stem = path
                 .file_name()
                 .map(|f| f.to_string_lossy().trim_end_matches(".test.rhai").to_owned())
