@@ -92,6 +92,10 @@ mod tests {
     /// ten go at once, the other 20 cannot take less than a second. Only
     /// the lower bound is asserted: a loaded machine may be slower, never
     /// faster than the bucket allows.
+    async fn send<S: Service<(), Error = std::convert::Infallible>>(service: &mut S) {
+        tower::ServiceExt::ready(service).await.unwrap().call(()).await.unwrap();
+    }
+
     #[tokio::test]
     async fn requests_beyond_the_burst_wait_for_tokens() {
         let noop = tower::service_fn(|_: ()| async { Ok::<_, std::convert::Infallible>(()) });
@@ -99,21 +103,11 @@ mod tests {
         let mut service = layer.layer(noop);
         let started = std::time::Instant::now();
         for _ in 0..10 {
-            tower::ServiceExt::ready(&mut service)
-                .await
-                .unwrap()
-                .call(())
-                .await
-                .unwrap();
+            send(&mut service).await;
         }
         let burst = started.elapsed();
         for _ in 0..20 {
-            tower::ServiceExt::ready(&mut service)
-                .await
-                .unwrap()
-                .call(())
-                .await
-                .unwrap();
+            send(&mut service).await;
         }
         let all = started.elapsed();
         assert!(

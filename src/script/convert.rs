@@ -92,6 +92,15 @@ pub fn to_object_json(value: &Dynamic) -> Result<Value, String> {
     })
 }
 
+/// Where in a value `path` is, for a refusal.
+fn shown(path: &[String]) -> String {
+    if path.is_empty() {
+        "the value itself".to_owned()
+    } else {
+        path.join(".")
+    }
+}
+
 /// `secret_at(path)`: `None` where a secret may not be, `Some(base64)` where it may.
 fn convert(
     value: &Dynamic,
@@ -146,11 +155,7 @@ fn convert(
             Some(true) => Ok(Value::String(secret.0.expose().to_owned())),
             _ => Err(format!(
                 "a Secret's data read from the cluster cannot go here (`{}`): only back into a Secret's `data`",
-                if path.is_empty() {
-                    "the value itself".to_owned()
-                } else {
-                    path.join(".")
-                }
+                shown(path)
             )),
         };
     }
@@ -165,11 +170,7 @@ fn convert(
             }
             None => Err(format!(
                 "a secret cannot go here (`{}`): only a value of a Secret's `stringData` or `data` given to k8s::apply or k8s::create may hold one",
-                if path.is_empty() {
-                    "the value itself".to_owned()
-                } else {
-                    path.join(".")
-                }
+                shown(path)
             )),
         };
     }

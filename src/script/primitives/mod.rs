@@ -47,23 +47,19 @@ pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bo
 /// Registers every primitive module and the `SecretValue` type.
 pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
     super::plan_view::register(engine);
-    engine.register_type_with_name::<super::convert::SecretValue>("SecretValue");
-    engine.register_fn("to_string", |_: &mut super::convert::SecretValue| {
-        crate::redact::REDACTED.to_owned()
-    });
-    engine.register_fn("to_debug", |_: &mut super::convert::SecretValue| {
-        crate::redact::REDACTED.to_owned()
-    });
-    engine.register_type_with_name::<super::convert::EncodedSecretValue>("SecretValue");
-    engine.register_fn("to_string", |_: &mut super::convert::EncodedSecretValue| {
-        crate::redact::REDACTED.to_owned()
-    });
-    engine.register_fn("to_debug", |_: &mut super::convert::EncodedSecretValue| {
-        crate::redact::REDACTED.to_owned()
-    });
+    redacted::<super::convert::SecretValue>(engine);
+    redacted::<super::convert::EncodedSecretValue>(engine);
     for (name, module) in modules(host) {
         engine.register_static_module(name, module.into());
     }
+}
+
+/// Registers a secret handle type, `SecretValue` to scripts, whose every
+/// conversion to text is `<redacted>`.
+fn redacted<T: Variant + Clone>(engine: &mut Engine) {
+    engine.register_type_with_name::<T>("SecretValue");
+    engine.register_fn("to_string", |_: &mut T| crate::redact::REDACTED.to_owned());
+    engine.register_fn("to_debug", |_: &mut T| crate::redact::REDACTED.to_owned());
 }
 
 /// The primitive modules by namespace, for registration and documentation.
