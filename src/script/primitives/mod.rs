@@ -21,11 +21,20 @@ pub mod teardown;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, FuncRegistration, Module, RhaiNativeFunc, Variant};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Module, NativeCallContext, Position, RhaiFunc, RhaiNativeFunc,
+    Shared, Variant,
+};
 
 use super::host::{Host, script_error};
 
 /// Registers a documented, volatile function into `module`.
+///
+/// Rhai fills in the call's position for errors of functions it finds in
+/// the global namespace, but not for namespace-qualified calls such as
+/// `k8s::wait(...)` (rhai 1.27 `func/func_call.rs`,
+/// `exec_qualified_fn_call_raw`); every primitive is called that way, so the
+/// wrapper here gives a primitive's error the script position of its call.
 pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
     module: &mut Module,
     name: &str,
@@ -38,10 +47,60 @@ pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bo
 {
     let comments: Vec<String> = doc.lines().map(|l| format!("/// {}", l.trim())).collect();
     FuncRegistration::new(name)
-        .with_volatility(true)
         .with_params_info(params)
         .with_comments([comments.join("\n")])
-        .set_into_module(module, func);
+        .set_into_module_raw(
+            module,
+            FUNC::param_types(),
+            at_call_position(func.into_rhai_function(false, true)),
+        );
+}
+
+/// A native function as Rhai stores it (`rhai::func::native::FnAny`, which
+/// rhai does not export).
+type NativeFn =
+    dyn Fn(Option<NativeCallContext>, &mut [&mut Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> + Send + Sync;
+
+/// `func`, its errors placed at the position of the script's call.
+fn at_call_position(func: RhaiFunc) -> RhaiFunc {
+    let wrap = |inner: Shared<NativeFn>| -> Shared<NativeFn> {
+        Shared::new(move |context: Option<NativeCallContext>, args: &mut [&mut Dynamic]| {
+            let position = context
+                .as_ref()
+                .map_or(Position::NONE, NativeCallContext::call_position);
+            inner(context, args).map_err(|mut error| {
+                if error.position().is_none() {
+                    error.set_position(position);
+                }
+                error
+            })
+        })
+    };
+    match func {
+        RhaiFunc::Pure {
+            func,
+            is_pure,
+            is_volatile,
+            ..
+        } => RhaiFunc::Pure {
+            func: wrap(func),
+            has_context: true,
+            is_pure,
+            is_volatile,
+        },
+        RhaiFunc::Method {
+            func,
+            is_pure,
+            is_volatile,
+            ..
+        } => RhaiFunc::Method {
+            func: wrap(func),
+            has_context: true,
+            is_pure,
+            is_volatile,
+        },
+        other => other,
+    }
 }
 
 /// Registers every primitive module and the `SecretValue` type.
