@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod dag;
+pub mod embedded;
 pub mod health;
 pub mod k8s;
 pub mod memory;

@@ -24,25 +24,18 @@ pub struct BundledCheck {
     pub source: &'static str,
 }
 
-/// Every bundled health check, sorted by file name.
-pub const BUNDLED_CHECKS: [BundledCheck; 4] = [
-    BundledCheck {
-        file_name: "acid.zalan.do_postgresql.rhai",
-        source: include_str!("../../stdlib/health/acid.zalan.do_postgresql.rhai"),
-    },
-    BundledCheck {
-        file_name: "argoproj.io_Application.rhai",
-        source: include_str!("../../stdlib/health/argoproj.io_Application.rhai"),
-    },
-    BundledCheck {
-        file_name: "ceph.rook.io_CephCluster.rhai",
-        source: include_str!("../../stdlib/health/ceph.rook.io_CephCluster.rhai"),
-    },
-    BundledCheck {
-        file_name: "vault.banzaicloud.com_Vault.rhai",
-        source: include_str!("../../stdlib/health/vault.banzaicloud.com_Vault.rhai"),
-    },
-];
+/// Where the bundled checks live in the bundle tree.
+const FOLDER: &str = "stdlib/health/";
+
+/// Every bundled health check, sorted by file name: the `stdlib/health/`
+/// files `build.rs` embeds with every other bundled script.
+pub fn bundled_checks() -> impl Iterator<Item = BundledCheck> {
+    crate::embedded::bundled_names().filter_map(|name| {
+        let file_name = name.strip_prefix(FOLDER).filter(|f| !f.contains('/'))?;
+        let source = crate::embedded::bundled(name)?;
+        Some(BundledCheck { file_name, source })
+    })
+}
 
 /// The file name of the health check for an `apiVersion` and `kind`:
 /// `("ceph.rook.io/v1", "CephCluster")` → `ceph.rook.io_CephCluster.rhai`,
@@ -52,9 +45,9 @@ pub fn check_file_name(api_version: &str, kind: &str) -> String {
 }
 
 /// The bundled health check for an `apiVersion` and `kind`, if there is one.
-pub fn bundled_check(api_version: &str, kind: &str) -> Option<&'static BundledCheck> {
+pub fn bundled_check(api_version: &str, kind: &str) -> Option<BundledCheck> {
     let name = check_file_name(api_version, kind);
-    BUNDLED_CHECKS.iter().find(|check| check.file_name == name)
+    bundled_checks().find(|check| check.file_name == name)
 }
 
 #[cfg(test)]
@@ -86,11 +79,12 @@ mod tests {
 
     #[test]
     fn bundled_checks_are_sorted_and_define_health() {
-        let names: Vec<_> = BUNDLED_CHECKS.iter().map(|c| c.file_name).collect();
+        let names: Vec<_> = bundled_checks().map(|c| c.file_name).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
-        for check in BUNDLED_CHECKS {
+        for check in bundled_checks() {
             assert!(check.source.contains("fn health(obj)"), "{}", check.file_name);
             // A bundled check never shadows a built-in rule: the order
             // between the two then cannot matter (docs/health.md).

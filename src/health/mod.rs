@@ -48,5 +48,5 @@ mod scripts_tests;
 pub use aggregate::aggregate;
 pub use authority::{Recorded, managing, recorded};
 pub use builtin::{assess_builtin, assess_deletion, has_builtin};
-pub use checks::{BUNDLED_CHECKS, BundledCheck, bundled_check, check_file_name};
+pub use checks::{BundledCheck, bundled_check, bundled_checks, check_file_name};
 pub use status::{Health, HealthStatus, ParseHealthStatusError};

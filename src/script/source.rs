@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{input_file, paths};
 
-include!(concat!(env!("OUT_DIR"), "/bundled_scripts.rs"));
+pub use crate::embedded::{bundled, bundled_names};
 
 /// Where a script's text came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +46,6 @@ pub struct Source {
     pub text: String,
     /// Bundled or override.
     pub origin: Origin,
-}
-
-/// A bundled script by its path in the bundle tree.
-pub fn bundled(name: &str) -> Option<&'static str> {
-    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
-}
-
-/// Every bundled script path.
-pub fn bundled_names() -> impl Iterator<Item = &'static str> {
-    BUNDLED.iter().map(|(n, _)| *n)
 }
 
 fn display_bundled(name: &str) -> String {
