@@ -296,8 +296,10 @@ impl Host {
             .unwrap_or(1)
     }
 
-    /// Edits the report parts.
-    pub fn with_report<R>(&self, f: impl FnOnce(&mut ReportParts) -> R) -> Option<R> {
-        self.report.lock().ok().map(|mut parts| f(&mut parts))
+    /// Edits the report parts. A lock poisoned by a panicking script thread
+    /// still yields its parts: what was reported before the panic is kept,
+    /// never silently dropped.
+    pub fn with_report<R>(&self, f: impl FnOnce(&mut ReportParts) -> R) -> R {
+        f(&mut self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }

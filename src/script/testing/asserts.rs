@@ -160,22 +160,20 @@ pub fn register_asserts(engine: &mut Engine, fake: &Arc<FakeCluster>) {
 
 /// The report parts a test run collected, as a map.
 fn report_map(host: &Host, action: crate::dag::Action) -> Dynamic {
-    let value = host
-        .with_report(|r| {
-            serde_json::json!({
-                "components": r.components,
-                "failures": r.failures,
-                "recommendations": r.recommendations,
-                "compliance": r.compliance,
-                "removed": r.removed,
-                "retained": r.retained,
-                "orphans": r.orphans,
-                // As a run decides it (a script's decision, else derived).
-                "outcome": format!("{:?}", crate::actions::outcome::decide(action, r, false)),
-                "metrics": r.metrics,
-            })
+    let value = host.with_report(|r| {
+        serde_json::json!({
+            "components": r.components,
+            "failures": r.failures,
+            "recommendations": r.recommendations,
+            "compliance": r.compliance,
+            "removed": r.removed,
+            "retained": r.retained,
+            "orphans": r.orphans,
+            // As a run decides it (a script's decision, else derived).
+            "outcome": format!("{:?}", crate::actions::outcome::decide(action, r, false)),
+            "metrics": r.metrics,
         })
-        .unwrap_or(Value::Null);
+    });
     to_dynamic(&value)
 }
 
