@@ -4,7 +4,7 @@
 //! other fields follow them. Inside a graph node, lines carry the node as
 //! their component unless the script says otherwise.
 
-use rhai::{Dynamic, Map, Module};
+use rhai::{Map, Module};
 
 use super::register;
 use crate::script::convert::{text, to_json};
@@ -72,6 +72,5 @@ pub fn module() -> Module {
             move |message: &str, fields: Map| emit(level, message, &fields),
         );
     }
-    let _ = Dynamic::UNIT;
     m
 }
