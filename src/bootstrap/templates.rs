@@ -209,7 +209,7 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
 }
 
 /// The ServiceAccount the template pods run as, and exactly what a task
-/// needs (docs/deploy/workflow-rbac.md): report its result to Argo
+/// needs (docs/orchestration.md, docs/deploy/rbac-workflow.yaml): report its result to Argo
 /// Workflows (`workflowtaskresults`, in the workflows namespace); read what
 /// a node's deploy and its gates read (any kind: a gate may name any);
 /// write the platform's Applications in Argo CD's namespace; keep or delete

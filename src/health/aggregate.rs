@@ -1,8 +1,9 @@
 //! Aggregation: the health of a group (a stack, the platform) from the health
 //! of its members.
 //!
-//! The table comes from the design (context.md, "Health"), completed for the
-//! two statuses it leaves open:
+//! The table comes from the design (the spec's context, "Health", restated
+//! in docs/health.md, "Aggregation"), completed for the two statuses it
+//! leaves open:
 //!
 //! | members                                      | group       |
 //! |----------------------------------------------|-------------|

@@ -8,7 +8,7 @@
 //! the executor as a task (`EXECUTOR_TASK=true`): that one node, its
 //! dependencies left to the Workflow. A task runs only when every task it
 //! depends on Succeeded (`depends: "a.Succeeded && b.Succeeded"`, Argo's
-//! enhanced depends logic, `docs/enhanced-depends-logic.md` upstream): a
+//! enhanced depends logic, argoproj/argo-workflows `docs/enhanced-depends-logic.md`): a
 //! failed task leaves its dependents Omitted while independent branches go
 //! on.
 //!

@@ -8,7 +8,7 @@
 //! written in real Argo syntax. Expected messages and shapes come from
 //! argo-workflows v4.1.2: `workflow/validate/validate.go`,
 //! `workflow/controller/dag.go`, `operator.go`, `exec_control.go`,
-//! `workflow/util/pod_name.go`, `docs/enhanced-depends-logic.md`.
+//! `workflow/util/pod_name.go`, `docs/enhanced-depends-logic.md` (argoproj/argo-workflows).
 
 use crate::util::{apply_file, kube_client, upstream, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -217,7 +217,7 @@ async fn dag_depends_follow_the_enhanced_depends_rules() {
     let wf = finished(&client, "depends", Duration::from_secs(30)).await;
     schema::check_with_status("Workflow", &wf).unwrap_or_else(|e| panic!("status does not fit Argo's schema: {e}"));
     let nodes = by_display(&wf);
-    // (task, phase, type) as docs/enhanced-depends-logic.md and dag.go decide.
+    // (task, phase, type) as argo-workflows' docs/enhanced-depends-logic.md and dag.go decide.
     let table = [
         ("a", "Succeeded", "Pod"),
         ("b", "Failed", "Pod"),

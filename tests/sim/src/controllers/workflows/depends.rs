@@ -1,5 +1,5 @@
 //! DAG task `depends` expressions, as Argo Workflows evaluates them
-//! (`docs/enhanced-depends-logic.md`; `workflow/common/ancestry.go`
+//! (argoproj/argo-workflows `docs/enhanced-depends-logic.md`; `workflow/common/ancestry.go`
 //! `GetTaskDependencies`, `expandDependency`, `ValidateTaskResults`;
 //! `workflow/controller/dag.go` `evaluateDependsLogic`).
 //!
@@ -265,7 +265,7 @@ mod tests {
     /// One row: expression, dependency phases, whether the task runs.
     type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
 
-    /// The rules of docs/enhanced-depends-logic.md, one row each.
+    /// The rules of argoproj/argo-workflows docs/enhanced-depends-logic.md, one row each.
     #[test]
     fn depends_rules_table() {
         let table: &[Row<'_>] = &[
