@@ -5,9 +5,7 @@
 //! any network activity), run the action, write the report, return the
 //! outcome for `main` to turn into an exit code.
 
-pub mod context;
 pub mod execute;
-pub mod outcome;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@
 pub mod deploy;
 pub mod hooks;
 pub mod judge;
+pub mod outcome;
 pub mod script_fn;
 pub mod sync;
 pub mod teardown;

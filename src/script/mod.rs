@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod compile;
+pub mod context;
 pub mod control;
 pub mod convert;
 pub mod docs;

@@ -18,13 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::asserts::{self, parse_documents};
 use super::fake::FakeCluster;
-use crate::actions::context::{self, ContextParts};
 use crate::config::environment::{self, EnvironmentConfig, Retries, Timeouts};
 use crate::config::{PvPolicy, Secrets};
 use crate::dag::{self, Action, Scope as PlanScope};
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::script::compile::{Needs, compile, compile_all};
+use crate::script::context::{self, ContextParts};
 use crate::script::control;
 use crate::script::engine::{self, Limits};
 use crate::script::error::{Origins, from_rhai};
