@@ -48,6 +48,11 @@ pub enum ScriptErrorKind {
     Timeout,
     /// The run was cancelled.
     Cancelled,
+    /// The API server answered a primitive's request with an error status.
+    Api {
+        /// The HTTP status code (404, 409, 422, ...).
+        status: u16,
+    },
 }
 
 /// A script error with its location.
@@ -142,30 +147,46 @@ fn kind_of(error: &EvalAltResult) -> ScriptErrorKind {
         | EvalAltResult::ErrorStackOverflow(_)
         | EvalAltResult::ErrorDataTooLarge(..) => ScriptErrorKind::Limit,
         EvalAltResult::ErrorRuntime(value, _) => {
-            // Primitives report timeouts and cancellation as tagged runtime
-            // errors, or as a structured failure with reason `TimedOut`.
+            // A structured failure with reason `TimedOut` (a gate), or a
+            // primitive's error, which says what it is in its Rhai tag.
             if let Some(map) = value.read_lock::<rhai::Map>()
                 && map.get("reason").map(super::convert::text).as_deref() == Some("TimedOut")
             {
                 return ScriptErrorKind::Timeout;
             }
-            let text = value.clone().into_string().unwrap_or_default();
-            if text.starts_with(TIMEOUT_TAG) {
-                ScriptErrorKind::Timeout
-            } else if text.starts_with(CANCELLED_TAG) {
-                ScriptErrorKind::Cancelled
-            } else {
-                ScriptErrorKind::Runtime
+            match value.tag() {
+                TAG_TIMEOUT => ScriptErrorKind::Timeout,
+                TAG_CANCELLED => ScriptErrorKind::Cancelled,
+                status => u16::try_from(status)
+                    .ok()
+                    .filter(|s| (400..600).contains(s))
+                    .map_or(ScriptErrorKind::Runtime, |status| ScriptErrorKind::Api { status }),
             }
         }
         _ => ScriptErrorKind::Runtime,
     }
 }
 
-/// Prefix of a primitive's error when its wait ran out of time.
-pub const TIMEOUT_TAG: &str = "timed out";
-/// Prefix of a primitive's error when the run was cancelled.
-pub const CANCELLED_TAG: &str = "cancelled";
+/// The Rhai tag (`Dynamic::tag`) of a primitive's error whose wait ran out
+/// of time. Scripts see the message; Rust reads the kind from the tag, never
+/// from the text. An API error's tag is its HTTP status.
+const TAG_TIMEOUT: i32 = -1;
+/// The Rhai tag of a primitive's error when the run was cancelled.
+const TAG_CANCELLED: i32 = -2;
+
+/// A primitive's error from the cluster: the message scripts see, its kind
+/// in the value's tag (timeout, cancelled, or the API's HTTP status).
+pub fn cluster_error(error: &crate::k8s::K8sError) -> Box<EvalAltResult> {
+    use crate::k8s::K8sError;
+    let mut value = rhai::Dynamic::from(error.to_string());
+    value.set_tag(match error {
+        K8sError::Timeout { .. } => TAG_TIMEOUT,
+        K8sError::Cancelled(_) => TAG_CANCELLED,
+        K8sError::Api { code, .. } => i32::from(*code),
+        _ => 0,
+    });
+    Box::new(EvalAltResult::ErrorRuntime(value, Position::NONE))
+}
 
 /// Turns a Rhai error raised while running `script` into a [`ScriptError`].
 pub fn from_rhai(error: &EvalAltResult, script: &str, origins: &Origins) -> ScriptError {
@@ -244,5 +265,72 @@ pub fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
             }
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::k8s::K8sError;
+
+    /// Runs `script` with `fail()` raising `error` as a primitive does, and
+    /// classifies what comes out.
+    fn kind_after(script: &str, error: K8sError) -> (ScriptErrorKind, String) {
+        let mut engine = rhai::Engine::new();
+        engine.register_fn("fail", move || -> Result<(), Box<EvalAltResult>> {
+            Err(cluster_error(&error))
+        });
+        let failure = engine.run(script).unwrap_err();
+        let located = from_rhai(&failure, "t.rhai", &Origins::default());
+        (located.kind, located.message)
+    }
+
+    #[test]
+    fn a_primitive_error_keeps_its_kind_through_a_script_that_rethrows_it() {
+        let timeout = || K8sError::Timeout {
+            what: "x".into(),
+            after: Duration::from_secs(3),
+        };
+        assert_eq!(kind_after("fail()", timeout()).0, ScriptErrorKind::Timeout);
+        assert_eq!(
+            kind_after("try { fail() } catch (e) { throw e }", timeout()).0,
+            ScriptErrorKind::Timeout
+        );
+        assert_eq!(
+            kind_after("fail()", K8sError::Cancelled("reading".into())).0,
+            ScriptErrorKind::Cancelled
+        );
+        let conflict = K8sError::Api {
+            verb: "patch",
+            what: "v1 ConfigMap a/b".into(),
+            code: 409,
+            reason: "Conflict".into(),
+            message: "the object has been modified".into(),
+        };
+        let (kind, message) = kind_after("fail()", conflict);
+        assert_eq!(kind, ScriptErrorKind::Api { status: 409 });
+        assert!(message.contains("the object has been modified"), "{message}");
+    }
+
+    #[test]
+    fn a_message_that_merely_reads_like_a_timeout_is_a_script_error() {
+        // The kind is never read back from text: a script's own words, or a
+        // primitive's message rebuilt into a new string, are script errors.
+        let timeout = K8sError::Timeout {
+            what: "x".into(),
+            after: Duration::from_secs(3),
+        };
+        assert_eq!(
+            kind_after(r#"throw "timed out waiting for my patience""#, timeout.clone()).0,
+            ScriptErrorKind::Runtime
+        );
+        assert_eq!(
+            kind_after("try { fail() } catch (e) { throw `wrapped: ${e}` }", timeout).0,
+            ScriptErrorKind::Runtime
+        );
     }
 }

@@ -247,7 +247,7 @@ impl Host {
         future: impl Future<Output = Result<T, K8sError>>,
     ) -> Result<T, Box<EvalAltResult>> {
         self.block_k8s(what, future)
-            .map_err(|error| script_error(error.to_string()))
+            .map_err(|error| super::error::cluster_error(&error))
     }
 
     /// [`Host::block`], keeping the cluster's typed error.

@@ -186,6 +186,6 @@ pub fn gate(host: &Host, gate_value: &Value, options: &Value) -> Result<Dynamic>
             error: error @ K8sError::Timeout { .. },
             ..
         }) => Err(failure("TimedOut", format!("{error}; {described}"), vec![described])),
-        Err(WaitFailure { error, .. }) => Err(script_error(error.to_string())),
+        Err(WaitFailure { error, .. }) => Err(crate::script::error::cluster_error(&error)),
     }
 }

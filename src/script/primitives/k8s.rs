@@ -99,7 +99,7 @@ fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
     ));
     match result {
         Ok(_) => Ok(()),
-        Err(failure) => Err(script_error(failure.error.to_string())),
+        Err(failure) => Err(crate::script::error::cluster_error(&failure.error)),
     }
 }
 
@@ -502,7 +502,6 @@ pub fn module(host: &Arc<Host>) -> Module {
                 .map_err(|e| script_error(e.to_string()))
         },
     );
-    let _ = text;
     m
 }
 
@@ -517,7 +516,7 @@ pub fn list(host: &Host, kind: &Kind, namespace: Option<&str>, selector: Option<
         Ok(items) => items,
         Err(crate::k8s::K8sError::UnknownKind { .. }) => Vec::new(),
         Err(error) if error.is_not_found() => Vec::new(),
-        Err(error) => return Err(script_error(error.to_string())),
+        Err(error) => return Err(crate::script::error::cluster_error(&error)),
     };
     host.index.record_list(kind, namespace, selector, &items);
     Ok(items)
