@@ -29,6 +29,12 @@ fn is_secret_object(map: &serde_json::Map<String, Value>) -> bool {
             && map.get("data").is_some_and(Value::is_object))
 }
 
+/// A JSON object → a Rhai map (anything else → an empty map): for
+/// primitives whose result is always an object.
+pub fn to_map(value: &Value) -> Map {
+    to_dynamic(value).try_cast::<Map>().unwrap_or_default()
+}
+
 /// JSON → Rhai.
 pub fn to_dynamic(value: &Value) -> Dynamic {
     match value {

@@ -110,7 +110,7 @@ pub fn generate() -> Result<String, String> {
             )
         });
         for function in functions {
-            let signature = function["signature"].as_str().unwrap_or_default();
+            let signature = readable(function["signature"].as_str().unwrap_or_default());
             let _ = write!(out, "\n### `{module}::{signature}`\n\n");
             for comment in function["docComments"].as_array().into_iter().flatten() {
                 for line in comment.as_str().unwrap_or_default().lines() {
@@ -121,6 +121,23 @@ pub fn generate() -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// A signature as scripts see it: a primitive that may throw returns its
+/// value, not the Rust `Result` around it (`-> Result<bool>` → `-> bool`).
+fn readable(signature: &str) -> String {
+    match signature.split_once(" -> Result<") {
+        Some((call, rest)) => {
+            let value = rest.strip_suffix('>').unwrap_or(rest);
+            let value = value.strip_suffix(", Box<EvalAltResult>").unwrap_or(value);
+            if value == "()" {
+                call.to_owned()
+            } else {
+                format!("{call} -> {value}")
+            }
+        }
+        None => signature.strip_suffix(" -> ()").unwrap_or(signature).to_owned(),
+    }
 }
 
 /// Writes (or, with `check`, compares) the reference at `path`.

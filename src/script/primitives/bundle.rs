@@ -136,7 +136,7 @@ pub fn module(host: &Arc<Host>) -> Module {
                     .map(|p| p.objects.as_slice())
                     .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
             };
-            super::k8s::apply_all(&h, objects).map(|r| super::k8s::summary(&r))
+            super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)))
         },
     );
 

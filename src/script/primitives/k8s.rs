@@ -1,19 +1,16 @@
 //! `k8s::*` — dynamic Kubernetes objects: get, list, apply (compare first),
 //! delete, wait (watch-based).
 
-use std::sync::Arc;
+use rhai::plugin::*;
+use rhai::{Array, Map};
+use serde_json::Value;
 
-use rhai::{Array, Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext};
-use serde_json::{Value, json};
-
-use super::{duration_arg, register};
+use super::Result;
 use crate::k8s::apply::{self, ApplyAction};
 use crate::k8s::wait::wait_for;
 use crate::k8s::{Kind, ObjectKey, Propagation};
 use crate::script::convert::{text, to_dynamic, to_json, to_object_json};
 use crate::script::host::{Host, script_error};
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn key(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectKey {
     ObjectKey::new(Kind::new(api_version, kind), namespace, name)
@@ -33,7 +30,7 @@ pub fn ensure(host: &Host, object: &Value) -> Result<apply::Applied> {
     Ok(applied)
 }
 
-fn applied_map(applied: &apply::Applied) -> Dynamic {
+fn applied_map(applied: &apply::Applied) -> Map {
     let mut map = Map::new();
     map.insert("action".into(), Dynamic::from(format!("{:?}", applied.action)));
     map.insert("changed".into(), Dynamic::from_bool(applied.action.changed()));
@@ -42,7 +39,7 @@ fn applied_map(applied: &apply::Applied) -> Dynamic {
         Dynamic::from_array(applied.why.iter().map(|w| Dynamic::from(w.clone())).collect()),
     );
     map.insert("object".into(), to_dynamic(&applied.live));
-    Dynamic::from_map(map)
+    map
 }
 
 /// Applies objects that may go in parallel; CRDs among them are waited
@@ -104,7 +101,7 @@ fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
 }
 
 /// Counts of what `apply_all` did, as a script map.
-pub fn summary(results: &[apply::Applied]) -> Dynamic {
+pub fn summary(results: &[apply::Applied]) -> Map {
     let mut counts = Map::new();
     for name in ["Created", "Updated", "Unchanged", "WouldCreate", "WouldUpdate"] {
         let n = results.iter().filter(|r| format!("{:?}", r.action) == name).count();
@@ -114,7 +111,7 @@ pub fn summary(results: &[apply::Applied]) -> Dynamic {
         "changed".into(),
         Dynamic::from_int(results.iter().filter(|r| r.action.changed()).count() as i64),
     );
-    Dynamic::from_map(counts)
+    counts
 }
 
 fn json_of(value: &Dynamic) -> Result<Value> {
@@ -142,170 +139,185 @@ fn by_name(objects: Array) -> Map {
 }
 
 /// The `k8s` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
+pub fn module() -> Module {
+    exported_module!(api)
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "get",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "Dynamic",
-        ],
-        "Reads one object; returns `()` when it does not exist.\n`namespace` is `\"\"` for cluster-scoped kinds.\n\n```rhai\nlet cm = k8s::get(\"v1\", \"ConfigMap\", \"argocd\", \"argocd-cm\");\nif cm == () { log::warn(\"argocd-cm missing\") }\n```",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str| -> Result<Dynamic> {
-            let key = key(api_version, kind, namespace, name);
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
+    use serde_json::json;
+
+    use super::super::{Result, duration_arg, with_host};
+    use super::{applied_map, apply_all, delete as delete_object, ensure, json_of, object_json_of, summary};
+    use crate::k8s::wait::wait_for;
+    use crate::k8s::{Kind, ObjectKey, Propagation};
+    use crate::script::convert::{to_dynamic, to_map};
+    use crate::script::error::cluster_error;
+    use crate::script::host::script_error;
+
+    /// Reads one object; returns `()` when it does not exist.
+    /// `namespace` is `""` for cluster-scoped kinds.
+    ///
+    /// ```rhai
+    /// let cm = k8s::get("v1", "ConfigMap", "argocd", "argocd-cm");
+    /// if cm == () { log::warn("argocd-cm missing") }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn get(ctx: NativeCallContext, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Dynamic> {
+        with_host(&ctx, |h| {
+            let key = super::key(api_version, kind, namespace, name);
             let live = h.block(&format!("reading {key}"), h.cluster.get(&key))?;
             h.index.record(&key, live.as_ref());
             Ok(live.as_ref().map_or(Dynamic::UNIT, to_dynamic))
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "list",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "label_selector: &str",
-            "Array",
-        ],
-        "Lists objects of a kind in one request. `namespace` `\"\"` lists all namespaces\n(or cluster-scoped objects); `label_selector` `\"\"` selects everything.\nThe result also tells later `k8s::apply` calls what exists, so a run reads\neach kind once.\n\n```rhai\nlet apps = k8s::list(\"argoproj.io/v1alpha1\", \"Application\", \"argocd\", \"\");\n```",
-        move |api_version: &str, kind: &str, namespace: &str, selector: &str| -> Result<Array> {
-            let kind_ref = Kind::new(api_version, kind);
-            let ns = (!namespace.is_empty()).then_some(namespace);
-            let sel = (!selector.is_empty()).then_some(selector);
-            let items = list(&h, &kind_ref, ns, sel)?;
-            Ok(items.iter().map(to_dynamic).collect())
-        },
-    );
+    /// Lists objects of a kind in one request. `namespace` `""` lists all namespaces
+    /// (or cluster-scoped objects); `label_selector` `""` selects everything.
+    /// The result also tells later `k8s::apply` calls what exists, so a run reads
+    /// each kind once.
+    ///
+    /// ```rhai
+    /// let apps = k8s::list("argoproj.io/v1alpha1", "Application", "argocd", "");
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn list(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Array> {
+        with_host(&ctx, |h| {
+            let kind = Kind::new(api_version, kind);
+            let namespace = (!namespace.is_empty()).then_some(namespace);
+            let selector = (!label_selector.is_empty()).then_some(label_selector);
+            Ok(super::list(h, &kind, namespace, selector)?
+                .iter()
+                .map(to_dynamic)
+                .collect())
+        })
+    }
 
-    register(
-        &mut m,
-        "by_name",
-        &["objects: Array", "Map"],
-        "Indexes objects by `metadata.name` (objects of one namespace, or\ncluster-scoped ones; a later duplicate wins). Prefer it to filling a map in\na loop: the sandbox re-measures a map on every insertion, so a loop over\nhundreds of large objects costs quadratic time.\n\n```rhai\nlet apps = k8s::by_name(argocd::apps(\"\"));\nif apps[\"vault\"] == () { log::warn(\"no vault Application\") }\n```",
-        |objects: Array| -> Dynamic { Dynamic::from_map(by_name(objects)) },
-    );
+    /// Indexes objects by `metadata.name` (objects of one namespace, or
+    /// cluster-scoped ones; a later duplicate wins). Prefer it to filling a map in
+    /// a loop: the sandbox re-measures a map on every insertion, so a loop over
+    /// hundreds of large objects costs quadratic time.
+    ///
+    /// ```rhai
+    /// let apps = k8s::by_name(argocd::apps(""));
+    /// if apps["vault"] == () { log::warn("no vault Application") }
+    /// ```
+    pub fn by_name(objects: Array) -> Map {
+        super::by_name(objects)
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "known",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "Dynamic",
-        ],
-        "The object as this run last saw it (from a `k8s::list`, `get` or write),\nwithout asking the cluster; `()` if this run has not seen it.",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str| -> Dynamic {
-            match h
-                .index
-                .lookup(&key(api_version, kind, namespace, name), &serde_json::Value::Null)
-            {
+    /// The object as this run last saw it (from a `k8s::list`, `get` or write),
+    /// without asking the cluster; `()` if this run has not seen it.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn known(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Dynamic> {
+        with_host(&ctx, |h| {
+            let key = super::key(api_version, kind, namespace, name);
+            Ok(match h.index.lookup(&key, &serde_json::Value::Null) {
                 crate::k8s::index::Known::Present(live) => to_dynamic(&live),
                 _ => Dynamic::UNIT,
-            }
-        },
-    );
+            })
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "snapshot",
-        &["kinds: Array", "label_selector: &str", "Map"],
-        "Lists each kind of `kinds` (`[#{apiVersion, kind}]`) in all namespaces with\n`label_selector`, one request per kind, so that later `k8s::apply` calls\ncompare against what is there without asking again. Returns the number of\nobjects found per kind (the objects stay in Rust: `k8s::known` reads one).",
-        move |kinds: Array, selector: &str| -> Result<Dynamic> {
+    /// Lists each kind of `kinds` (`[#{apiVersion, kind}]`) in all namespaces with
+    /// `label_selector`, one request per kind, so that later `k8s::apply` calls
+    /// compare against what is there without asking again. Returns the number of
+    /// objects found per kind (the objects stay in Rust: `k8s::known` reads one).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn snapshot(ctx: NativeCallContext, kinds: Array, label_selector: &str) -> Result<Map> {
+        with_host(&ctx, |h| {
             let mut counts = Map::new();
+            let selector = (!label_selector.is_empty()).then_some(label_selector);
             for entry in kinds {
                 let entry = json_of(&entry)?;
                 let kind = Kind::new(
                     entry["apiVersion"].as_str().unwrap_or_default(),
                     entry["kind"].as_str().unwrap_or_default(),
                 );
-                let sel = (!selector.is_empty()).then_some(selector);
-                let items = list(&h, &kind, None, sel)?;
+                let items = super::list(h, &kind, None, selector)?;
                 counts.insert(kind.kind.as_str().into(), Dynamic::from_int(items.len() as i64));
             }
-            Ok(Dynamic::from_map(counts))
-        },
-    );
+            Ok(counts)
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "apply",
-        &["object: Map", "Map"],
-        "Server-side apply with the executor's field manager. Compares with the\nlive object first and writes nothing when nothing would change (and\nnothing at all in a dry run). Returns the live object.\n\n```rhai\nk8s::apply(#{apiVersion: \"v1\", kind: \"Namespace\", metadata: #{name: \"demo\"}});\n```",
-        move |object: Map| -> Result<Dynamic> {
+    /// Server-side apply with the executor's field manager. Compares with the
+    /// live object first and writes nothing when nothing would change (and
+    /// nothing at all in a dry run). Returns the live object.
+    ///
+    /// ```rhai
+    /// k8s::apply(#{apiVersion: "v1", kind: "Namespace", metadata: #{name: "demo"}});
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn apply(ctx: NativeCallContext, object: Map) -> Result<Map> {
+        with_host(&ctx, |h| {
             let object = object_json_of(&Dynamic::from_map(object))?;
-            ensure(&h, &object).map(|a| to_dynamic(&a.live))
-        },
-    );
+            ensure(h, &object).map(|a| to_map(&a.live))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "ensure",
-        &["object: Map", "Map"],
-        "Like `k8s::apply`, but returns what happened:\n`#{action, changed, why, object}` where `action` is `Created`, `Updated`,\n`Unchanged`, `WouldCreate` or `WouldUpdate` and `why` lists the differences.",
-        move |object: Map| -> Result<Dynamic> {
+    /// Like `k8s::apply`, but returns what happened:
+    /// `#{action, changed, why, object}` where `action` is `Created`, `Updated`,
+    /// `Unchanged`, `WouldCreate` or `WouldUpdate` and `why` lists the differences.
+    #[rhai_fn(name = "ensure", volatile, return_raw)]
+    pub fn ensure_object(ctx: NativeCallContext, object: Map) -> Result<Map> {
+        with_host(&ctx, |h| {
             let object = object_json_of(&Dynamic::from_map(object))?;
-            ensure(&h, &object).map(|a| applied_map(&a))
-        },
-    );
+            ensure(h, &object).map(|a| applied_map(&a))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "apply_all",
-        &["objects: Array", "Map"],
-        "Applies objects that may go in parallel (compare first, as `k8s::apply`).\nCustomResourceDefinitions among them are waited `Established` before it\nreturns. Returns counts: `#{created, updated, unchanged, wouldcreate, wouldupdate, changed}`.",
-        move |objects: Array| -> Result<Dynamic> {
+    /// Applies objects that may go in parallel (compare first, as `k8s::apply`).
+    /// CustomResourceDefinitions among them are waited `Established` before it
+    /// returns. Returns counts: `#{created, updated, unchanged, wouldcreate, wouldupdate, changed}`.
+    #[rhai_fn(name = "apply_all", volatile, return_raw)]
+    pub fn apply_objects(ctx: NativeCallContext, objects: Array) -> Result<Map> {
+        with_host(&ctx, |h| {
             let objects = objects.iter().map(object_json_of).collect::<Result<Vec<_>>>()?;
-            apply_all(&h, &objects).map(|r| summary(&r))
-        },
-    );
+            apply_all(h, &objects).map(|r| summary(&r))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "delete",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "bool",
-        ],
-        "Deletes an object (background propagation). Returns `false` if it did not\nexist. In a dry run nothing is deleted and the result says whether it exists.",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str| -> Result<bool> {
-            delete(&h, &key(api_version, kind, namespace, name), Propagation::Background)
-        },
-    );
+    /// Deletes an object (background propagation). Returns `false` if it did not
+    /// exist. In a dry run nothing is deleted and the result says whether it exists.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn delete(ctx: NativeCallContext, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<bool> {
+        with_host(&ctx, |h| {
+            delete_object(
+                h,
+                &super::key(api_version, kind, namespace, name),
+                Propagation::Background,
+            )
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "delete",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "propagation: &str",
-            "bool",
-        ],
-        "Deletes an object with a propagation policy: `\"Background\"`,\n`\"Foreground\"` or `\"Orphan\"`.",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str, propagation: &str| -> Result<bool> {
+    /// Deletes an object with a propagation policy: `"Background"`,
+    /// `"Foreground"` or `"Orphan"`.
+    #[rhai_fn(name = "delete", volatile, return_raw)]
+    pub fn delete_with(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        propagation: &str,
+    ) -> Result<bool> {
+        with_host(&ctx, |h| {
             let propagation = match propagation {
                 "Background" => Propagation::Background,
                 "Foreground" => Propagation::Foreground,
@@ -316,25 +328,24 @@ pub fn module(host: &Arc<Host>) -> Module {
                     )));
                 }
             };
-            delete(&h, &key(api_version, kind, namespace, name), propagation)
-        },
-    );
+            delete_object(h, &super::key(api_version, kind, namespace, name), propagation)
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "patch",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "patch: Map",
-            "Map",
-        ],
-        "A JSON merge patch of an existing object (for fields server-side apply\nshould not own, e.g. an annotation added before a deletion). Nothing is\nwritten in a dry run. Returns the object.",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str, patch: Map| -> Result<Dynamic> {
-            let key = key(api_version, kind, namespace, name);
+    /// A JSON merge patch of an existing object (for fields server-side apply
+    /// should not own, e.g. an annotation added before a deletion). Nothing is
+    /// written in a dry run. Returns the object.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn patch(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        patch: Map,
+    ) -> Result<Dynamic> {
+        with_host(&ctx, |h| {
+            let key = super::key(api_version, kind, namespace, name);
             let patch = json_of(&Dynamic::from_map(patch))?;
             if h.settings.dry_run {
                 tracing::info!(phase = "patch", "dry run: would patch {key}");
@@ -344,32 +355,30 @@ pub fn module(host: &Arc<Host>) -> Module {
             let live = h.block(&format!("patching {key}"), h.cluster.merge_patch(&key, &patch))?;
             h.index.record(&key, Some(&live));
             Ok(to_dynamic(&live))
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "wait",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "condition: FnPtr",
-            "timeout: Dynamic",
-            "Dynamic",
-        ],
-        "Waits — by watching, not polling — until `condition(object)` returns\n`true`, then returns the object. `condition` receives `()` while the object\ndoes not exist. `timeout` is a duration string (`\"5m\"`) or seconds; the\nwait also ends at the script's own deadline. Throws on timeout.\n\n```rhai\nk8s::wait(\"apps/v1\", \"Deployment\", \"argocd\", \"argocd-server\",\n          |d| d != () && health::assess(d).status == \"Healthy\", \"5m\");\n```",
-        move |context: NativeCallContext,
-              api_version: &str,
-              kind: &str,
-              namespace: &str,
-              name: &str,
-              condition: FnPtr,
-              timeout: Dynamic|
-              -> Result<Dynamic> {
-            let key = key(api_version, kind, namespace, name);
+    /// Waits — by watching, not polling — until `condition(object)` returns
+    /// `true`, then returns the object. `condition` receives `()` while the object
+    /// does not exist. `timeout` is a duration string (`"5m"`) or seconds; the
+    /// wait also ends at the script's own deadline. Throws on timeout.
+    ///
+    /// ```rhai
+    /// k8s::wait("apps/v1", "Deployment", "argocd", "argocd-server",
+    ///           |d| d != () && health::assess(d).status == "Healthy", "5m");
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn wait(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        condition: FnPtr,
+        timeout: Dynamic,
+    ) -> Result<Dynamic> {
+        with_host(&ctx, |h| {
+            let key = super::key(api_version, kind, namespace, name);
             let bounds = h.current_bounds().within(duration_arg(&timeout)?);
             let what = format!("{key} to meet the script's condition");
             let mut script_failure: Option<Box<EvalAltResult>> = None;
@@ -378,14 +387,11 @@ pub fn module(host: &Arc<Host>) -> Module {
                 &key,
                 |state| {
                     let arg = state.map_or(Dynamic::UNIT, to_dynamic);
-                    match condition.call_within_context::<bool>(&context, (arg,)) {
-                        Ok(done) => Ok(done),
-                        Err(error) => {
-                            let message = error.to_string();
-                            script_failure = Some(error);
-                            Err(crate::k8s::K8sError::Invalid(message))
-                        }
-                    }
+                    condition.call_within_context::<bool>(&ctx, (arg,)).map_err(|error| {
+                        let message = error.to_string();
+                        script_failure = Some(error);
+                        crate::k8s::K8sError::Invalid(message)
+                    })
                 },
                 &bounds,
                 &what,
@@ -393,61 +399,52 @@ pub fn module(host: &Arc<Host>) -> Module {
             if let Some(error) = script_failure {
                 return Err(error);
             }
-            match result {
-                Ok(state) => Ok(state.as_ref().map_or(Dynamic::UNIT, to_dynamic)),
-                Err(failure) => Err(script_error(failure.error.to_string())),
-            }
-        },
-    );
+            result
+                .map(|state| state.as_ref().map_or(Dynamic::UNIT, to_dynamic))
+                .map_err(|failure| cluster_error(&failure.error))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "wait_deleted",
-        &[
-            "api_version: &str",
-            "kind: &str",
-            "namespace: &str",
-            "name: &str",
-            "timeout: Dynamic",
-            "()",
-        ],
-        "Waits (watch) until the object no longer exists. Throws on timeout.",
-        move |api_version: &str, kind: &str, namespace: &str, name: &str, timeout: Dynamic| -> Result<()> {
-            let key = key(api_version, kind, namespace, name);
+    /// Waits (watch) until the object no longer exists. Throws on timeout.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn wait_deleted(
+        ctx: NativeCallContext,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        timeout: Dynamic,
+    ) -> Result<()> {
+        with_host(&ctx, |h| {
+            let key = super::key(api_version, kind, namespace, name);
             let bounds = h.current_bounds().within(duration_arg(&timeout)?);
-            h.runtime
-                .block_on(wait_for(
-                    h.cluster.as_ref(),
-                    &key,
-                    |state| Ok(state.is_none()),
-                    &bounds,
-                    &format!("{key} to be deleted"),
-                ))
-                .map(|_| h.index.record(&key, None))
-                .map_err(|f| script_error(f.error.to_string()))
-        },
-    );
+            h.block_on(wait_for(
+                h.cluster.as_ref(),
+                &key,
+                |state| Ok(state.is_none()),
+                &bounds,
+                &format!("{key} to be deleted"),
+            ))
+            .map(|_| h.index.record(&key, None))
+            .map_err(|failure| cluster_error(&failure.error))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "version",
-        &["Map"],
-        "The API server's version (`/version`: `gitVersion`, `major`, `minor`, ...).",
-        move || -> Result<Dynamic> {
+    /// The API server's version (`/version`: `gitVersion`, `major`, `minor`, ...).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn version(ctx: NativeCallContext) -> Result<Map> {
+        with_host(&ctx, |h| {
             h.block("reading the server version", h.cluster.version())
-                .map(|v| to_dynamic(&v))
-        },
-    );
+                .map(|v| to_map(&v))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "can_i",
-        &["verb: &str", "group: &str", "resource: &str", "namespace: &str", "bool"],
-        "Asks the API server (SelfSubjectAccessReview) whether the executor's\ncredentials allow `verb` on `resource` of `group` in `namespace`\n(`\"\"`: cluster-wide).",
-        move |verb: &str, group: &str, resource: &str, namespace: &str| -> Result<bool> {
+    /// Asks the API server (SelfSubjectAccessReview) whether the executor's
+    /// credentials allow `verb` on `resource` of `group` in `namespace`
+    /// (`""`: cluster-wide).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn can_i(ctx: NativeCallContext, verb: &str, group: &str, resource: &str, namespace: &str) -> Result<bool> {
+        with_host(&ctx, |h| {
             let review = json!({
                 "apiVersion": "authorization.k8s.io/v1",
                 "kind": "SelfSubjectAccessReview",
@@ -458,51 +455,41 @@ pub fn module(host: &Arc<Host>) -> Module {
                 h.cluster.review(&review),
             )?;
             Ok(answer["status"]["allowed"].as_bool().unwrap_or(false))
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "rules",
-        &["namespace: &str", "Map"],
-        "What the executor's credentials may do in `namespace`\n(SelfSubjectRulesReview): `#{resourceRules, nonResourceRules, incomplete}`.",
-        move |namespace: &str| -> Result<Dynamic> {
+    /// What the executor's credentials may do in `namespace`
+    /// (SelfSubjectRulesReview): `#{resourceRules, nonResourceRules, incomplete}`.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn rules(ctx: NativeCallContext, namespace: &str) -> Result<Map> {
+        with_host(&ctx, |h| {
             let review = json!({
                 "apiVersion": "authorization.k8s.io/v1",
                 "kind": "SelfSubjectRulesReview",
                 "spec": {"namespace": namespace}
             });
             let answer = h.block("reading the permission rules", h.cluster.review(&review))?;
-            Ok(to_dynamic(&answer["status"]))
-        },
-    );
+            Ok(to_map(&answer["status"]))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "namespaced",
-        &["api_version: &str", "kind: &str", "bool"],
-        "Whether objects of a kind live in namespaces (asks discovery once for unknown kinds).",
-        move |api_version: &str, kind: &str| -> Result<bool> {
+    /// Whether objects of a kind live in namespaces (asks discovery once for unknown kinds).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn namespaced(ctx: NativeCallContext, api_version: &str, kind: &str) -> Result<bool> {
+        with_host(&ctx, |h| {
             let kind = Kind::new(api_version, kind);
             h.block(&format!("discovering {kind}"), h.cluster.namespaced(&kind))
-        },
-    );
+        })
+    }
 
-    register(
-        &mut m,
-        "key",
-        &["object: Map", "String"],
-        "A readable identity of an object: `apiVersion Kind namespace/name`.",
-        |object: Map| -> Result<ImmutableString> {
-            let object = json_of(&Dynamic::from_map(object))?;
-            ObjectKey::of(&object)
-                .map(|k| k.to_string().into())
-                .map_err(|e| script_error(e.to_string()))
-        },
-    );
-    m
+    /// A readable identity of an object: `apiVersion Kind namespace/name`.
+    #[rhai_fn(return_raw)]
+    pub fn key(object: Map) -> Result<String> {
+        let object = json_of(&Dynamic::from_map(object))?;
+        ObjectKey::of(&object)
+            .map(|k| k.to_string())
+            .map_err(|e| script_error(e.to_string()))
+    }
 }
 
 /// Lists a kind (recording the result in the run's index); a kind the

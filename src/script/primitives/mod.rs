@@ -58,8 +58,7 @@ pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bo
 
 /// A native function as Rhai stores it (`rhai::func::native::FnAny`, which
 /// rhai does not export).
-type NativeFn =
-    dyn Fn(Option<NativeCallContext>, &mut [&mut Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> + Send + Sync;
+type NativeFn = dyn Fn(Option<NativeCallContext>, &mut [&mut Dynamic]) -> Result<Dynamic> + Send + Sync;
 
 /// `func`, its errors placed at the position of the script's call.
 fn at_call_position(func: RhaiFunc) -> RhaiFunc {
@@ -103,8 +102,29 @@ fn at_call_position(func: RhaiFunc) -> RhaiFunc {
     }
 }
 
+/// A primitive's result.
+pub(crate) type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// Runs a primitive's body with the run's [`Host`], which reaches it as the
+/// engine's tag (set by [`register_all`]: one host per engine, so two
+/// engines in one process never see each other's run), and places its error
+/// at the script's call (see [`register`] for why Rhai does not).
+pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Host) -> Result<T>) -> Result<T> {
+    let host = context
+        .tag()
+        .and_then(|tag| tag.read_lock::<Arc<Host>>().map(|h| Arc::clone(&h)))
+        .ok_or_else(|| script_error("internal error: a primitive was called outside a run"))?;
+    body(&host).map_err(|mut error| {
+        if error.position().is_none() {
+            error.set_position(context.call_position());
+        }
+        error
+    })
+}
+
 /// Registers every primitive module and the `SecretValue` type.
 pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
+    engine.set_default_tag(Dynamic::from(Arc::clone(host)));
     super::plan_view::register(engine);
     redacted::<super::convert::SecretValue>(engine);
     redacted::<super::convert::EncodedSecretValue>(engine);
@@ -124,13 +144,13 @@ fn redacted<T: Variant + Clone>(engine: &mut Engine) {
 /// The primitive modules by namespace, for registration and documentation.
 pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
     vec![
-        ("k8s", k8s::module(host)),
+        ("k8s", k8s::module()),
         ("argocd", argocd::module(host)),
         ("health", health::module(host)),
         ("dag", dag::module(host)),
         ("log", log::module()),
         ("report", report::module(host)),
-        ("secrets", secrets::module(host)),
+        ("secrets", secrets::module()),
         ("bundle", bundle::module(host)),
         ("policy", policy::module(host)),
         ("teardown", teardown::module(host, host.settings.pv_policy)),
@@ -141,7 +161,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
 ///
 /// # Errors
 /// Anything else, or a non-positive duration.
-pub fn duration_arg(value: &Dynamic) -> Result<Duration, Box<EvalAltResult>> {
+pub fn duration_arg(value: &Dynamic) -> Result<Duration> {
     if let Ok(seconds) = value.as_int() {
         return u64::try_from(seconds)
             .ok()
