@@ -121,6 +121,9 @@ pub struct Host {
     pub attempts: Mutex<HashMap<String, u32>>,
     /// Sync requests sent in this run.
     pub sync_requests: std::sync::atomic::AtomicU64,
+    /// The syncs requested through `argocd::sync`, until `argocd::wait_healthy`
+    /// takes them.
+    requested_syncs: Mutex<HashMap<String, crate::orchestrate::sync::Sent>>,
     /// Origins of the scripts, for error messages.
     pub origins: Origins,
     /// The run's engine (set once built; weak to avoid a cycle).
@@ -193,6 +196,7 @@ impl Host {
             report: Mutex::new(ReportParts::default()),
             attempts: Mutex::new(HashMap::new()),
             sync_requests: std::sync::atomic::AtomicU64::new(0),
+            requested_syncs: Mutex::new(HashMap::new()),
             origins,
             engine: OnceLock::new(),
             scripts: OnceLock::new(),
@@ -280,6 +284,13 @@ impl Host {
         if let Ok(mut attempts) = self.attempts.lock() {
             *attempts.entry(node.to_owned()).or_insert(1) += 1;
         }
+    }
+
+    /// The syncs requested through `argocd::sync` and not yet waited for.
+    pub fn requested_syncs(&self) -> std::sync::MutexGuard<'_, HashMap<String, crate::orchestrate::sync::Sent>> {
+        self.requested_syncs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts one more sync request.

@@ -30,7 +30,7 @@ pub fn ensure(host: &Host, object: &Value) -> Result<apply::Applied> {
     Ok(applied)
 }
 
-fn applied_map(applied: &apply::Applied) -> Map {
+pub(crate) fn applied_map(applied: &apply::Applied) -> Map {
     let mut map = Map::new();
     map.insert("action".into(), Dynamic::from(format!("{:?}", applied.action)));
     map.insert("changed".into(), Dynamic::from_bool(applied.action.changed()));

@@ -109,7 +109,7 @@ pub(crate) type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 /// engine's tag (set by [`register_all`]: one host per engine, so two
 /// engines in one process never see each other's run), and places its error
 /// at the script's call (see [`register`] for why Rhai does not).
-pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Host) -> Result<T>) -> Result<T> {
+pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Arc<Host>) -> Result<T>) -> Result<T> {
     let host = context
         .tag()
         .and_then(|tag| tag.read_lock::<Arc<Host>>().map(|h| Arc::clone(&h)))
@@ -145,7 +145,7 @@ fn redacted<T: Variant + Clone>(engine: &mut Engine) {
 pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
     vec![
         ("k8s", k8s::module()),
-        ("argocd", argocd::module(host)),
+        ("argocd", argocd::module()),
         ("health", health::module(host)),
         ("dag", dag::module(host)),
         ("log", log::module()),
