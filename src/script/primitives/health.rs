@@ -1,18 +1,15 @@
 //! `health::*` — assessing objects (Argo CD-parity rules, Rhai health
 //! checks) and aggregating statuses.
 
-use std::sync::Arc;
-
-use rhai::{Array, CallFnOptions, Dynamic, EvalAltResult, Map, Module, Scope};
+use rhai::plugin::*;
+use rhai::{CallFnOptions, Map, Scope};
 use serde_json::Value;
 
-use super::register;
-use crate::health::{Health, HealthStatus, aggregate, assess_builtin};
+use super::Result;
+use crate::health::{Health, HealthStatus, assess_builtin};
 use crate::k8s::Kind;
-use crate::script::convert::{to_dynamic, to_json};
+use crate::script::convert::to_dynamic;
 use crate::script::host::{Host, script_error};
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// The health-check key of an object's kind: `<group>_<Kind>` (core group empty).
 pub fn check_key(object: &Value) -> Option<String> {
@@ -79,72 +76,90 @@ pub fn health_of(value: &Dynamic) -> std::result::Result<Health, String> {
     })
 }
 
-fn health_map(health: &Health) -> Dynamic {
+fn health_map(health: &Health) -> Map {
     let mut map = Map::new();
     map.insert("status".into(), Dynamic::from(health.status.to_string()));
     map.insert("message".into(), Dynamic::from(health.message.clone()));
-    Dynamic::from_map(map)
+    map
 }
 
 /// The `health` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
-    let h = host.clone();
-    register(
-        &mut m,
-        "assess",
-        &["object: Map", "Map"],
-        "Assesses an object's health: `#{status, message}` with status one of\n`Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`, `Unknown`.\nA Rhai health check for the object's `<group>_<Kind>` (mounted in\n`$CONFIG_DIR/health/`, or bundled) wins over the built-in Argo CD-parity\nrules; objects with neither are Healthy by existing.\n\n```rhai\nlet d = k8s::get(\"apps/v1\", \"Deployment\", \"argocd\", \"argocd-server\");\nif health::assess(d).status != \"Healthy\" { throw \"argocd-server is not ready\" }\n```",
-        move |object: Map| -> Result<Dynamic> {
+pub fn module() -> Module {
+    exported_module!(api)
+}
+
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, Map, NativeCallContext};
+
+    use super::super::{Result, with_host};
+    use super::health_map;
+    use crate::health::{HealthStatus, aggregate as aggregate_statuses};
+    use crate::script::convert::{text, to_json};
+    use crate::script::host::script_error;
+
+    /// Assesses an object's health: `#{status, message}` with status one of
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`, `Unknown`.
+    /// A Rhai health check for the object's `<group>_<Kind>` (mounted in
+    /// `$CONFIG_DIR/health/`, or bundled) wins over the built-in Argo CD-parity
+    /// rules; objects with neither are Healthy by existing.
+    ///
+    /// ```rhai
+    /// let d = k8s::get("apps/v1", "Deployment", "argocd", "argocd-server");
+    /// if health::assess(d).status != "Healthy" { throw "argocd-server is not ready" }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn assess(ctx: NativeCallContext, object: Map) -> Result<Map> {
+        with_host(&ctx, |h| {
             let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;
-            assess(&h, &object).map(|hl| health_map(&hl))
-        },
-    );
-    register(
-        &mut m,
-        "aggregate",
-        &["statuses: Array", "String"],
-        "Aggregates statuses (strings, or maps with a `status`) as a stack or the\nplatform does: all Healthy → Healthy; any Failed → Failed; any Degraded,\nMissing or Unknown → Degraded; any Progressing or Suspended → Progressing.",
-        |statuses: Array| -> Result<String> {
-            let mut parsed = Vec::with_capacity(statuses.len());
-            for item in &statuses {
-                let text = match item.read_lock::<Map>() {
-                    Some(map) => map.get("status").map(crate::script::convert::text).unwrap_or_default(),
-                    None => crate::script::convert::text(item),
-                };
-                parsed.push(text.parse::<HealthStatus>().map_err(|e| script_error(e.to_string()))?);
-            }
-            Ok(aggregate(parsed).to_string())
-        },
-    );
-    let h = host.clone();
-    register(
-        &mut m,
-        "gate",
-        &["gate: Map", "options: Map", "Map"],
-        "Judges a resource gate `#{apiVersion, kind, namespace, name, check}` as
-docs/health.md says: Argo CD's verdict recorded in the Application that
-manages the resource, or the executor's own (`health::assess`) when none
-does or `check` is `\"executor\"`. `options`: `app` (the node's Application,
-looked at first), `apps` (Applications already listed), `timeout` (wait
-until Healthy; without it, judge once). Returns `#{status, message,
-decided_by, app}`; while waiting, throws `#{reason, message, diagnostics}`
-when Degraded (at once) or at the timeout.",
-        move |gate: Map, options: Map| -> Result<Dynamic> {
+            super::assess(h, &object).map(|health| health_map(&health))
+        })
+    }
+
+    /// Aggregates statuses (strings, or maps with a `status`) as a stack or the
+    /// platform does: all Healthy → Healthy; any Failed → Failed; any Degraded,
+    /// Missing or Unknown → Degraded; any Progressing or Suspended → Progressing.
+    #[rhai_fn(return_raw)]
+    pub fn aggregate(statuses: Array) -> Result<String> {
+        let mut parsed = Vec::with_capacity(statuses.len());
+        for item in &statuses {
+            let status = match item.read_lock::<Map>() {
+                Some(map) => map.get("status").map(text).unwrap_or_default(),
+                None => text(item),
+            };
+            parsed.push(
+                status
+                    .parse::<HealthStatus>()
+                    .map_err(|e| script_error(e.to_string()))?,
+            );
+        }
+        Ok(aggregate_statuses(parsed).to_string())
+    }
+
+    /// Judges a resource gate `#{apiVersion, kind, namespace, name, check}` as
+    /// docs/health.md says: Argo CD's verdict recorded in the Application that
+    /// manages the resource, or the executor's own (`health::assess`) when none
+    /// does or `check` is `"executor"`. `options`: `app` (the node's Application,
+    /// looked at first), `apps` (Applications already listed), `timeout` (wait
+    /// until Healthy; without it, judge once). Returns `#{status, message,
+    /// decided_by, app}`; while waiting, throws `#{reason, message, diagnostics}`
+    /// when Degraded (at once) or at the timeout.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn gate(ctx: NativeCallContext, gate: Map, options: Map) -> Result<Map> {
+        with_host(&ctx, |h| {
             let gate = to_json(&Dynamic::from_map(gate)).map_err(script_error)?;
             let options = to_json(&Dynamic::from_map(options)).map_err(script_error)?;
-            super::gate::gate(&h, &gate, &options)
-        },
-    );
-    register(
-        &mut m,
-        "check_key",
-        &["object: Map", "String"],
-        "The health-check key of an object's kind, `<group>_<Kind>` (e.g.\n`ceph.rook.io_CephCluster`, `apps_Deployment`, `_Service`).",
-        |object: Map| -> Result<String> {
-            let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;
-            check_key(&object).ok_or_else(|| script_error("the object has no apiVersion/kind"))
-        },
-    );
-    m
+            super::super::gate::gate(h, &gate, &options).map(|verdict| verdict.try_cast::<Map>().unwrap_or_default())
+        })
+    }
+
+    /// The health-check key of an object's kind, `<group>_<Kind>` (e.g.
+    /// `ceph.rook.io_CephCluster`, `apps_Deployment`, `_Service`).
+    #[rhai_fn(return_raw)]
+    pub fn check_key(object: Map) -> Result<String> {
+        let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;
+        super::check_key(&object).ok_or_else(|| script_error("the object has no apiVersion/kind"))
+    }
 }

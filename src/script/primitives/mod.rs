@@ -146,14 +146,14 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
     vec![
         ("k8s", k8s::module()),
         ("argocd", argocd::module()),
-        ("health", health::module(host)),
+        ("health", health::module()),
         ("dag", dag::module(host)),
         ("log", log::module()),
         ("report", report::module(host)),
         ("secrets", secrets::module()),
         ("bundle", bundle::module(host)),
-        ("policy", policy::module(host)),
-        ("teardown", teardown::module(host, host.settings.pv_policy)),
+        ("policy", policy::module()),
+        ("teardown", teardown::module()),
     ]
 }
 

@@ -6,18 +6,15 @@
 //! `#{status: "pass"|"fail"|"warn", object, message}`. Severity `required`
 //! (the default) makes a failure fail validation; `advisory` only reports.
 
-use std::sync::Arc;
-
 use std::collections::BTreeSet;
 
-use rhai::{Array, CallFnOptions, Dynamic, EvalAltResult, Map, Module, Scope};
+use rhai::plugin::*;
+use rhai::{Array, CallFnOptions, Map, Scope};
 use serde_json::{Value, json};
 
-use super::register;
+use super::Result;
 use crate::script::convert::{text, to_dynamic};
 use crate::script::host::{Host, script_error};
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn field(map: &Map, name: &str) -> String {
     map.get(name).map(text).filter(|t| t != "()").unwrap_or_default()
@@ -166,75 +163,94 @@ fn input(host: &Host, ctx: Dynamic) -> Result<Map> {
     Ok(out)
 }
 
+/// Runs every compiled policy on `input` with the calling script's engine.
+fn run_all(host: &Host, engine: &Engine, input: Map) -> Array {
+    let Some(scripts) = host.scripts.get() else {
+        return Array::new();
+    };
+    let input = Dynamic::from_map(input);
+    let mut out = Array::new();
+    for (name, script) in &scripts.policies {
+        let origin = script.source.origin.to_string();
+        let called = crate::script::control::read_only("a compliance policy", || {
+            engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new(),
+                &mut Scope::new(),
+                &script.ast,
+                "check",
+                (input.clone(),),
+            )
+        });
+        let entry = called
+            .map_err(|e| {
+                let located = crate::script::error::from_rhai(&e, &script.source.display, &host.origins);
+                script_error(located.to_string())
+            })
+            .and_then(|value| normalise(name, &origin, value))
+            .unwrap_or_else(|error| {
+                let message = crate::script::error::from_rhai(&error, &script.source.display, &host.origins).message;
+                failed_policy(name, origin, &script.source.display, &message)
+            });
+        out.push(Dynamic::from_map(entry));
+    }
+    out
+}
+
+/// The entry of a policy that threw or returned something unreadable: failed,
+/// with its error as the one result.
+fn failed_policy(name: &str, origin: String, display: &str, message: &str) -> Map {
+    let result = json!({
+        "status": "fail",
+        "object": display,
+        "message": format!("the policy itself failed: {message}"),
+    });
+    let mut entry = Map::new();
+    entry.insert("name".into(), Dynamic::from(name.to_owned()));
+    entry.insert("origin".into(), Dynamic::from(origin));
+    entry.insert("severity".into(), Dynamic::from("required".to_owned()));
+    entry.insert("description".into(), Dynamic::from(String::new()));
+    entry.insert("status".into(), Dynamic::from("fail".to_owned()));
+    entry.insert("results".into(), Dynamic::from_array(vec![to_dynamic(&result)]));
+    entry
+}
+
 /// The `policy` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
+pub fn module() -> Module {
+    exported_module!(api)
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "input",
-        &["ctx: Map", "Map"],
-        "What the compliance policies judge, read in bulk (one list per kind):\n`#{ctx, apps, workloads, bootstrap: #{versions, workloads}}`. `apps`: the\nplan's Applications (apiVersion, kind, metadata name/namespace/labels/\nannotations, spec, status.sync and status.health); `workloads`: the\nDeployments, StatefulSets and DaemonSets of the plan's namespaces\n(apiVersion, kind, metadata name/namespace/labels, spec.replicas and the\npod template's labels, containers and init containers); `bootstrap`: the\nbundle's pinned versions and its workloads, whole. Reads only.\n\n```rhai\nlet input = policy::input(ctx);\nlet results = policy::run_all(input);\n```",
-        move |ctx: Dynamic| -> Result<Map> { input(&h, ctx) },
-    );
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, Map, NativeCallContext};
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "run_all",
-        &["input: Map", "Array"],
-        "Runs every compliance policy on `input` (what validate read: `ctx`, the\nApplications, the workloads, the bootstrap versions) and returns\n`[#{name, origin, severity, description, status, results}]`, sorted by\nname. A policy that throws is reported as failed with its error.",
-        move |input: Map| -> Result<Array> {
-            let Some(scripts) = h.scripts.get() else {
-                return Ok(Array::new());
-            };
-            let engine = h.engine()?;
-            let input = Dynamic::from_map(input);
-            let mut out = Array::new();
-            for (name, script) in &scripts.policies {
-                let origin = script.source.origin.to_string();
-                let called = crate::script::control::read_only("a compliance policy", || {
-                    engine.call_fn_with_options::<Dynamic>(
-                        CallFnOptions::new(),
-                        &mut Scope::new(),
-                        &script.ast,
-                        "check",
-                        (input.clone(),),
-                    )
-                });
-                let entry = match called
-                    .map_err(|e| {
-                        let located = crate::script::error::from_rhai(&e, &script.source.display, &h.origins);
-                        script_error(located.to_string())
-                    })
-                    .and_then(|value| normalise(name, &origin, value))
-                {
-                    Ok(entry) => entry,
-                    Err(error) => {
-                        let message =
-                            crate::script::error::from_rhai(&error, &script.source.display, &h.origins).message;
-                        let mut result = Map::new();
-                        result.insert("status".into(), Dynamic::from("fail".to_owned()));
-                        result.insert("object".into(), Dynamic::from(script.source.display.clone()));
-                        result.insert(
-                            "message".into(),
-                            Dynamic::from(format!("the policy itself failed: {message}")),
-                        );
-                        let mut entry = Map::new();
-                        entry.insert("name".into(), Dynamic::from(name.clone()));
-                        entry.insert("origin".into(), Dynamic::from(origin));
-                        entry.insert("severity".into(), Dynamic::from("required".to_owned()));
-                        entry.insert("description".into(), Dynamic::from(String::new()));
-                        entry.insert("status".into(), Dynamic::from("fail".to_owned()));
-                        entry.insert("results".into(), Dynamic::from_array(vec![Dynamic::from_map(result)]));
-                        entry
-                    }
-                };
-                out.push(Dynamic::from_map(entry));
-            }
-            Ok(out)
-        },
-    );
-    m
+    use super::super::{Result, with_host};
+
+    /// What the compliance policies judge, read in bulk (one list per kind):
+    /// `#{ctx, apps, workloads, bootstrap: #{versions, workloads}}`. `apps`: the
+    /// plan's Applications (apiVersion, kind, metadata name/namespace/labels/
+    /// annotations, spec, status.sync and status.health); `workloads`: the
+    /// Deployments, StatefulSets and DaemonSets of the plan's namespaces
+    /// (apiVersion, kind, metadata name/namespace/labels, spec.replicas and the
+    /// pod template's labels, containers and init containers); `bootstrap`: the
+    /// bundle's pinned versions and its workloads, whole. Reads only.
+    ///
+    /// ```rhai
+    /// let input = policy::input(ctx);
+    /// let results = policy::run_all(input);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn input(context: NativeCallContext, ctx: Dynamic) -> Result<Map> {
+        with_host(&context, |h| super::input(h, ctx))
+    }
+
+    /// Runs every compliance policy on `input` (what validate read: `ctx`, the
+    /// Applications, the workloads, the bootstrap versions) and returns
+    /// `[#{name, origin, severity, description, status, results}]`, sorted by
+    /// name. A policy that throws is reported as failed with its error.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn run_all(ctx: NativeCallContext, input: Map) -> Result<Array> {
+        with_host(&ctx, |h| Ok(super::run_all(h, ctx.engine(), input)))
+    }
 }

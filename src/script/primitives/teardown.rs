@@ -3,12 +3,12 @@
 //! [`crate::orchestrate::teardown`].
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
-use rhai::{Array, Dynamic, EvalAltResult, Map, Module};
+use rhai::plugin::*;
+use rhai::{Array, Map};
 use serde_json::Value;
 
-use super::register;
+use super::Result;
 use crate::argocd as acd;
 use crate::config::PvPolicy;
 use crate::k8s::Kind;
@@ -17,8 +17,6 @@ use crate::report::ObjectRef;
 use crate::script::convert::text;
 use crate::script::error::map_field;
 use crate::script::host::Host;
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// Every Application in Argo CD's namespace (one request).
 fn applications(host: &Host) -> Result<Vec<Value>> {
@@ -107,33 +105,52 @@ fn strings(array: &Array) -> Vec<String> {
 }
 
 /// The `teardown` module.
-pub fn module(host: &Arc<Host>, pv_policy: PvPolicy) -> Module {
-    let mut m = Module::new();
+pub fn module() -> Module {
+    exported_module!(api)
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "dependents_outside",
-        &["Array"],
-        "Applications outside the plan that depend on a node in it (from the\n`executor.io/depends-on` annotation the executor writes), as\n`\"<app> (depends on <node>)\"`; empty when the scope can go.\n\n```rhai\nlet blocking = teardown::dependents_outside();\n```",
-        move || -> Result<Array> {
-            let apps = applications(&h)?;
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, Map, NativeCallContext};
+
+    use super::super::{Result, with_host};
+    use super::{applications, namespaces_to_remove, outcomes, strings};
+    use crate::orchestrate::teardown as td;
+
+    /// Applications outside the plan that depend on a node in it (from the
+    /// `executor.io/depends-on` annotation the executor writes), as
+    /// `"<app> (depends on <node>)"`; empty when the scope can go.
+    ///
+    /// ```rhai
+    /// let blocking = teardown::dependents_outside();
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn dependents_outside(ctx: NativeCallContext) -> Result<Array> {
+        with_host(&ctx, |h| {
+            let apps = applications(h)?;
             Ok(td::dependents_outside(&h.plan.nodes, &apps)
                 .into_iter()
                 .map(Dynamic::from)
                 .collect())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "remove_bootstrap",
-        &["remove_crds: bool", "Map"],
-        "Removes Argo Workflows, the workflow templates and Argo CD (the\nbootstrap's inventory), their CRDs only when `remove_crds`, once no\nApplication is left in Argo CD's namespace (else keeps them and records\nwhat is left as a failure and orphans). Returns `#{removed, namespaces}`:\nthe bootstrap's namespaces, to remove with the platform's.\n\n```rhai\nlet bootstrap = teardown::remove_bootstrap(ctx.teardown_crds);\n```",
-        move |remove_crds: bool| -> Result<Map> {
+    /// Removes Argo Workflows, the workflow templates and Argo CD (the
+    /// bootstrap's inventory), their CRDs only when `remove_crds`, once no
+    /// Application is left in Argo CD's namespace (else keeps them and records
+    /// what is left as a failure and orphans). Returns `#{removed, namespaces}`:
+    /// the bootstrap's namespaces, to remove with the platform's.
+    ///
+    /// ```rhai
+    /// let bootstrap = teardown::remove_bootstrap(ctx.teardown_crds);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn remove_bootstrap(ctx: NativeCallContext, remove_crds: bool) -> Result<Map> {
+        with_host(&ctx, |h| {
             let bounds = h.current_bounds();
-            let removal = h.block("removing the bootstrap", td::remove_bootstrap(&h, remove_crds, &bounds))?;
+            let removal = h.block("removing the bootstrap", td::remove_bootstrap(h, remove_crds, &bounds))?;
             let mut map = Map::new();
             map.insert("removed".into(), Dynamic::from_bool(removal.removed));
             map.insert(
@@ -141,41 +158,51 @@ pub fn module(host: &Arc<Host>, pv_policy: PvPolicy) -> Module {
                 Dynamic::from_array(removal.namespaces.into_iter().map(Dynamic::from).collect()),
             );
             Ok(map)
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "remove_namespaces",
-        &["results: Map", "extra: Array", "Array"],
-        "Deletes, last, the namespaces of the nodes `results` (from\n`dag::teardown`) removed and the `extra` ones (the bootstrap's), except\nthose an Application left in the cluster still uses and, with\nPV_POLICY=retain, those holding volume claims (listed as retained);\nwaits until they are gone. Returns those that did not finish terminating.\n\n```rhai\nlet left = teardown::remove_namespaces(results, bootstrap.namespaces);\n```",
-        move |results: Map, extra: Array| -> Result<Array> {
-            let names = namespaces_to_remove(&h, &results, &strings(&extra), pv_policy)?;
+    /// Deletes, last, the namespaces of the nodes `results` (from
+    /// `dag::teardown`) removed and the `extra` ones (the bootstrap's), except
+    /// those an Application left in the cluster still uses and, with
+    /// PV_POLICY=retain, those holding volume claims (listed as retained);
+    /// waits until they are gone. Returns those that did not finish terminating.
+    ///
+    /// ```rhai
+    /// let left = teardown::remove_namespaces(results, bootstrap.namespaces);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn remove_namespaces(ctx: NativeCallContext, results: Map, extra: Array) -> Result<Array> {
+        with_host(&ctx, |h| {
+            let names = namespaces_to_remove(h, &results, &strings(&extra), h.settings.pv_policy)?;
             let bounds = h.current_bounds();
-            let left = h.block("removing namespaces", td::remove_namespaces(&h, &names, &bounds))?;
+            let left = h.block("removing namespaces", td::remove_namespaces(h, &names, &bounds))?;
             Ok(left.into_iter().map(Dynamic::from).collect())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "orphans",
-        &[
-            "results: Map",
-            "namespaces_left: Array",
-            "bootstrap_removed: bool",
-            "int",
-        ],
-        "Lists in the report's `orphans` what should be gone and is not: the\nplan's Applications still there (a stuck finalizer, with a\nrecommendation, or the node's failure), the namespaces in\n`namespaces_left`, and — when the bootstrap was removed — objects still\ncarrying its inventory label. Returns how many.\n\n```rhai\nteardown::orphans(results, left, bootstrap.removed);\n```",
-        move |results: Map, namespaces_left: Array, bootstrap_removed: bool| -> Result<rhai::INT> {
+    /// Lists in the report's `orphans` what should be gone and is not: the
+    /// plan's Applications still there (a stuck finalizer, with a
+    /// recommendation, or the node's failure), the namespaces in
+    /// `namespaces_left`, and — when the bootstrap was removed — objects still
+    /// carrying its inventory label. Returns how many.
+    ///
+    /// ```rhai
+    /// teardown::orphans(results, left, bootstrap.removed);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn orphans(
+        ctx: NativeCallContext,
+        results: Map,
+        namespaces_left: Array,
+        bootstrap_removed: bool,
+    ) -> Result<rhai::INT> {
+        with_host(&ctx, |h| {
             let (_, failures) = outcomes(&results);
             let bounds = h.current_bounds();
             let count = h.block(
                 "looking for what is left",
                 td::orphans(
-                    &h,
+                    h,
                     &h.plan.nodes,
                     &failures,
                     &strings(&namespaces_left),
@@ -184,7 +211,6 @@ pub fn module(host: &Arc<Host>, pv_policy: PvPolicy) -> Module {
                 ),
             )?;
             Ok(rhai::INT::try_from(count).unwrap_or(rhai::INT::MAX))
-        },
-    );
-    m
+        })
+    }
 }
