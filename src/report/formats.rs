@@ -251,15 +251,37 @@ fn mermaid_label(text: &str) -> String {
         .replace('\n', " ")
 }
 
+/// Mermaid's default `maxEdges` and `maxTextSize`
+/// (https://mermaid.js.org/config/schema-docs/config.html): past them,
+/// GitHub and GitLab show an error instead of the diagram.
+const MERMAID_MAX_EDGES: usize = 500;
+const MERMAID_MAX_TEXT: usize = 50_000;
+
 /// The graph as a Mermaid flowchart (rendered by GitHub and GitLab): nodes
 /// coloured by outcome with the HTML page's colours, the failed path's
-/// edges in red. Nothing without application components.
+/// edges thick and red. Nothing without application components; a
+/// sentence instead of a graph too large for Mermaid.
 fn mermaid(out: &mut String, report: &Report) {
     let graph = Graph::of(&report.components);
     if graph.nodes.is_empty() {
         return;
     }
-    out.push_str("#### Graph\n\n```mermaid\nflowchart LR\n");
+    let block = mermaid_block(&graph);
+    out.push_str("#### Graph\n\n");
+    if graph.edges.len() > MERMAID_MAX_EDGES || block.len() > MERMAID_MAX_TEXT {
+        let _ = writeln!(
+            out,
+            "{} applications and {} dependencies: more than a Mermaid diagram renders ({MERMAID_MAX_EDGES} edges, {MERMAID_MAX_TEXT} characters); `REPORT_FORMAT=html` draws the graph.\n",
+            graph.nodes.len(),
+            graph.edges.len()
+        );
+        return;
+    }
+    out.push_str(&block);
+}
+
+fn mermaid_block(graph: &Graph<'_>) -> String {
+    let mut out = String::from("```mermaid\nflowchart LR\n");
     for (i, node) in graph.nodes.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -302,4 +324,5 @@ fn mermaid(out: &mut String, report: &Report) {
         }
     }
     out.push_str("```\n\n");
+    out
 }

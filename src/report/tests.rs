@@ -316,3 +316,18 @@ fn the_markdown_graph_is_a_coloured_mermaid_flowchart() {
     assert!(block.contains("class n2 skipped"));
     assert!(block.contains("linkStyle 1 stroke:#c92a2a"));
 }
+
+#[test]
+fn a_graph_too_large_for_mermaid_is_a_sentence_not_a_broken_diagram() {
+    let mut report = fixed_report();
+    let template = report.components[1].clone();
+    for i in 0..600 {
+        let mut app = template.clone();
+        app.name = format!("app-{i}");
+        app.depends_on = vec!["redis-clusters".to_owned()];
+        report.components.push(app);
+    }
+    let text = render(&report, ReportFormat::Markdown);
+    assert!(!text.contains("```mermaid"));
+    assert!(text.contains("603 applications and 602 dependencies: more than a Mermaid diagram renders"));
+}
