@@ -111,6 +111,8 @@ pub struct Edge {
     pub to: usize,
     /// Whether it carries a failure to a skipped dependent.
     pub failed_path: bool,
+    /// Whether it joins two consecutive nodes of the critical path.
+    pub critical: bool,
 }
 
 /// The application components as a laid-out graph.
@@ -135,12 +137,26 @@ impl<'a> Graph<'a> {
                         from,
                         to,
                         failed_path: false,
+                        critical: false,
                     });
                 }
             }
         }
         let levels = levels(apps.len(), &edges);
-        let critical: BTreeSet<String> = critical_path(components).into_iter().collect();
+        let chain = critical_path(components);
+        for pair in chain.windows(2) {
+            if let [first, next] = pair
+                && let (Some(&a), Some(&b)) = (index.get(first.as_str()), index.get(next.as_str()))
+            {
+                for edge in edges
+                    .iter_mut()
+                    .filter(|e| (e.from, e.to) == (a, b) || (e.from, e.to) == (b, a))
+                {
+                    edge.critical = true;
+                }
+            }
+        }
+        let critical: BTreeSet<String> = chain.into_iter().collect();
         let mut rows = vec![0usize; apps.len() + 1];
         let mut nodes: Vec<GraphNode<'a>> = apps
             .iter()
@@ -324,7 +340,7 @@ mod tests {
             app("cache", "Deployed", &[], Some(0.0), 1.0),
             app("auth", "Skipped", &["db", "cache"], None, 0.0),
             app("portal", "Skipped", &["auth"], None, 0.0),
-            app("docs", "Deployed", &["cache"], Some(1.0), 1.0),
+            app("docs", "Deployed", &["cache"], Some(1.0), 3.0),
         ];
         let graph = Graph::of(&components);
         let by_name = |name: &str| graph.nodes.iter().find(|n| n.component.name == name).unwrap();
@@ -347,6 +363,15 @@ mod tests {
             .map(|e| (e.from, e.to))
             .collect();
         assert_eq!(failed_edges, [(0, 2), (2, 3)]);
+        // The critical path: cache, then docs (which ended last).
+        let critical: Vec<(usize, usize)> = graph
+            .edges
+            .iter()
+            .filter(|e| e.critical)
+            .map(|e| (e.from, e.to))
+            .collect();
+        assert_eq!(critical, [(1, 4)]);
+        assert!(by_name("docs").critical && by_name("cache").critical && !by_name("db").critical);
         assert_eq!(by_name("docs").class, OutcomeClass::Succeeded);
         assert!(!by_name("docs").failed_path);
     }

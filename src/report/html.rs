@@ -61,7 +61,7 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .swatch{display:inline-block;width:14px;height:14px;border:2px solid;border-radius:3px}
 .scroll{overflow-x:auto;border:1px solid #e9ecef;border-radius:4px;padding:4px}
 svg text{font-size:12px;font-family:inherit}
-.edge{fill:none;stroke:#868e96;stroke-width:1.5}.edge.failed-path{stroke:#c92a2a;stroke-width:3}
+.edge{fill:none;stroke:#868e96;stroke-width:1.5}.edge.failed-path{stroke:#c92a2a;stroke-width:3}.edge.critical{stroke:#212529;stroke-width:2.5}
 .node rect{stroke-width:2}.node.failed-path rect{stroke-width:4}.node.critical text{font-weight:bold}
 .bar{stroke-width:1.5}rect.bar.critical{stroke:#212529;stroke-width:3}
 .axis{stroke:#ced4da;stroke-width:1}.tick{fill:#868e96;font-size:11px}
@@ -167,7 +167,7 @@ fn outcome_legend(out: &mut String) {
     }
     out.push_str(
         "<span><svg width=\"28\" height=\"10\"><path class=\"edge failed-path\" d=\"M0 5H28\"/></svg>failed path</span>\
-         <span><strong>bold</strong>: critical path</span></div>\n",
+         <span><svg width=\"28\" height=\"10\"><path class=\"edge critical\" d=\"M0 5H28\"/></svg><strong>bold</strong>: critical path</span></div>\n",
     );
 }
 
@@ -180,10 +180,14 @@ fn graph_svg(out: &mut String, graph: &Graph<'_>) {
     );
     out.push_str(
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#868e96\"/></marker>\
-         <marker id=\"arrow-failed\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#c92a2a\"/></marker></defs>\n",
+         <marker id=\"arrow-failed\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#c92a2a\"/></marker>\
+         <marker id=\"arrow-critical\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#212529\"/></marker></defs>\n",
     );
     let position = |level: usize, row: usize| (PAD + level * (NODE_W + COL_GAP), PAD + row * (NODE_H + ROW_GAP));
-    for edge in &graph.edges {
+    // Plain edges first, so the critical and failed paths are drawn on top.
+    let mut edges: Vec<_> = graph.edges.iter().collect();
+    edges.sort_by_key(|e| (e.failed_path, e.critical));
+    for edge in edges {
         let (Some(from), Some(to)) = (graph.nodes.get(edge.from), graph.nodes.get(edge.to)) else {
             continue;
         };
@@ -191,10 +195,10 @@ fn graph_svg(out: &mut String, graph: &Graph<'_>) {
         let (tx, ty) = position(to.level, to.row);
         let (x1, y1, x2, y2) = (fx + NODE_W, fy + NODE_H / 2, tx, ty + NODE_H / 2);
         let bend = COL_GAP / 2;
-        let (class, marker) = if edge.failed_path {
-            ("edge failed-path", "arrow-failed")
-        } else {
-            ("edge", "arrow")
+        let (class, marker) = match (edge.failed_path, edge.critical) {
+            (true, _) => ("edge failed-path", "arrow-failed"),
+            (false, true) => ("edge critical", "arrow-critical"),
+            (false, false) => ("edge", "arrow"),
         };
         let _ = writeln!(
             out,

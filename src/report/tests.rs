@@ -331,3 +331,13 @@ fn a_graph_too_large_for_mermaid_is_a_sentence_not_a_broken_diagram() {
     assert!(!text.contains("```mermaid"));
     assert!(text.contains("603 applications and 602 dependencies: more than a Mermaid diagram renders"));
 }
+
+#[test]
+fn html_is_a_report_format_and_the_error_lists_every_format() {
+    assert_eq!("HTML".parse::<ReportFormat>(), Ok(ReportFormat::Html));
+    let error = "pdf".parse::<ReportFormat>().unwrap_err();
+    assert_eq!(
+        error,
+        "`pdf` is not a report format; expected json, yaml, text, junit, markdown or html"
+    );
+}
