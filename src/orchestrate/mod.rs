@@ -125,3 +125,22 @@ impl NodeFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Timeline;
+
+    #[test]
+    fn a_timeline_closes_each_step_when_the_next_begins_and_at_the_end() {
+        let mut timeline = Timeline::default();
+        timeline.begin("hook");
+        timeline.begin("sync");
+        timeline.begin("wait");
+        // A failure returns here, with `wait` still open: it is recorded.
+        let phases = timeline.finish();
+        let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["hook", "sync", "wait"]);
+        assert!(phases.windows(2).all(|w| w[0].began <= w[1].began));
+        assert!(Timeline::default().finish().is_empty());
+    }
+}

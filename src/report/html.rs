@@ -347,21 +347,7 @@ fn timeline(out: &mut String, report: &Report) {
         out,
         "<div class=\"scroll\"><svg class=\"timeline\" role=\"img\" aria-label=\"timeline\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
     );
-    let step = tick_step(total);
-    let mut tick = 0.0;
-    while tick <= total + 1e-9 {
-        let x = LABEL_W + tick * scale;
-        let _ = write!(
-            out,
-            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{:.1}\"/><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}s</text>",
-            height - 18.0,
-            x + 2.0,
-            height - 4.0,
-            trim_number(tick)
-        );
-        tick += step;
-    }
-    out.push('\n');
+    axis(out, total, scale, LABEL_W, height);
     for (i, row) in rows.iter().enumerate() {
         let y = ROW_H * i as f64;
         let _ = write!(
@@ -405,6 +391,25 @@ fn timeline(out: &mut String, report: &Report) {
         );
     }
     out.push_str("</svg></div>\n</section>\n");
+}
+
+/// The time axis: a vertical line and a label every round step.
+fn axis(out: &mut String, total: f64, scale: f64, left: f64, height: f64) {
+    let step = tick_step(total);
+    let mut tick = 0.0;
+    while tick <= total + 1e-9 {
+        let x = left + tick * scale;
+        let _ = write!(
+            out,
+            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{:.1}\"/><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}s</text>",
+            height - 18.0,
+            x + 2.0,
+            height - 4.0,
+            trim_number(tick)
+        );
+        tick += step;
+    }
+    out.push('\n');
 }
 
 /// `12`, `0.5`: a tick's number without trailing zeros.
