@@ -164,7 +164,7 @@ pub struct GlobalArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long, env = "REPORT_FILE", global = true, value_name = "FILE")]
     pub report_file: Option<PathBuf>,
-    /// Report format: json (default), yaml or text.
+    /// Report format: json (default), yaml, text, junit, markdown or html.
     #[arg(long, env = "REPORT_FORMAT", global = true, value_name = "FORMAT")]
     pub report_format: Option<String>,
     /// Overall deadline of the action, e.g. 30m.

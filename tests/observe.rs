@@ -60,6 +60,89 @@ fn receiver(status: u16) -> (String, std::thread::JoinHandle<(String, String)>) 
     (url, handle)
 }
 
+/// Prometheus' "avoid missing metrics"
+/// (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics):
+/// a clean run's textfile already has every known label value of every
+/// labelled metric, at 0, so `increase()` sees the first error.
+#[test]
+fn a_clean_runs_metrics_have_every_labelled_series_at_zero() {
+    let mut platform = Platform::start(demo_sim_config());
+    let file = platform.sandbox.dir.path().join("metrics.prom");
+    platform.sandbox.set("METRICS_FILE", file.to_str().unwrap());
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let scrape = parse_metrics(&text);
+    for kind in [
+        "config",
+        "api",
+        "timeout",
+        "script",
+        "health",
+        "sync",
+        "preflight",
+        "policy",
+        "interrupted",
+    ] {
+        assert_eq!(
+            value(&scrape, "executor_errors_total", &[("type", kind)]),
+            Some(0.0),
+            "executor_errors_total{{type=\"{kind}\"}}:\n{text}"
+        );
+    }
+    for verb in [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ] {
+        assert!(
+            value(&scrape, "executor_api_requests_total", &[("verb", verb)]).is_some(),
+            "executor_api_requests_total{{verb=\"{verb}\"}}"
+        );
+    }
+    assert_eq!(
+        value(&scrape, "executor_api_requests_total", &[("verb", "deletecollection")]),
+        Some(0.0)
+    );
+    for status in ["failed", "partial", "invalid", "timed_out"] {
+        assert_eq!(
+            value(
+                &scrape,
+                "executor_action_duration_seconds_count",
+                &[("action", "deploy"), ("status", status)]
+            ),
+            Some(0.0),
+            "{status}"
+        );
+        assert_eq!(
+            value(
+                &scrape,
+                "executor_action_status",
+                &[("action", "deploy"), ("status", status)]
+            ),
+            Some(0.0),
+            "{status}"
+        );
+    }
+    for health in ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"] {
+        let expected = if health == "Healthy" { 1.0 } else { 0.0 };
+        assert_eq!(
+            value(
+                &scrape,
+                "executor_component_health",
+                &[("component", "vault"), ("health", health)]
+            ),
+            Some(expected),
+            "{health}"
+        );
+    }
+}
+
 #[test]
 fn metrics_file_and_pushgateway_describe_the_run() {
     let mut platform = Platform::start(demo_sim_config());
@@ -97,10 +180,13 @@ fn metrics_file_and_pushgateway_describe_the_run() {
         Some(1.0)
     );
     assert!(value(&scrape, "executor_last_success_timestamp_seconds", &labels).unwrap() > 1.7e9);
+    // One series at 1 per component (its health), the others at 0.
     let components = scrape
         .samples
         .iter()
-        .filter(|s| s.metric == "executor_component_health")
+        .filter(|s| {
+            s.metric == "executor_component_health" && matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0)
+        })
         .count();
     assert_eq!(components, report["components"].as_array().unwrap().len());
     assert_eq!(

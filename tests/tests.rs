@@ -13,6 +13,7 @@ mod inputs;
 mod observe;
 mod orchestration;
 mod plan;
+mod report_html;
 mod scripts;
 mod teardown;
 mod validate;

@@ -236,6 +236,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         if request.dry_run { ", dry run" } else { "" }
     );
     let started = Instant::now();
+    host.with_report(|parts| parts.origin = Some(started.into_std()));
     let runner_host = host.clone();
     let runner_engine = engine.clone();
     let result =
@@ -261,6 +262,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     report.metrics.extend(parts.metrics);
     report.compliance = parts.compliance;
     report.orchestration = parts.orchestration;
+    report.bootstrap_phases = parts.bootstrap_phases;
     if request.action == Action::Teardown {
         report.removed = Some(parts.removed);
         report.retained = Some(parts.retained);

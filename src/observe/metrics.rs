@@ -4,14 +4,21 @@
 //! |---|---|---|
 //! | `executor_action_duration_seconds` | histogram | `action`, `environment`, `status` |
 //! | `executor_action_status` | gauge: 1 for the current status, 0 for the others | `action`, `environment`, `status` (`running`, `succeeded`, `failed`, `partial`, `invalid`, `timed_out`) |
-//! | `executor_component_health` | gauge: 1, with the health as a label | `component`, `stack`, `kind`, `health`, `environment` |
-//! | `executor_errors_total` | counter | `type` (`config`, `api`, `timeout`, `script`, `health`, `sync`, `delete`, `preflight`, `policy`, `interrupted`) |
+//! | `executor_component_health` | gauge: 1 for the current health, 0 for the others | `component`, `stack`, `kind`, `health` (`Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`, `Unknown`, or another value the run saw), `environment` |
+//! | `executor_errors_total` | counter | `type` (`config`, `api`, `timeout`, `script`, `health`, `sync`, `preflight`, `policy`, `interrupted`) |
 //! | `executor_last_success_timestamp_seconds` | gauge (only after a success) | `action`, `environment` |
-//! | `executor_api_requests_total` | counter | `verb` |
+//! | `executor_api_requests_total` | counter | `verb` (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`) |
 //! | `executor_api_retries_total` | counter | — |
 //!
 //! Component health is a label rather than an encoded number so that an
 //! alert reads `executor_component_health{health!="Healthy"} == 1`.
+//!
+//! Every known label value of a labelled metric is present from the first
+//! scrape, at 0 (Prometheus' "avoid missing metrics" advice,
+//! <https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics>):
+//! a clean run's textfile already has `executor_errors_total{type="sync"} 0`,
+//! so `increase()` over it sees the first error. The one exception is
+//! `executor_last_success_timestamp_seconds`, which a 0 would misstate.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +31,36 @@ use crate::report::{ComponentKind, Report};
 
 /// Every status `executor_action_status` can take.
 pub const STATUSES: [&str; 6] = ["running", "succeeded", "failed", "partial", "invalid", "timed_out"];
+
+/// Every `type` of `executor_errors_total`: the values of [`error_type`].
+pub const ERROR_TYPES: [&str; 9] = [
+    "config",
+    "api",
+    "timeout",
+    "script",
+    "health",
+    "sync",
+    "preflight",
+    "policy",
+    "interrupted",
+];
+
+/// Every `verb` of `executor_api_requests_total` (the Kubernetes verbs
+/// [`crate::k8s::stats::kube_verb`] names).
+pub const API_VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// The health statuses of Argo CD (and `Unknown`) `executor_component_health`
+/// shows for each component: 1 for its health, 0 for the others.
+pub const HEALTHS: [&str; 6] = ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"];
 
 /// The metrics of one run.
 pub struct RunMetrics {
@@ -82,7 +119,7 @@ impl RunMetrics {
         let component_health = GaugeVec::new(
             Opts::new(
                 "executor_component_health",
-                "1 for each component, with its health as the `health` label.",
+                "1 for each component's health (the `health` label), 0 for its other known healths.",
             ),
             &["component", "stack", "kind", "health", "environment"],
         )?;
@@ -125,6 +162,7 @@ impl RunMetrics {
             api_retries,
         };
         metrics.set_status("running");
+        metrics.start_at_zero();
         Ok(metrics)
     }
 
@@ -133,6 +171,22 @@ impl RunMetrics {
             self.status
                 .with_label_values(&[&self.action, &self.environment, status])
                 .set(if status == current { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Creates every known series of the labelled counters and histograms
+    /// at 0, so they exist before anything happens.
+    fn start_at_zero(&self) {
+        for kind in ERROR_TYPES {
+            self.errors.with_label_values(&[kind]).inc_by(0);
+        }
+        for verb in API_VERBS {
+            self.api_requests.with_label_values(&[verb]).inc_by(0);
+        }
+        for status in STATUSES.iter().filter(|s| **s != "running") {
+            let _ = self
+                .duration
+                .with_label_values(&[self.action.as_str(), self.environment.as_str(), status]);
         }
     }
 
@@ -159,9 +213,11 @@ impl RunMetrics {
             } else {
                 component.health.as_str()
             };
-            self.component_health
-                .with_label_values(&[&component.name, &component.stack, kind, health, &self.environment])
-                .set(1.0);
+            for known in HEALTHS.iter().chain((!HEALTHS.contains(&health)).then_some(&health)) {
+                self.component_health
+                    .with_label_values(&[&component.name, &component.stack, kind, known, &self.environment])
+                    .set(if *known == health { 1.0 } else { 0.0 });
+            }
         }
         let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
         for failure in &report.failures {
@@ -187,5 +243,50 @@ impl RunMetrics {
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         crate::redact::scrub(&String::from_utf8_lossy(&buffer)).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_error_type_is_a_known_label_value() {
+        for reason in [
+            "Invalid",
+            "TimedOut",
+            "ScriptError",
+            "Degraded",
+            "SyncFailed",
+            "PreflightFailed",
+            "PolicyFailed",
+            "Interrupted",
+            "SomethingElse",
+        ] {
+            assert!(ERROR_TYPES.contains(&error_type(reason)), "{reason}");
+        }
+    }
+
+    #[test]
+    fn labelled_series_exist_at_zero_before_anything_happens() {
+        let metrics = RunMetrics::new("deploy", "development").unwrap();
+        let text = metrics.render();
+        for kind in ERROR_TYPES {
+            assert!(
+                text.contains(&format!("executor_errors_total{{type=\"{kind}\"}} 0\n")),
+                "{kind}:\n{text}"
+            );
+        }
+        for verb in API_VERBS {
+            assert!(
+                text.contains(&format!("executor_api_requests_total{{verb=\"{verb}\"}} 0\n")),
+                "{verb}"
+            );
+        }
+        assert!(text.contains(
+            "executor_action_duration_seconds_count{action=\"deploy\",environment=\"development\",status=\"failed\"} 0\n"
+        ));
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::script_fn::ScriptFn;
 use super::sync::{self, failure_of};
-use super::{NodeFailure, NodeReport, hooks};
+use super::{NodeFailure, NodeReport, Timeline, hooks};
 use crate::argocd::store::AppStore;
 use crate::argocd::{self as acd, Expectation};
 use crate::dag::scheduler::{NodeEnd, NodeOutcome};
@@ -62,7 +62,10 @@ impl Deployer {
     /// Deploys `node` within its sync and health timeouts.
     pub async fn node(&self, node: &PlanNode) -> NodeOutcome<NodeReport> {
         let bounds = self.host.bounds.within(node.sync_timeout + node.health_timeout);
-        match self.steps(node, &bounds).await {
+        let mut timeline = Timeline::default();
+        let steps = self.steps(node, &bounds, &mut timeline).await;
+        let phases = timeline.finish();
+        let mut outcome = match steps {
             Ok(report) => NodeOutcome {
                 end: NodeEnd::Succeeded,
                 value: Some(report),
@@ -81,15 +84,26 @@ impl Deployer {
                 };
                 failure.into_outcome()
             }
+        };
+        if let Some(report) = outcome.value.as_mut() {
+            report.phases = phases;
         }
+        outcome
     }
 
-    async fn steps(&self, node: &PlanNode, bounds: &Bounds) -> Result<NodeReport, NodeFailure> {
+    async fn steps(
+        &self,
+        node: &PlanNode,
+        bounds: &Bounds,
+        timeline: &mut Timeline,
+    ) -> Result<NodeReport, NodeFailure> {
         let host = &self.host;
         let dry_run = host.settings.dry_run;
-        if !dry_run {
+        if !dry_run && node.hooks.contains_key(HookPoint::PreSync.key()) {
+            timeline.begin("hook");
             let _: Dynamic = hooks::run(host, node, HookPoint::PreSync, bounds).await?;
         }
+        timeline.begin("sync");
         let application = self.build(node, bounds).await?;
         let written_at = jiff::Timestamp::now();
         let applied = {
@@ -142,6 +156,7 @@ impl Deployer {
         };
         let mut final_state = live.clone();
         let ready = acd::verdict(Some(&live), None) == acd::Verdict::Ready;
+        timeline.begin("wait");
         if changed || sent.is_some() || !ready {
             let expect = Expectation {
                 request: None,
@@ -152,6 +167,12 @@ impl Deployer {
             final_state = sync::wait_ready(host, store, &node.name, expect, sent, bounds).await?;
         }
         self.gates(node, &final_state, bounds).await?;
+        if [HookPoint::Health, HookPoint::PostSync]
+            .iter()
+            .any(|point| node.hooks.contains_key(point.key()))
+        {
+            timeline.begin("hook");
+        }
         let verdict = hooks::run(host, node, HookPoint::Health, bounds).await?;
         if let Some(health) = hook_verdict(&verdict)
             && health.status != HealthStatus::Healthy
@@ -168,7 +189,7 @@ impl Deployer {
             health: "Healthy".to_owned(),
             sync: acd::state(&final_state).sync,
             message,
-            diagnostics: Vec::new(),
+            ..NodeReport::default()
         })
     }
 

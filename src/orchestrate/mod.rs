@@ -36,6 +36,54 @@ pub struct NodeReport {
     pub message: String,
     /// Diagnostics of a failure (with the failure's outcome).
     pub diagnostics: Vec<String>,
+    /// Its timed steps (`hook`, `sync`, `wait`), in order, when the deploy
+    /// pipeline ran it (the report's `components[].phases`).
+    pub phases: Vec<PhaseTime>,
+}
+
+/// One timed step of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseTime {
+    /// `hook`, `sync` or `wait`.
+    pub name: &'static str,
+    /// When it began.
+    pub began: std::time::Instant,
+    /// How long it took.
+    pub took: std::time::Duration,
+}
+
+/// The steps of a node as they happen: one step is open at a time, and
+/// beginning the next one (or [`Timeline::end`]) closes it, so a step
+/// that fails is still recorded, up to its failure.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    phases: Vec<PhaseTime>,
+    open: Option<(&'static str, std::time::Instant)>,
+}
+
+impl Timeline {
+    /// Closes the open step and begins `name`.
+    pub fn begin(&mut self, name: &'static str) {
+        self.end();
+        self.open = Some((name, std::time::Instant::now()));
+    }
+
+    /// Closes the open step, if any.
+    pub fn end(&mut self) {
+        if let Some((name, began)) = self.open.take() {
+            self.phases.push(PhaseTime {
+                name,
+                began,
+                took: began.elapsed(),
+            });
+        }
+    }
+
+    /// The steps, the open one closed.
+    pub fn finish(mut self) -> Vec<PhaseTime> {
+        self.end();
+        self.phases
+    }
 }
 
 /// Why a node failed: a short reason, the message, diagnostics.
@@ -76,5 +124,24 @@ impl NodeFailure {
                 ..NodeReport::default()
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timeline;
+
+    #[test]
+    fn a_timeline_closes_each_step_when_the_next_begins_and_at_the_end() {
+        let mut timeline = Timeline::default();
+        timeline.begin("hook");
+        timeline.begin("sync");
+        timeline.begin("wait");
+        // A failure returns here, with `wait` still open: it is recorded.
+        let phases = timeline.finish();
+        let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["hook", "sync", "wait"]);
+        assert!(phases.windows(2).all(|w| w[0].began <= w[1].began));
+        assert!(Timeline::default().finish().is_empty());
     }
 }

@@ -113,6 +113,9 @@ pub fn add_stacks(report: &mut Report, plan: &Plan) {
                 .join(", "),
             duration_seconds: apps.iter().map(|c| c.duration_seconds).fold(0.0, f64::max),
             attempts: 1,
+            depends_on: Vec::new(),
+            start_seconds: None,
+            phases: Vec::new(),
         });
     }
     report.components.extend(stacks);

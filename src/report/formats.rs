@@ -1,8 +1,9 @@
 //! The report for CI systems (JUnit XML) and for people reading a pull
-//! request (Markdown).
+//! request or a job summary (Markdown, with the graph as a Mermaid block).
 
 use std::fmt::Write as _;
 
+use super::graph::{Graph, OutcomeClass};
 use super::{ComponentKind, Report};
 
 fn xml(text: &str) -> String {
@@ -180,6 +181,7 @@ pub fn markdown(report: &Report) -> String {
         }
         out.push('\n');
     }
+    mermaid(&mut out, report);
     if !report.failures.is_empty() {
         out.push_str("#### Failures\n\n");
         for f in &report.failures {
@@ -238,5 +240,89 @@ pub fn markdown(report: &Report) -> String {
             let _ = writeln!(out, "- {r}");
         }
     }
+    out
+}
+
+/// A Mermaid label: quotes and angle brackets as Mermaid entity codes.
+fn mermaid_label(text: &str) -> String {
+    text.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace('\n', " ")
+}
+
+/// Mermaid's default `maxEdges` and `maxTextSize`
+/// (https://mermaid.js.org/config/schema-docs/config.html): past them,
+/// GitHub and GitLab show an error instead of the diagram.
+const MERMAID_MAX_EDGES: usize = 500;
+const MERMAID_MAX_TEXT: usize = 50_000;
+
+/// The graph as a Mermaid flowchart (rendered by GitHub and GitLab): nodes
+/// coloured by outcome with the HTML page's colours, the failed path's
+/// edges thick and red. Nothing without application components; a
+/// sentence instead of a graph too large for Mermaid.
+fn mermaid(out: &mut String, report: &Report) {
+    let graph = Graph::of(&report.components);
+    if graph.nodes.is_empty() {
+        return;
+    }
+    let block = mermaid_block(&graph);
+    out.push_str("#### Graph\n\n");
+    if graph.edges.len() > MERMAID_MAX_EDGES || block.len() > MERMAID_MAX_TEXT {
+        let _ = writeln!(
+            out,
+            "{} applications and {} dependencies: more than a Mermaid diagram renders ({MERMAID_MAX_EDGES} edges, {MERMAID_MAX_TEXT} characters); `REPORT_FORMAT=html` draws the graph.\n",
+            graph.nodes.len(),
+            graph.edges.len()
+        );
+        return;
+    }
+    out.push_str(&block);
+}
+
+fn mermaid_block(graph: &Graph<'_>) -> String {
+    let mut out = String::from("```mermaid\nflowchart LR\n");
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  n{i}[\"{}<br/>{}\"]",
+            mermaid_label(&node.component.name),
+            mermaid_label(&node.component.status)
+        );
+    }
+    for edge in &graph.edges {
+        let arrow = if edge.failed_path { "==>" } else { "-->" };
+        let _ = writeln!(out, "  n{} {arrow} n{}", edge.from, edge.to);
+    }
+    for class in OutcomeClass::ALL {
+        let members: Vec<String> = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.class == class)
+            .map(|(i, _)| format!("n{i}"))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let (fill, stroke) = class.colours();
+        let dash = if class == OutcomeClass::Skipped {
+            ",stroke-dasharray:5 3"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  classDef {} fill:{fill},stroke:{stroke},color:#212529{dash}",
+            class.name()
+        );
+        let _ = writeln!(out, "  class {} {}", members.join(","), class.name());
+    }
+    for (i, edge) in graph.edges.iter().enumerate() {
+        if edge.failed_path {
+            let _ = writeln!(out, "  linkStyle {i} stroke:#c92a2a,stroke-width:3px");
+        }
+    }
+    out.push_str("```\n\n");
     out
 }

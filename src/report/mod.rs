@@ -5,6 +5,8 @@
 //! print it as JSON, YAML or text.
 
 pub mod formats;
+pub mod graph;
+pub mod html;
 pub mod render;
 
 #[cfg(test)]
@@ -45,6 +47,21 @@ pub struct Report {
     /// Where the graph ran (deploy, teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orchestration: Option<Orchestration>,
+    /// The bootstrap's apply phases, in order, when the run bootstrapped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bootstrap_phases: Vec<Phase>,
+}
+
+/// A timed step: a node's `hook`, `sync` or `wait`, or a bootstrap phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phase {
+    /// `hook`, `sync`, `wait` (a node), or the bootstrap phase's name.
+    pub name: String,
+    /// When it started, in seconds after the action's script started.
+    pub start_seconds: f64,
+    /// How long it took.
+    pub duration_seconds: f64,
 }
 
 /// The `orchestration` section: the engine that ran the graph.
@@ -121,6 +138,16 @@ pub struct Component {
     pub duration_seconds: f64,
     /// Attempts made (1 without retries).
     pub attempts: u32,
+    /// The components it depends on (a graph node's `dependsOn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// When it started, in seconds after the action's script started (a
+    /// graph node that ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_seconds: Option<f64>,
+    /// Its timed steps, in order (a node the deploy pipeline ran).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
 }
 
 /// One entry of `failures`.
@@ -181,6 +208,7 @@ impl Report {
             retained: None,
             orphans: None,
             orchestration: None,
+            bootstrap_phases: Vec::new(),
         }
     }
 

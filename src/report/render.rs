@@ -1,7 +1,8 @@
 //! Report renderers and the report's destination.
 //!
 //! JSON is the contract; YAML carries the same keys; text is a summary for
-//! people. Whatever the format, the rendered text passes through the
+//! people; JUnit is for CI systems, Markdown for job summaries and pull
+//! requests, HTML a page to look at. Whatever the format, the rendered text passes through the
 //! redactor, and a report file is replaced atomically (temp file + rename) so
 //! a reader never sees half a report.
 
@@ -26,6 +27,8 @@ pub enum ReportFormat {
     Junit,
     /// Markdown, for a pull request or an issue.
     Markdown,
+    /// One self-contained HTML page, for people and CI artifacts.
+    Html,
 }
 
 impl std::str::FromStr for ReportFormat {
@@ -38,8 +41,9 @@ impl std::str::FromStr for ReportFormat {
             "text" => Ok(ReportFormat::Text),
             "junit" => Ok(ReportFormat::Junit),
             "markdown" | "md" => Ok(ReportFormat::Markdown),
+            "html" => Ok(ReportFormat::Html),
             _ => Err(format!(
-                "`{text}` is not a report format; expected json, yaml, text, junit or markdown"
+                "`{text}` is not a report format; expected json, yaml, text, junit, markdown or html"
             )),
         }
     }
@@ -57,6 +61,7 @@ pub fn render(report: &Report, format: ReportFormat) -> String {
         ReportFormat::Text => text(report),
         ReportFormat::Junit => super::formats::junit(report),
         ReportFormat::Markdown => super::formats::markdown(report),
+        ReportFormat::Html => super::html::page(report),
     };
     redact::scrub(&text).into_owned()
 }

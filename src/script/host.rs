@@ -47,6 +47,11 @@ pub struct ReportParts {
     pub outcome: Option<crate::outcome::Outcome>,
     /// Where the graph ran, when it ran (`report.orchestration`).
     pub orchestration: Option<crate::report::Orchestration>,
+    /// When the action's script started: the origin of the report's
+    /// `startSeconds` (set by the run; `None` in script tests).
+    pub origin: Option<std::time::Instant>,
+    /// The bootstrap's apply phases (`report.bootstrapPhases`).
+    pub bootstrap_phases: Vec<crate::report::Phase>,
 }
 
 impl ReportParts {
@@ -60,6 +65,13 @@ impl ReportParts {
             Some(existing) => *existing = component,
             None => self.components.push(component),
         }
+    }
+
+    /// Seconds from the action script's start to `at` (0 without an origin).
+    pub fn seconds_at(&self, at: std::time::Instant) -> f64 {
+        self.origin.map_or(0.0, |origin| {
+            crate::report::round_seconds(at.saturating_duration_since(origin).as_secs_f64())
+        })
     }
 
     /// Adds a recommendation once.

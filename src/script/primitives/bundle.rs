@@ -136,7 +136,17 @@ pub fn module(host: &Arc<Host>) -> Module {
                     .map(|p| p.objects.as_slice())
                     .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
             };
-            super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)))
+            let began = std::time::Instant::now();
+            let applied = super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)));
+            h.with_report(|parts| {
+                let phase = crate::report::Phase {
+                    name: phase.to_owned(),
+                    start_seconds: parts.seconds_at(began),
+                    duration_seconds: crate::report::round_seconds(began.elapsed().as_secs_f64()),
+                };
+                parts.bootstrap_phases.push(phase);
+            });
+            applied
         },
     );
 

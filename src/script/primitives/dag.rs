@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Shared};
 use tracing::Instrument as _;
@@ -14,7 +15,7 @@ use crate::orchestrate::NodeReport;
 use crate::orchestrate::deploy::Deployer;
 use crate::orchestrate::script_fn::ScriptFn;
 use crate::orchestrate::teardown::Remover;
-use crate::report::{Component, ComponentKind, Failure, round_seconds};
+use crate::report::{Component, ComponentKind, Failure, Phase, round_seconds};
 use crate::script::control;
 use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
 use crate::script::host::{Host, script_error};
@@ -113,14 +114,30 @@ fn report_of(action: Action, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>
         sync: field("sync").unwrap_or_default(),
         message: field("message").unwrap_or_default(),
         diagnostics: value.map(|(_, d)| d.clone()).unwrap_or_default(),
+        phases: Vec::new(),
     }
 }
 
-/// Records node results as report components (and failures).
-fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>]) {
-    let stacks: HashMap<&str, &str> = nodes.iter().map(|n| (n.name.as_str(), n.stack.as_str())).collect();
+/// Records node results as report components (and failures); `began` is
+/// when the schedule started, the origin of the results' start times.
+fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>], began: Option<Instant>) {
+    let by_name: HashMap<&str, &PlanNode> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     host.with_report(|report| {
         for result in results {
+            let node = by_name.get(result.name.as_str());
+            let start_seconds = began
+                .zip(result.started_after)
+                .map(|(began, after)| report.seconds_at(began + after));
+            let phases = result.value.as_ref().map_or_else(Vec::new, |own| {
+                own.phases
+                    .iter()
+                    .map(|p| Phase {
+                        name: p.name.to_owned(),
+                        start_seconds: report.seconds_at(p.began),
+                        duration_seconds: round_seconds(p.took.as_secs_f64()),
+                    })
+                    .collect()
+            });
             let own = result.value.clone().unwrap_or_default();
             let (status, health, message) = match &result.end {
                 NodeEnd::Succeeded => (own.status, own.health, own.message),
@@ -136,7 +153,7 @@ fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>]) {
             };
             report.upsert(Component {
                 name: result.name.clone(),
-                stack: stacks.get(result.name.as_str()).copied().unwrap_or_default().to_owned(),
+                stack: node.map(|n| n.stack.clone()).unwrap_or_default(),
                 kind: ComponentKind::App,
                 status,
                 health,
@@ -144,6 +161,9 @@ fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>]) {
                 message,
                 duration_seconds: round_seconds(result.duration.as_secs_f64()),
                 attempts: host.attempts_of(&result.name),
+                depends_on: node.map(|n| n.depends_on.clone()).unwrap_or_default(),
+                start_seconds,
+                phases,
             });
             let failed = match &result.end {
                 NodeEnd::Failed { reason, message } => Some((reason.clone(), message.clone())),
@@ -232,6 +252,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
         .map(|(n, m)| (n.clone(), m.clone()))
         .collect();
     let libs: Vec<Shared<Module>> = context.global_runtime_state().lib.to_vec();
+    let began = Instant::now();
     let schedule = host.block_on(scheduler::run(
         &nodes,
         action == Action::Teardown,
@@ -306,7 +327,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
             started_after: r.started_after,
         })
         .collect();
-    record(host, &nodes, &typed);
+    record(host, &nodes, &typed, Some(began));
     Ok(schedule
         .results
         .iter()
@@ -326,6 +347,7 @@ where
     F: Fn(PlanNode) -> Fut,
     Fut: Future<Output = NodeOutcome<NodeReport>> + Send + 'static,
 {
+    let began = Instant::now();
     let schedule = host.block_on(scheduler::run(
         nodes,
         reverse,
@@ -358,7 +380,7 @@ where
         },
     ));
     record_schedule(host, &schedule, nodes.len(), concurrency);
-    record(host, nodes, &schedule.results);
+    record(host, nodes, &schedule.results, Some(began));
     schedule
         .results
         .iter()
@@ -501,7 +523,7 @@ fn record_results(
         wall,
     };
     record_schedule(host, &schedule, nodes.len(), host.settings.concurrency);
-    record(host, nodes, &schedule.results);
+    record(host, nodes, &schedule.results, None);
     schedule
         .results
         .iter()

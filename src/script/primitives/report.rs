@@ -51,6 +51,9 @@ pub fn component_of(map: &Map) -> Result<Component> {
             .and_then(|a| a.as_int().ok())
             .and_then(|a| u32::try_from(a).ok())
             .unwrap_or(1),
+        depends_on: Vec::new(),
+        start_seconds: None,
+        phases: Vec::new(),
     })
 }
 
