@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // tests: a panic is a failure
 
+mod alerts;
 mod deploy;
 mod harness;
 mod health;
