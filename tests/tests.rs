@@ -7,6 +7,7 @@
 
 mod alerts;
 mod deploy;
+mod events;
 mod harness;
 mod health;
 mod image;

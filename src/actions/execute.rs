@@ -242,6 +242,8 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
             .await;
     watchdog.abort();
+    // Failures on the Applications themselves, while the lock is held.
+    crate::orchestrate::events::record_run(&host, request, &trace.trace_id).await;
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;
     }
