@@ -176,10 +176,11 @@ pub async fn record(
 }
 
 /// [`record`] for the run of `request` on `host`, from what its report
-/// holds so far: nothing for validate or a dry run.
+/// holds so far: nothing for validate or a dry run, nor for one task of an
+/// orchestration Workflow (the Workflow's driver run records its nodes).
 pub async fn record_run(host: &crate::script::host::Host, request: &crate::config::Request, trace_id: &str) {
     use crate::config::Action;
-    if request.dry_run || request.action == Action::Validate {
+    if request.dry_run || request.task || request.action == Action::Validate {
         return;
     }
     let (components, failures) = match host.report.lock() {
