@@ -180,3 +180,49 @@ fn a_dry_run_records_no_event() {
         describe(&writes)
     );
 }
+
+#[test]
+fn a_bootstrap_failure_is_recorded_on_the_workload_concerned() {
+    let mut config = demo_sim_config();
+    // Argo CD's workloads never become ready within the health timeout.
+    config.workloads.ready_after = Some(std::time::Duration::from_secs(3600));
+    let platform = Platform::start(config);
+    platform.sandbox.config_file(
+        "environment.yaml",
+        "name: demo\ndomain: demo.example.com\ngitRepository: https://git.example.com/platform.git\ngitRevision: main\ntimeouts: {sync: 30s, health: 2s}\n",
+    );
+    let run = platform.run(&["deploy"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let failure = run.report()["failures"][0]["message"].as_str().unwrap().to_owned();
+    let Some(listed) = kubectl(
+        &platform,
+        &[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            "reportingComponent=executor",
+            "-o",
+            "json",
+        ],
+    ) else {
+        eprintln!("kubectl not found: this test needs it");
+        return;
+    };
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed:#}");
+    let event = &items[0];
+    let object = &event["involvedObject"];
+    assert_eq!(object["kind"], "Deployment", "{event:#}");
+    let name = object["name"].as_str().unwrap();
+    let namespace = object["namespace"].as_str().unwrap();
+    assert!(
+        failure.contains(&format!("Deployment {namespace}/{name}")),
+        "the Event is on the object the failure names: {failure}\n{event:#}"
+    );
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["metadata"]["namespace"], namespace);
+    let described = kubectl(&platform, &["describe", "deployment", name, "-n", namespace]).unwrap();
+    assert!(events_section(&described).contains("executor"), "{described}");
+}

@@ -243,7 +243,11 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
             .await;
     watchdog.abort();
     // Failures on the Applications themselves, while the lock is held.
-    crate::orchestrate::events::record_run(&host, request, &trace.trace_id).await;
+    let script_error = match &result {
+        Ok(Err(error)) => Some(error.to_string()),
+        _ => None,
+    };
+    crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error.as_deref()).await;
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;
     }

@@ -125,6 +125,106 @@ fn truncate_name(name: &str) -> &str {
     name.get(..253 - 17).unwrap_or(name)
 }
 
+/// The bundle object a bootstrap failure's `message` names, as object keys
+/// print (`apps/v1 Deployment argocd/argocd-server`); the longest match.
+pub fn concerned<'a>(objects: impl Iterator<Item = &'a Value>, message: &str) -> Option<&'a Value> {
+    objects
+        .filter_map(|object| {
+            let key = crate::k8s::ObjectKey::of(object).ok()?.to_string();
+            message.contains(&key).then_some((key.len(), object))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, object)| object)
+}
+
+/// The Event about a bootstrap object (its live state, for the `uid`) the
+/// run's failure `message` names.
+pub fn bootstrap_event(
+    run: &RunEvents<'_>,
+    object: &Value,
+    live: Option<&Value>,
+    message: &str,
+    now: jiff::Timestamp,
+) -> Value {
+    let meta = &object["metadata"];
+    let namespace = meta["namespace"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    let name = meta["name"].as_str().unwrap_or_default();
+    let mut regarding = json!({
+        "apiVersion": object["apiVersion"],
+        "kind": object["kind"],
+        "name": name,
+    });
+    if let Some(ns) = meta["namespace"].as_str().filter(|n| !n.is_empty()) {
+        regarding["namespace"] = json!(ns);
+    }
+    if let Some(uid) = live.and_then(|l| l["metadata"]["uid"].as_str()) {
+        regarding["uid"] = json!(uid);
+    }
+    let lower = message.to_ascii_lowercase();
+    let reason = if lower.contains("timed out") || lower.contains("timeout") {
+        "HealthTimeout"
+    } else {
+        "BootstrapFailed"
+    };
+    json!({
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{}.{}", truncate_name(name), crate::observe::trace::random_hex(8)),
+            "namespace": namespace,
+        },
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": truncate(&run.instance, 128),
+        "action": run.action,
+        "reason": reason,
+        "type": "Warning",
+        "note": truncate(&message.replace('\n', " "), NOTE_LIMIT),
+        "regarding": regarding,
+    })
+}
+
+/// Writes the Event of a bootstrap failure on the bundle object its
+/// message names, if any; a failure to write is a warning.
+async fn record_bootstrap(
+    cluster: &dyn Cluster,
+    run: &RunEvents<'_>,
+    bundle: &crate::bootstrap::Bundle,
+    message: &str,
+) -> usize {
+    let Some(object) = concerned(bundle.objects(), message) else {
+        return 0;
+    };
+    let write = async {
+        let live = match crate::k8s::ObjectKey::of(object) {
+            Ok(key) => cluster.get(&key).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let event = bootstrap_event(run, object, live.as_ref(), message, jiff::Timestamp::now());
+        cluster.create(&event).await
+    };
+    match tokio::time::timeout(BUDGET, write).await {
+        Ok(Ok(_)) => 1,
+        Ok(Err(error)) => {
+            tracing::warn!(
+                phase = "events",
+                "cannot record the bootstrap failure as an Event: {error}"
+            );
+            0
+        }
+        Err(_) => {
+            tracing::warn!(
+                phase = "events",
+                "recording the bootstrap failure as an Event took longer than {BUDGET:?}: stopped"
+            );
+            0
+        }
+    }
+}
+
 /// The Applications that did not succeed, with their failure.
 fn not_done<'a>(components: &'a [Component], failures: &'a [Failure]) -> Vec<(&'a Component, Option<&'a Failure>)> {
     components
@@ -176,9 +276,16 @@ pub async fn record(
 }
 
 /// [`record`] for the run of `request` on `host`, from what its report
-/// holds so far: nothing for validate or a dry run, nor for one task of an
-/// orchestration Workflow (the Workflow's driver run records its nodes).
-pub async fn record_run(host: &crate::script::host::Host, request: &crate::config::Request, trace_id: &str) {
+/// holds so far and the action script's error, if it failed (a bootstrap
+/// failure names the object concerned): nothing for validate or a dry run,
+/// nor for one task of an orchestration Workflow (the Workflow's driver run
+/// records its nodes).
+pub async fn record_run(
+    host: &crate::script::host::Host,
+    request: &crate::config::Request,
+    trace_id: &str,
+    script_error: Option<&str>,
+) {
     use crate::config::Action;
     if request.dry_run || request.task || request.action == Action::Validate {
         return;
@@ -196,12 +303,14 @@ pub async fn record_run(host: &crate::script::host::Host, request: &crate::confi
         instance: format!("executor-{trace_id}"),
         argocd_namespace: &request.environment.argocd_namespace,
     };
-    let written = record(host.cluster.as_ref(), &run, &components, &failures).await;
+    let mut written = record(host.cluster.as_ref(), &run, &components, &failures).await;
+    if let (Some(message), Some(bundle)) = (script_error, host.bundle.get()) {
+        written += record_bootstrap(host.cluster.as_ref(), &run, bundle, message).await;
+    }
     if written > 0 {
         tracing::info!(
             phase = "events",
-            "{written} failure(s) recorded as Events on their Applications in {}",
-            run.argocd_namespace
+            "{written} failure(s) recorded as Events on the objects concerned"
         );
     }
 }
@@ -267,6 +376,31 @@ mod tests {
         assert_eq!(event["regarding"]["uid"], "u-1");
         assert_eq!(event["regarding"]["namespace"], "argocd");
         assert_eq!(event["type"], "Warning");
+    }
+
+    #[test]
+    fn a_bootstrap_failure_is_recorded_on_the_object_its_message_names() {
+        let objects = [
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"namespace": "argocd", "name": "argocd-server"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"namespace": "argocd", "name": "argocd-repo-server"}}),
+        ];
+        let message = "waiting for apps/v1 Deployment argocd/argocd-repo-server to meet the script's condition: timed out after 5s";
+        let object = concerned(objects.iter(), message).unwrap();
+        assert_eq!(object["metadata"]["name"], "argocd-repo-server");
+        assert!(concerned(objects.iter(), "the Application CRD is missing").is_none());
+        let run = RunEvents {
+            action: "Deploy",
+            instance: "executor-0123".into(),
+            argocd_namespace: "argocd",
+        };
+        let live = json!({"metadata": {"uid": "u-9"}});
+        let event = bootstrap_event(&run, object, Some(&live), message, jiff::Timestamp::now());
+        assert_eq!(event["reason"], "HealthTimeout");
+        assert_eq!(event["metadata"]["namespace"], "argocd");
+        assert_eq!(
+            event["regarding"],
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "argocd-repo-server", "namespace": "argocd", "uid": "u-9"})
+        );
     }
 
     #[test]
