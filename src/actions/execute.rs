@@ -247,7 +247,9 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         Ok(Err(error)) => Some(error.to_string()),
         _ => None,
     };
-    crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error.as_deref()).await;
+    if lock.as_ref().is_none_or(|l| !l.refused()) {
+        crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error.as_deref()).await;
+    }
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;
     }

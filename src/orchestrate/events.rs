@@ -26,8 +26,9 @@ use crate::report::{Component, ComponentKind, Failure};
 pub const REPORTING_CONTROLLER: &str = "executor";
 /// The longest `note` upstream accepts, in bytes.
 pub const NOTE_LIMIT: usize = 1024;
-/// Every Event of a run together: a slow API server does not hold the run's end.
-const BUDGET: Duration = Duration::from_secs(15);
+/// Every Event of a run together: a slow API server does not hold the
+/// run's end (nor a terminating Pod's grace period).
+const BUDGET: Duration = Duration::from_secs(5);
 
 /// What a run tells about its failures.
 pub struct RunEvents<'a> {
