@@ -213,6 +213,13 @@ pub struct GlobalArgs {
     /// Serve /metrics on this address while the run lasts.
     #[arg(long, env = "METRICS_ADDR", global = true, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    /// Post an alert to this Alertmanager when the run fails; resolve it
+    /// when it succeeds (credentials: $SECRETS_DIR/alertmanager-*).
+    #[arg(long, env = "ALERTMANAGER_URL", global = true, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+    /// This run's page (e.g. the CI job's URL), linked from its alert.
+    #[arg(long, env = "RUN_URL", global = true, value_name = "URL")]
+    pub run_url: Option<String>,
     /// Parent trace id (W3C, 32 hex digits).
     #[arg(long, env = "TRACE_ID", global = true, value_name = "HEX")]
     pub trace_id: Option<String>,

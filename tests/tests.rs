@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // tests: a panic is a failure
 
+mod alerts;
 mod deploy;
+mod events;
 mod harness;
 mod health;
 mod image;

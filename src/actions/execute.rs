@@ -243,6 +243,14 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
             .await;
     watchdog.abort();
+    // Failures on the Applications themselves, while the lock is held.
+    let script_error = match &result {
+        Ok(Err(error)) => Some(error.to_string()),
+        _ => None,
+    };
+    if lock.as_ref().is_none_or(|l| !l.refused()) {
+        crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error.as_deref()).await;
+    }
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;
     }

@@ -112,6 +112,14 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
         metrics.finish(&report, outcome, finished);
         deliver(&runtime, metrics, &output, &environment, action);
     }
+    if let Some(alerting) = output.alerting.as_ref().filter(|_| !output.dry_run) {
+        let run = crate::observe::alert::AlertRun {
+            environment: &environment,
+            action: action.name(),
+            run_url: alerting.run_url.as_deref(),
+        };
+        crate::observe::alert::deliver(&runtime, alerting, &report, outcome, &run);
+    }
     if let Some(server) = server {
         server.abort();
     }

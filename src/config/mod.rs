@@ -5,6 +5,7 @@
 //! the kubeconfig, the graph) before anything touches the cluster, and
 //! collects every problem instead of stopping at the first.
 
+pub mod alerting;
 pub mod criteria;
 pub mod duration;
 pub mod environment;
@@ -219,6 +220,8 @@ pub struct OutputSettings {
     pub dry_run: bool,
     /// Where metrics go.
     pub metrics: MetricsSettings,
+    /// `ALERTMANAGER_URL` and its credentials: where a failed run's alert goes.
+    pub alerting: Option<alerting::AlertSettings>,
 }
 
 /// `METRICS_FILE`, `PUSHGATEWAY_URL`, `METRICS_ADDR`.
@@ -403,8 +406,16 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
     {
         problems.push(Problem::new(Source::Var("METRICS_FILE"), why));
     }
+    let alerting = alerting::load(
+        given(&args.alertmanager_url),
+        given(&args.run_url),
+        &dir_or(&args.secrets_dir, DEFAULT_SECRETS_DIR),
+        given(&args.task).and_then(|t| parse_bool(t).ok()).unwrap_or(false),
+        problems,
+    );
     OutputSettings {
         metrics,
+        alerting,
         log_format,
         log_level,
         report_format,

@@ -12,6 +12,7 @@
 //! | `git-username`, `git-password` | HTTPS credentials for `gitRepository` |
 //! | `git-ssh-private-key` | SSH key for `gitRepository` |
 //! | `registry-dockerconfigjson` | a `.dockerconfigjson` for private registries |
+//! | `alertmanager-token`, `alertmanager-username`, `alertmanager-password` | credentials for `ALERTMANAGER_URL` ([`super::alerting`]) |
 //!
 //! Any other file is available to scripts through `secrets::read(name)`.
 

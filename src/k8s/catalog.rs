@@ -32,6 +32,7 @@ const BUILT_IN: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "ServiceAccount", "serviceaccounts", true),
     ("", "v1", "Pod", "pods", true),
     ("", "v1", "Event", "events", true),
+    ("events.k8s.io", "v1", "Event", "events", true),
     ("", "v1", "Endpoints", "endpoints", true),
     ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
     ("", "v1", "PersistentVolume", "persistentvolumes", false),

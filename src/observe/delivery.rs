@@ -47,13 +47,7 @@ pub fn push_url(base: &str, environment: &str, action: &str) -> String {
 /// timeout (10 s).
 pub async fn push(base: &str, environment: &str, action: &str, text: String) -> Result<(), String> {
     let url = push_url(base, environment, action);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| format!("no TLS roots for the Pushgateway: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let client = http_client()?;
     let request = http::Request::put(&url)
         .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
         .body(Full::new(Bytes::from(text)))
@@ -77,6 +71,27 @@ pub async fn push(base: &str, environment: &str, action: &str, text: String) -> 
             String::from_utf8_lossy(&body).trim()
         ))
     }
+}
+
+/// The HTTP client of deliveries (the Pushgateway, the Alertmanager):
+/// http or https, with the system's TLS roots.
+///
+/// # Errors
+/// When the system has no usable TLS roots.
+pub fn http_client() -> Result<
+    hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    String,
+> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("no TLS roots for HTTPS deliveries: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
 }
 
 /// Serves `/metrics` on `addr` until the returned task is aborted.

@@ -11,6 +11,7 @@
 //! script runs.
 
 pub mod deploy;
+pub mod events;
 pub mod hooks;
 pub mod judge;
 pub mod outcome;

@@ -151,6 +151,8 @@ const BUILTINS: &[Builtin] = &[
     b("v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false),
     b("v1", "pods", "Pod", true, &["po"], true, false),
     b("v1", "events", "Event", true, &["ev"], false, false),
+    // A second view of the same Events (api/events_view.rs), no storage of its own.
+    b("events.k8s.io/v1", "events", "Event", true, &[], false, false),
     b("v1", "endpoints", "Endpoints", true, &["ep"], false, false),
     b(
         "v1",

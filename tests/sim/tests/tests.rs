@@ -6,6 +6,7 @@ mod util;
 
 mod argocd;
 mod audit_and_faults;
+mod events;
 mod health;
 mod kube_rs;
 mod kubectl;

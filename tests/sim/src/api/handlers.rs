@@ -170,6 +170,14 @@ pub async fn handle(cluster: &Arc<Cluster>, req: ApiRequest) -> Result<Reply, Ap
         field_validation: FieldValidation::parse(req.query.get("fieldValidation")).map_err(ApiError::bad_request)?,
         warnings: Some(&req.warnings),
     };
+    if rt.group == super::events_view::GROUP && rt.resource == "events" {
+        let core = cluster
+            .registry
+            .preferred("", "events")
+            .ok_or_else(|| ApiError::internal("no core/v1 events"))?;
+        let body = decode_body(&req.body, &req.content_type)?;
+        return super::events_view::handle(cluster, &core, &req, verb, body, &ctx);
+    }
     match verb {
         "get" => {
             let name = p.name.as_deref().unwrap_or("");
@@ -378,7 +386,11 @@ fn scale(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest, verb:
     Ok(Reply::Json(200, scale_of(&outcome.object())))
 }
 
-fn list(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest) -> Result<Reply, ApiError> {
+/// `list`: the objects of `rt` matching the request's selectors, a page of them.
+///
+/// # Errors
+/// A selector or continue token that does not parse.
+pub(crate) fn list(cluster: &Arc<Cluster>, rt: &Arc<ResourceType>, req: &ApiRequest) -> Result<Reply, ApiError> {
     let labels = LabelSelector::parse(req.query.label_selector().unwrap_or(""))?;
     let fields = FieldSelector::parse(req.query.field_selector().unwrap_or(""))?;
     let (items, rv) = cluster.store.list(&rt.group_resource(), req.path.namespace.as_deref());

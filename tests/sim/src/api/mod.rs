@@ -7,6 +7,7 @@
 mod admission;
 pub mod apply;
 pub mod discovery;
+pub mod events_view;
 pub mod fieldset;
 pub mod handlers;
 pub mod object;
