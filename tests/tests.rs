@@ -12,6 +12,7 @@ mod image;
 mod inputs;
 mod observe;
 mod orchestration;
+mod otlp;
 mod plan;
 mod scripts;
 mod teardown;

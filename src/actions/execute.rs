@@ -238,9 +238,16 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     let started = Instant::now();
     let runner_host = host.clone();
     let runner_engine = engine.clone();
-    let result =
-        tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
-            .await;
+    // The script's thread runs inside the action span; the phases it
+    // starts (`log::phase`) end with it.
+    let action_span = opentelemetry::Context::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let _attached = action_span.attach();
+        let result = crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx);
+        crate::observe::span::end_phase();
+        result
+    })
+    .await;
     watchdog.abort();
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;

@@ -219,6 +219,8 @@ pub struct OutputSettings {
     pub dry_run: bool,
     /// Where metrics go.
     pub metrics: MetricsSettings,
+    /// Where traces go (`None`: traces off).
+    pub otel: Option<crate::observe::otel::OtelSettings>,
 }
 
 /// `METRICS_FILE`, `PUSHGATEWAY_URL`, `METRICS_ADDR`.
@@ -403,8 +405,24 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
     {
         problems.push(Problem::new(Source::Var("METRICS_FILE"), why));
     }
+    let otel = match crate::observe::otel::settings(&crate::observe::otel::OtelInputs {
+        endpoint: args.otel_exporter_otlp_endpoint.as_deref(),
+        traces_endpoint: args.otel_exporter_otlp_traces_endpoint.as_deref(),
+        headers: args.otel_exporter_otlp_headers.as_deref(),
+        service_name: args.otel_service_name.as_deref(),
+        resource_attributes: args.otel_resource_attributes.as_deref(),
+    }) {
+        Ok(otel) => otel,
+        Err(found) => {
+            for (var, why) in found {
+                problems.push(Problem::new(Source::Var(var), why));
+            }
+            None
+        }
+    };
     OutputSettings {
         metrics,
+        otel,
         log_format,
         log_level,
         report_format,
