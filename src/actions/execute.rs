@@ -244,7 +244,8 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     let result = tokio::task::spawn_blocking(move || {
         let _attached = action_span.attach();
         let result = crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx);
-        crate::observe::span::end_phase();
+        let failure = result.as_ref().err().map(ToString::to_string);
+        crate::observe::span::end_last_phase(failure.as_deref());
         result
     })
     .await;

@@ -187,9 +187,15 @@ pub fn phase(name: &str) {
 
 /// Ends the phase [`phase`] started on this thread, if any.
 pub fn end_phase() {
+    end_last_phase(None);
+}
+
+/// Ends the phase [`phase`] started on this thread, if any, with
+/// `failure` (what stopped the action script) as its error status.
+pub fn end_last_phase(failure: Option<&str>) {
     if let Some((guard, cx)) = PHASE.with(|phase| phase.borrow_mut().take()) {
         drop(guard);
-        end(&cx, None, Vec::new());
+        end(&cx, failure, Vec::new());
     }
 }
 
