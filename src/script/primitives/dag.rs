@@ -201,7 +201,6 @@ fn plan_nodes(host: &Host, plan: &Dynamic) -> Result<(Action, Vec<PlanNode>)> {
     Ok((view.action(), view.nodes().into_iter().cloned().collect()))
 }
 
-/// Records the schedule's figures in the report's metrics.
 /// A skipped node never ran; it is still a span of the run's trace (no
 /// duration, outcome `Skipped`), so the trace shows the whole plan.
 fn trace_skipped<T>(host: &Host, nodes: &[PlanNode], results: &[NodeResult<T>]) {
@@ -217,6 +216,7 @@ fn trace_skipped<T>(host: &Host, nodes: &[PlanNode], results: &[NodeResult<T>]) 
     }
 }
 
+/// Records the schedule's figures in the report's metrics.
 fn record_schedule<T>(host: &Host, schedule: &scheduler::Schedule<T>, nodes: usize, concurrency: usize) {
     for result in &schedule.results {
         if matches!(result.end, NodeEnd::Skipped(_)) {
@@ -268,7 +268,6 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
                 let bounds = host.bounds.within(node.sync_timeout + node.health_timeout);
                 let span_id = host.trace.child().span_id;
                 let node_span = crate::observe::span::node(&node, &span_id, &host.settings.argocd_namespace);
-                let attempts_host = host.clone();
                 let runner_host = host.clone();
                 crate::observe::progress::started(&name);
                 let progress_name = name.clone();
@@ -294,7 +293,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
                         node_fn.call_raw(&context, None, [arg])
                     });
                     let outcome = outcome_of(&runner_host, &name, result);
-                    crate::observe::span::end_node(&node_span, &outcome.end, attempts_host.attempts_of(&name));
+                    crate::observe::span::end_node(&node_span, &outcome.end, runner_host.attempts_of(&name));
                     outcome
                 })
                 .await;
