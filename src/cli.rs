@@ -226,4 +226,25 @@ pub struct GlobalArgs {
     /// Parent span id (W3C, 16 hex digits).
     #[arg(long, env = "SPAN_ID", global = true, value_name = "HEX")]
     pub span_id: Option<String>,
+    /// Send the run's spans over OTLP/HTTP to this collector (`/v1/traces` appended).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// Send the run's spans to exactly this OTLP/HTTP URL (wins over the endpoint).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", global = true, value_name = "URL")]
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+    /// Headers of the OTLP requests, `key=value,...` (secret: never logged).
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_HEADERS",
+        global = true,
+        value_name = "HEADERS",
+        hide_env_values = true
+    )]
+    pub otel_exporter_otlp_headers: Option<String>,
+    /// The traces' service name (default executor).
+    #[arg(long, env = "OTEL_SERVICE_NAME", global = true, value_name = "NAME")]
+    pub otel_service_name: Option<String>,
+    /// More resource attributes of the traces, `key=value,...`.
+    #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES", global = true, value_name = "PAIRS")]
+    pub otel_resource_attributes: Option<String>,
 }

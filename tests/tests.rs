@@ -14,6 +14,7 @@ mod image;
 mod inputs;
 mod observe;
 mod orchestration;
+mod otlp;
 mod plan;
 mod report_html;
 mod scripts;

@@ -239,9 +239,17 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
     host.with_report(|parts| parts.origin = Some(started.into_std()));
     let runner_host = host.clone();
     let runner_engine = engine.clone();
-    let result =
-        tokio::task::spawn_blocking(move || crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx))
-            .await;
+    // The script's thread runs inside the action span; the phases it
+    // starts (`log::phase`) end with it.
+    let action_span = opentelemetry::Context::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let _attached = action_span.attach();
+        let result = crate::script::run::run_action(&runner_host, &runner_engine, &script, ctx);
+        let failure = result.as_ref().err().map(ToString::to_string);
+        crate::observe::span::end_last_phase(failure.as_deref());
+        result
+    })
+    .await;
     watchdog.abort();
     // Failures on the Applications themselves, while the lock is held.
     let script_error = match &result {

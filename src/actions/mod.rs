@@ -17,6 +17,7 @@ use crate::config::{self, Action, Problem, Problems};
 use crate::observe::delivery;
 use crate::observe::log::{self, RunFields};
 use crate::observe::metrics::RunMetrics;
+use crate::observe::{otel, span};
 use crate::outcome::Outcome;
 use crate::report::{Failure, Report, render};
 
@@ -68,6 +69,17 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
             return Outcome::Failed;
         }
     };
+    if let Some(settings) = &output.otel
+        && let Err(message) = otel::start(settings, runtime.handle().clone())
+    {
+        tracing::warn!(phase = "traces", "{message}");
+    }
+    let action_span = span::action(
+        &output.trace,
+        action.name(),
+        output.tier.map(|t| t.to_string()).as_deref(),
+    );
+    let attached = action_span.clone().attach();
     let metrics = match RunMetrics::new(action.name(), &environment) {
         Ok(metrics) => Some(Arc::new(metrics)),
         Err(error) => {
@@ -107,6 +119,7 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
         }
     };
     let finished = Timestamp::now();
+    let report_span = span::start("report", &action_span, Vec::new());
     report.finish(outcome, started, finished);
     if let Some(metrics) = &metrics {
         metrics.finish(&report, outcome, finished);
@@ -123,7 +136,29 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
     if let Some(server) = server {
         server.abort();
     }
-    write_report(&report, outcome, &output)
+    let outcome = write_report(&report, outcome, &output);
+    span::end(&report_span, None, Vec::new());
+    end_action_span(&action_span, &report, outcome);
+    drop(attached);
+    otel::flush();
+    outcome
+}
+
+/// Ends the action span with the run's outcome: an error status naming the
+/// first failure unless the run succeeded.
+fn end_action_span(cx: &opentelemetry::Context, report: &Report, outcome: Outcome) {
+    let failure = (outcome != Outcome::Succeeded).then(|| match report.failures.first() {
+        Some(first) => format!("{outcome:?}: {}: {}", first.component, first.message),
+        None => format!("{outcome:?}"),
+    });
+    span::end(
+        cx,
+        failure.as_deref(),
+        vec![
+            opentelemetry::KeyValue::new("executor.outcome", format!("{outcome:?}")),
+            opentelemetry::KeyValue::new("executor.exit_code", i64::from(outcome.exit_code())),
+        ],
+    );
 }
 
 /// Hands the metrics to the textfile collector and the Pushgateway. Failures

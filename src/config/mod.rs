@@ -222,6 +222,8 @@ pub struct OutputSettings {
     pub metrics: MetricsSettings,
     /// `ALERTMANAGER_URL` and its credentials: where a failed run's alert goes.
     pub alerting: Option<alerting::AlertSettings>,
+    /// Where traces go (`None`: traces off).
+    pub otel: Option<crate::observe::otel::OtelSettings>,
 }
 
 /// `METRICS_FILE`, `PUSHGATEWAY_URL`, `METRICS_ADDR`.
@@ -413,9 +415,25 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
         given(&args.task).and_then(|t| parse_bool(t).ok()).unwrap_or(false),
         problems,
     );
+    let otel = match crate::observe::otel::settings(&crate::observe::otel::OtelInputs {
+        endpoint: args.otel_exporter_otlp_endpoint.as_deref(),
+        traces_endpoint: args.otel_exporter_otlp_traces_endpoint.as_deref(),
+        headers: args.otel_exporter_otlp_headers.as_deref(),
+        service_name: args.otel_service_name.as_deref(),
+        resource_attributes: args.otel_resource_attributes.as_deref(),
+    }) {
+        Ok(otel) => otel,
+        Err(found) => {
+            for (var, why) in found {
+                problems.push(Problem::new(Source::Var(var), why));
+            }
+            None
+        }
+    };
     OutputSettings {
         metrics,
         alerting,
+        otel,
         log_format,
         log_level,
         report_format,

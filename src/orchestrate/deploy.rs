@@ -1,7 +1,9 @@
 //! Deploying one node: its `pre_sync` hook, its Application (built by the
 //! script, written only if it differs), a sync only when Argo CD will not
 //! do one itself, the wait until Synced and Healthy on the shared watch,
-//! its resource gates, its `health` and `post_sync` hooks.
+//! its resource gates, its `health` and `post_sync` hooks. The sync
+//! request and the wait are spans of the node's in the run's trace (the
+//! hooks' are made in `hooks`).
 //!
 //! The steps are a future: a node that waits holds no thread and no
 //! connection. Writes and sync requests take a permit of the run's
@@ -10,6 +12,7 @@
 
 use std::sync::Arc;
 
+use opentelemetry::KeyValue;
 use rhai::Dynamic;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -25,6 +28,7 @@ use crate::health::{Health, HealthStatus};
 use crate::k8s::apply::{self, ApplyAction};
 use crate::k8s::wait::Bounds;
 use crate::k8s::{K8sError, ObjectKey};
+use crate::observe::span;
 use crate::script::convert::to_json;
 use crate::script::host::Host;
 
@@ -105,6 +109,9 @@ impl Deployer {
         }
         timeline.begin("sync");
         let application = self.build(node, bounds).await?;
+        if let Some(revision) = application["spec"]["source"]["targetRevision"].as_str() {
+            span::annotate("executor.revision", revision.to_owned());
+        }
         let written_at = jiff::Timestamp::now();
         let applied = {
             let _permit = self.permits.acquire().await;
@@ -148,9 +155,13 @@ impl Deployer {
             let revision = application["spec"]["source"]["targetRevision"]
                 .as_str()
                 .unwrap_or("HEAD");
-            sync::request(host, &node.name, revision)
-                .await
-                .map_err(|e| failure_of(e, Vec::new()))?
+            span::child(
+                "sync",
+                vec![KeyValue::new("executor.revision", revision.to_owned())],
+                sync::request(host, &node.name, revision),
+            )
+            .await
+            .map_err(|e| failure_of(e, Vec::new()))?
         } else {
             None
         };
@@ -164,7 +175,12 @@ impl Deployer {
                 since: Some(written_at),
             };
             let store = self.store();
-            final_state = sync::wait_ready(host, store, &node.name, expect, sent, bounds).await?;
+            final_state = span::child(
+                "wait",
+                Vec::new(),
+                sync::wait_ready(host, store, &node.name, expect, sent, bounds),
+            )
+            .await?;
         }
         self.gates(node, &final_state, bounds).await?;
         if [HookPoint::Health, HookPoint::PostSync]

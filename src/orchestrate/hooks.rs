@@ -81,8 +81,16 @@ pub async fn run(host: &Arc<Host>, node: &PlanNode, point: HookPoint, bounds: &B
     let node = node.clone();
     let bounds = bounds.clone();
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
+    // The hook is a span of the node's, in the run's trace.
+    let traced = crate::observe::span::start(
+        format!("hook {}", point.key()),
+        &opentelemetry::Context::current(),
+        vec![opentelemetry::KeyValue::new("executor.hook", point.key())],
+    );
+    let inside = traced.clone();
+    let result = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
+        let _traced = inside.attach();
         let scope = control::Scope {
             bounds,
             node: Some(node.name.clone()),
@@ -96,5 +104,8 @@ pub async fn run(host: &Arc<Host>, node: &PlanNode, point: HookPoint, bounds: &B
             format!("the hook's worker ended abnormally: {error}"),
             Vec::new(),
         ))
-    })
+    });
+    let failure = result.as_ref().err().map(ToString::to_string);
+    crate::observe::span::end(&traced, failure.as_deref(), Vec::new());
+    result
 }

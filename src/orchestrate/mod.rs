@@ -98,6 +98,12 @@ pub struct NodeFailure {
     pub diagnostics: Vec<String>,
 }
 
+impl std::fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
 impl NodeFailure {
     /// A failure from its parts.
     pub fn new(reason: &str, message: impl Into<String>, diagnostics: Vec<String>) -> NodeFailure {

@@ -137,7 +137,22 @@ pub fn module(host: &Arc<Host>) -> Module {
                     .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
             };
             let began = std::time::Instant::now();
-            let applied = super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)));
+            // Each bootstrap phase is a span of the run's trace.
+            let span = crate::observe::span::start(
+                format!("bootstrap {phase}"),
+                &opentelemetry::Context::current(),
+                vec![
+                    opentelemetry::KeyValue::new("executor.phase", "bootstrap"),
+                    opentelemetry::KeyValue::new("executor.bootstrap_phase", phase.to_owned()),
+                    opentelemetry::KeyValue::new("executor.objects", objects.len() as i64),
+                ],
+            );
+            let applied = {
+                let _attached = span.clone().attach();
+                super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)))
+            };
+            let failure = applied.as_ref().err().map(ToString::to_string);
+            crate::observe::span::end(&span, failure.as_deref(), Vec::new());
             h.with_report(|parts| {
                 let phase = crate::report::Phase {
                     name: phase.to_owned(),

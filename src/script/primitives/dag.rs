@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use opentelemetry::context::FutureExt as _;
 use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Shared};
 use tracing::Instrument as _;
 
@@ -220,6 +221,21 @@ fn plan_nodes(host: &Host, plan: &Dynamic) -> Result<(Action, Vec<PlanNode>)> {
     Ok((view.action(), view.nodes().into_iter().cloned().collect()))
 }
 
+/// A skipped node never ran; it is still a span of the run's trace (no
+/// duration, outcome `Skipped`), so the trace shows the whole plan.
+fn trace_skipped<T>(host: &Host, nodes: &[PlanNode], results: &[NodeResult<T>]) {
+    if !crate::observe::otel::enabled() {
+        return;
+    }
+    for result in results.iter().filter(|r| matches!(r.end, NodeEnd::Skipped(_))) {
+        if let Some(node) = nodes.iter().find(|n| n.name == result.name) {
+            let span_id = host.trace.child().span_id;
+            let cx = crate::observe::span::node(node, &span_id, &host.settings.argocd_namespace);
+            crate::observe::span::end_node(&cx, &result.end, 0);
+        }
+    }
+}
+
 /// Records the schedule's figures in the report's metrics.
 fn record_schedule<T>(host: &Host, schedule: &scheduler::Schedule<T>, nodes: usize, concurrency: usize) {
     for result in &schedule.results {
@@ -272,12 +288,14 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
                 let name = node.name.clone();
                 let bounds = host.bounds.within(node.sync_timeout + node.health_timeout);
                 let span_id = host.trace.child().span_id;
+                let node_span = crate::observe::span::node(&node, &span_id, &host.settings.argocd_namespace);
                 let runner_host = host.clone();
                 crate::observe::progress::started(&name);
                 let progress_name = name.clone();
                 let joined = tokio::task::spawn_blocking(move || {
                     let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
                     let _entered = span.enter();
+                    let _traced = node_span.clone().attach();
                     let arg = crate::orchestrate::hooks::node_value(&node);
                     let scope = control::Scope {
                         bounds,
@@ -295,7 +313,9 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
                             NativeCallContext::new_with_all_fields(&engine, "dag::run", None, &global, Position::NONE);
                         node_fn.call_raw(&context, None, [arg])
                     });
-                    outcome_of(&runner_host, &name, result)
+                    let outcome = outcome_of(&runner_host, &name, result);
+                    crate::observe::span::end_node(&node_span, &outcome.end, runner_host.attempts_of(&name));
+                    outcome
                 })
                 .await;
                 let outcome = joined.unwrap_or_else(|error| NodeOutcome {
@@ -315,6 +335,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
             }
         },
     ));
+    trace_skipped(host, &nodes, &schedule.results);
     record_schedule(host, &schedule, nodes.len(), concurrency);
     let typed: Vec<NodeResult<NodeReport>> = schedule
         .results
@@ -357,10 +378,12 @@ where
             let span_id = host.trace.child().span_id;
             let name = node.name.clone();
             let span = tracing::info_span!("node", component = name.as_str(), span_id = span_id.as_str());
+            let node_span = crate::observe::span::node(&node, &span_id, &host.settings.argocd_namespace);
+            let attempts_host = host.clone();
             let future = run_node(node);
             async move {
                 crate::observe::progress::started(&name);
-                let outcome = tokio::spawn(future.instrument(span))
+                let outcome = tokio::spawn(future.instrument(span).with_context(node_span.clone()))
                     .await
                     .unwrap_or_else(|error| NodeOutcome {
                         end: NodeEnd::Failed {
@@ -374,11 +397,13 @@ where
                 } else {
                     "failed"
                 };
+                crate::observe::span::end_node(&node_span, &outcome.end, attempts_host.attempts_of(&name));
                 crate::observe::progress::finished(&name, end);
                 outcome
             }
         },
     ));
+    trace_skipped(host, nodes, &schedule.results);
     record_schedule(host, &schedule, nodes.len(), concurrency);
     record(host, nodes, &schedule.results, Some(began));
     schedule

@@ -2,7 +2,8 @@
 //!
 //! `component` and `phase` in the fields map become the line's own fields;
 //! other fields follow them. Inside a graph node, lines carry the node as
-//! their component unless the script says otherwise.
+//! their component unless the script says otherwise. `log::phase` marks
+//! where the run's phases start, for its trace (`crate::observe::span`).
 
 use rhai::{Map, Module};
 
@@ -72,5 +73,12 @@ pub fn module() -> Module {
             move |message: &str, fields: Map| emit(level, message, &fields),
         );
     }
+    register(
+        &mut m,
+        "phase",
+        &["name: &str", "()"],
+        "Starts the run's phase `name` (`preflight`, `state`, `bootstrap`,\n`orchestration`, `verification`), ending the one before: a span of the\nrun's trace when traces are on (`OTEL_EXPORTER_OTLP_ENDPOINT`), the\nparent of what the phase does. Log lines are not changed.\n\n```rhai\nlog::phase(\"preflight\");\n```",
+        |name: &str| crate::observe::span::phase(name),
+    );
     m
 }
