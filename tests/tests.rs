@@ -15,4 +15,5 @@ mod orchestration;
 mod plan;
 mod scripts;
 mod teardown;
+mod token;
 mod validate;
