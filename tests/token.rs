@@ -65,10 +65,12 @@ fn deployed(platform: &Platform) -> crate::harness::Run {
 
 #[test]
 fn deploy_issues_a_read_only_api_token_and_a_no_op_rerun_keeps_it() {
-    let platform = Platform::start(demo_sim_config());
+    let mut platform = Platform::start(demo_sim_config());
     platform
         .sandbox
         .config_file("environment.yaml", &demo_environment("argocdNamespace: gitops\n"));
+    // Debug logs too must not show the token or the signing key.
+    platform.sandbox.set("LOG_LEVEL", "debug");
     let first = deployed(&platform);
 
     let cm = stored(&platform, "configmaps", "argocd-cm");
@@ -87,8 +89,10 @@ fn deploy_issues_a_read_only_api_token_and_a_no_op_rerun_keeps_it() {
         secret["metadata"]["labels"]["app.kubernetes.io/managed-by"], "executor",
         "an inventory member, removed by teardown"
     );
+    let key = secret_text(&stored(&platform, "secrets", "argocd-secret"), "server.secretkey");
     for (stream, text) in [("stdout", &first.stdout), ("stderr", &first.stderr)] {
         assert!(!text.contains(&token), "the token appears in {stream}");
+        assert!(!text.contains(&key), "server.secretkey appears in {stream}");
     }
     assert!(
         first.stderr.contains(&id),
