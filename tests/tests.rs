@@ -19,4 +19,5 @@ mod plan;
 mod report_html;
 mod scripts;
 mod teardown;
+mod token;
 mod validate;

@@ -70,15 +70,21 @@ pub fn configure(path: &Path, objects: &mut [Value]) -> Result<(), Problem> {
 }
 
 /// Sets `entries` in the `data` of ConfigMap `name`, keeping its other keys
-/// (a key of ours replaces an upstream one of the same name).
-fn merge_data(path: &Path, objects: &mut [Value], name: &str, entries: &[(String, &str)]) -> Result<(), Problem> {
+/// (a key of ours replaces an upstream one of the same name). Also used for
+/// the API token's account ([`super::account`]).
+pub(super) fn merge_data(
+    path: &Path,
+    objects: &mut [Value],
+    name: &str,
+    entries: &[(String, &str)],
+) -> Result<(), Problem> {
     let Some(config) = objects
         .iter_mut()
         .find(|o| object::is(o, "", "ConfigMap") && object::name(o) == name)
     else {
         return Err(Problem::new(
             Source::file(path),
-            format!("the Argo CD manifest has no `{name}` ConfigMap to add the health configuration to"),
+            format!("the Argo CD manifest has no `{name}` ConfigMap to add the executor's configuration to"),
         ));
     };
     let Some(fields) = config.as_object_mut() else {

@@ -9,6 +9,9 @@
 //! 2. places the upstream objects in `argocdNamespace`/`workflowsNamespace`,
 //!    binding subjects included ([`place`]);
 //! 3. adds the health checks to `argocd-cm` ([`health_checks`]), the
+//!    read-only account of the Argo CD API token to `argocd-cm` and
+//!    `argocd-rbac-cm` ([`account`]; the token itself is made once Argo CD
+//!    runs, [`token`]), the
 //!    Namespaces and the `platform` AppProject ([`extra`]), the reusable
 //!    WorkflowTemplates ([`templates`]) and, when credentials exist, the
 //!    repository Secret ([`repository`]);
@@ -18,6 +21,7 @@
 //! The same inputs always give the same objects in the same order.
 //! docs/bootstrap.md describes the bundle for operators.
 
+pub mod account;
 pub mod extra;
 pub mod health_checks;
 pub mod inventory;
@@ -28,6 +32,7 @@ pub mod place;
 pub mod repository;
 pub mod templates;
 pub mod test_support;
+pub mod token;
 
 #[cfg(test)]
 mod tests;
@@ -190,6 +195,11 @@ pub fn assemble(lock: &Lock, files: Vec<UpstreamFile>, inputs: &BundleInputs<'_>
         }
         if component == Component::ArgoCd
             && let Err(problem) = health_checks::configure(&file.path, &mut file.objects)
+        {
+            problems.push(problem);
+        }
+        if component == Component::ArgoCd
+            && let Err(problem) = account::configure(&file.path, &mut file.objects)
         {
             problems.push(problem);
         }

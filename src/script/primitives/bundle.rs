@@ -168,6 +168,19 @@ pub fn module(host: &Arc<Host>) -> Module {
     let h = host.clone();
     register(
         &mut m,
+        "api_token",
+        &["timeout: Dynamic", "Map"],
+        "Ensures the Argo CD API token of the bundle's read-only account\n(`accounts.executor: apiKey`, `role:readonly`): kept when Argo CD would\naccept the one in Secret `executor-argocd-token` (no request when the\nrun's bulk read saw it), else issued as `argocd account generate-token`\ndoes, after waiting up to `timeout` (seconds or `\"5m\"`) for argocd-server\nto write `server.secretkey`. Returns `#{action, changed, secret, account,\nid, why}` (`action`: `Unchanged`, `Created`, `Updated`, `WouldCreate`,\n`WouldUpdate`, or `Skipped` when the bundle declares no account). The\ntoken itself is never returned. Deploy only (docs/bootstrap.md).",
+        move |timeout: Dynamic| -> Result<Dynamic> {
+            let timeout = super::duration_arg(&timeout)?;
+            let bundle = loaded(&h)?;
+            super::api_token::ensure(&h, &bundle, timeout)
+        },
+    );
+
+    let h = host.clone();
+    register(
+        &mut m,
         "parent",
         &["Map"],
         "The ApplySet parent object (a ConfigMap in Argo CD's namespace) describing\nthe bundle's members. Deploy only.",

@@ -6,6 +6,7 @@
 //! panics: failures are script errors the script may catch, or that fail the
 //! node or action with the script's position.
 
+pub mod api_token;
 pub mod argocd;
 pub mod bundle;
 pub mod dag;

@@ -13,11 +13,16 @@
 //! and timers (`healthyAfter`) queue Applications for reconciliation, and a
 //! reconciliation writes only when the status really changed — a Synced and
 //! Healthy Application is left alone, so its resourceVersion stays put.
+//!
+//! When the install becomes ready it also does what `argocd-server` does at
+//! start-up: the `default` AppProject and the JWT signing key in
+//! `argocd-secret` ([`server`]).
 
 pub mod behaviour;
 pub mod compare;
 pub mod health;
 pub mod repo;
+pub mod server;
 pub mod sync;
 
 use crate::api::object;
@@ -229,6 +234,7 @@ fn check_activation(argo: &Arc<ArgoCd>) -> bool {
     drop(current);
     if let Some(ns) = found {
         ensure_default_project(argo, &ns);
+        server::initialize_settings(argo, &ns);
         true
     } else {
         false
