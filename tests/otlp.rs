@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 
-use crate::harness::{Platform, Run, demo_sim_config};
+use crate::harness::{Platform, Run, demo_sim_config, executor_bin};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -129,7 +129,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Argo CD reports Degraded, `web` that depends on it, and `cache` (manual
 /// sync, a pre-sync hook) that deploys.
 fn platform_with_a_failing_node() -> Platform {
-    let mut config = demo_sim_config();
+    platform_of(demo_sim_config())
+}
+
+fn platform_of(mut config: kube_sim::SimConfig) -> Platform {
     config.apps.insert(
         "db".into(),
         serde_json::from_value(serde_json::json!({"health": "Degraded"})).unwrap(),
@@ -363,4 +366,99 @@ fn bad_otel_variables_are_refused_before_the_cluster() {
     run.assert_invalid("OTEL_EXPORTER_OTLP_HEADERS");
     assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
     sandbox.assert_no_network();
+}
+
+/// `ORCHESTRATION=workflow`: each node runs as a task pod (kube-sim's pod
+/// runner runs this executor for the task image). The tasks' spans join the
+/// driver's trace under its action span, and reach the collector with the
+/// same headers, which travel in the Workflow's Secret (the secret file
+/// `otel-exporter-otlp-headers`), never in the Workflow's spec.
+#[test]
+fn workflow_tasks_send_their_spans_into_the_drivers_trace() {
+    let collector = Collector::start();
+    let mut config = demo_sim_config();
+    config.images.insert("executor:*".to_owned(), executor_bin().to_owned());
+    let mut platform = platform_of(config);
+    platform
+        .sandbox
+        .set("ORCHESTRATION", "workflow")
+        .set("EXECUTOR_IMAGE", "executor:test")
+        .set("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{}", collector.addr))
+        .set("OTEL_EXPORTER_OTLP_HEADERS", &format!("Authorization=Bearer%20{TOKEN}"))
+        .set("TRACE_ID", TRACE_ID);
+    let run = platform.run(&["deploy"]);
+    assert_eq!(run.code, 2, "partial\n{}", run.stderr);
+    let report = run.report();
+    assert_eq!(report["orchestration"]["engine"], "argo-workflows", "{report:#}");
+
+    let received = collector.received.lock().unwrap();
+    for (_, auth) in &received.requests {
+        assert_eq!(auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+    }
+    let spans: Vec<&Span> = received.spans.iter().map(|(_, s)| s).collect();
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) == TRACE_ID),
+        "a span outside the run's trace"
+    );
+    // The driver's action span is the one root; each task's own action span
+    // hangs under it, and the task's node span (with its sync and wait) under that.
+    let ids: std::collections::BTreeSet<String> = spans.iter().map(|s| hex(&s.span_id)).collect();
+    let roots: Vec<&&Span> = spans
+        .iter()
+        .filter(|s| !ids.contains(&hex(&s.parent_span_id)))
+        .collect();
+    assert_eq!(
+        roots.len(),
+        1,
+        "one root: {:?}",
+        roots.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    let driver = hex(&roots[0].span_id);
+    let tasks: Vec<&&Span> = spans
+        .iter()
+        .filter(|s| s.name == "deploy" && hex(&s.parent_span_id) == driver)
+        .collect();
+    // web never runs: the Workflow omits it once db fails.
+    assert_eq!(tasks.len(), 2, "one action span per task that ran (db, cache)");
+    let node_spans: std::collections::BTreeSet<String> = spans
+        .iter()
+        .filter(|s| attributes(&s.attributes).contains_key("executor.node"))
+        .filter(|s| {
+            // Under a task's action span (through its orchestration phase).
+            let mut parent = hex(&s.parent_span_id);
+            while let Some(up) = spans.iter().find(|p| hex(&p.span_id) == parent) {
+                if tasks.iter().any(|t| t.span_id == up.span_id) {
+                    return true;
+                }
+                parent = hex(&up.parent_span_id);
+            }
+            false
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(
+        node_spans.contains("db") && node_spans.contains("cache"),
+        "the tasks' node spans: {node_spans:?}"
+    );
+    drop(received);
+
+    // The credential is in no Workflow, no pod and no log line.
+    let kubeconfig = platform.sandbox.dir.path().join("kubectl-kubeconfig");
+    std::fs::write(&kubeconfig, platform.sim.kubeconfig("admin")).unwrap();
+    let output = std::process::Command::new("kubectl")
+        .args(["get", "workflows,pods", "-A", "-o", "json"])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let objects = String::from_utf8(output.stdout).unwrap();
+    assert!(objects.contains("otel-endpoint"), "the Workflow passes the endpoint on");
+    assert!(
+        !objects.contains(TOKEN),
+        "the header's credential is in a Workflow or pod spec"
+    );
+    assert!(
+        !run.stderr.contains(TOKEN),
+        "the header's credential leaked into the log"
+    );
 }

@@ -44,6 +44,7 @@ pub fn execute(
     runtime: &tokio::runtime::Runtime,
     request: &Request,
     trace: &TraceContext,
+    otel: Option<&crate::observe::otel::OtelSettings>,
     report: &mut Report,
     live_view: bool,
 ) -> Result<Outcome, Refusal> {
@@ -67,12 +68,17 @@ pub fn execute(
                 .collect(),
         );
     }
-    let outcome = runtime.block_on(run(request, trace, report));
+    let outcome = runtime.block_on(run(request, trace, otel, report));
     crate::observe::progress::finish();
     outcome
 }
 
-async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Result<Outcome, Refusal> {
+async fn run(
+    request: &Request,
+    trace: &TraceContext,
+    otel: Option<&crate::observe::otel::OtelSettings>,
+    report: &mut Report,
+) -> Result<Outcome, Refusal> {
     let settings = ClientSettings {
         rate: request.api_rate,
         traceparent: Some(trace.traceparent()),
@@ -105,7 +111,7 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
         None
     };
 
-    let workflow = workflow_settings(request)?;
+    let workflow = workflow_settings(request, otel)?;
 
     let cancel = CancellationToken::new();
     let timeout = request.action_timeout.unwrap_or(DEFAULT_ACTION_TIMEOUT);
@@ -378,7 +384,10 @@ async fn run(request: &Request, trace: &TraceContext, report: &mut Report) -> Re
 
 /// What `ORCHESTRATION=workflow` needs, read before the run (a problem with
 /// it is an input problem): deploy and teardown only, not in a dry run.
-fn workflow_settings(request: &Request) -> Result<Option<Arc<crate::workflow::WorkflowSettings>>, Refusal> {
+fn workflow_settings(
+    request: &Request,
+    otel: Option<&crate::observe::otel::OtelSettings>,
+) -> Result<Option<Arc<crate::workflow::WorkflowSettings>>, Refusal> {
     let wanted = request.orchestration == crate::config::Orchestration::Workflow;
     if !wanted || request.action == Action::Validate || request.dry_run {
         if wanted {
@@ -398,6 +407,7 @@ fn workflow_settings(request: &Request) -> Result<Option<Arc<crate::workflow::Wo
         image: request.executor_image.clone(),
         config: Arc::new(config),
         teardown_confirm: request.teardown_confirm.clone(),
+        otel: otel.cloned(),
     })))
 }
 

@@ -112,7 +112,14 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
         Ok(request) => {
             report.summary.environment_name = Some(request.environment.name.clone());
             let live_view = output.log_format == log::LogFormat::Text && log::stderr_is_terminal();
-            match execute::execute(&runtime, &request, &output.trace, &mut report, live_view) {
+            match execute::execute(
+                &runtime,
+                &request,
+                &output.trace,
+                output.otel.as_ref(),
+                &mut report,
+                live_view,
+            ) {
                 Ok(outcome) => outcome,
                 Err(execute::Refusal::Invalid(problems)) => invalid(&mut report, problems),
             }

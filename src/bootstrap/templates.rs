@@ -143,6 +143,13 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
         Parameter::optional("trace-id", "", "The parent trace id (TRACE_ID), if any."),
         Parameter::optional("span-id", "", "The parent span id (SPAN_ID), if any."),
         Parameter::optional(
+            "otel-endpoint",
+            "",
+            "Where spans go (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); empty: traces off. Headers come from the secret file otel-exporter-otlp-headers.",
+        ),
+        Parameter::optional("otel-service-name", "", "OTEL_SERVICE_NAME (empty: executor)."),
+        Parameter::optional("otel-resource-attributes", "", "OTEL_RESOURCE_ATTRIBUTES."),
+        Parameter::optional(
             "task",
             "false",
             "true: one node of an orchestration Workflow (EXECUTOR_TASK), its dependencies left to the Workflow.",
@@ -158,6 +165,9 @@ fn template(namespace: &str, image: &str, tier: &str, action: Action) -> Value {
         json!({"name": "REPORT_FORMAT", "value": "json"}),
         json!({"name": "TRACE_ID", "value": "{{inputs.parameters.trace-id}}"}),
         json!({"name": "SPAN_ID", "value": "{{inputs.parameters.span-id}}"}),
+        json!({"name": "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "value": "{{inputs.parameters.otel-endpoint}}"}),
+        json!({"name": "OTEL_SERVICE_NAME", "value": "{{inputs.parameters.otel-service-name}}"}),
+        json!({"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "{{inputs.parameters.otel-resource-attributes}}"}),
         json!({"name": "EXECUTOR_TASK", "value": "{{inputs.parameters.task}}"}),
     ];
     env.extend(

@@ -415,10 +415,19 @@ pub fn output_settings(args: &GlobalArgs, problems: &mut Problems) -> OutputSett
         given(&args.task).and_then(|t| parse_bool(t).ok()).unwrap_or(false),
         problems,
     );
+    let secrets_dir = dir_or(&args.secrets_dir, DEFAULT_SECRETS_DIR);
+    let headers_file: Option<String> = args
+        .otel_exporter_otlp_headers
+        .is_none()
+        .then(|| {
+            let path = secrets_dir.join(crate::observe::otel::HEADERS_FILE);
+            input_file::read_text(&path, input_file::MAX_SECRET, Some(&secrets_dir)).ok()
+        })
+        .flatten();
     let otel = match crate::observe::otel::settings(&crate::observe::otel::OtelInputs {
         endpoint: args.otel_exporter_otlp_endpoint.as_deref(),
         traces_endpoint: args.otel_exporter_otlp_traces_endpoint.as_deref(),
-        headers: args.otel_exporter_otlp_headers.as_deref(),
+        headers: args.otel_exporter_otlp_headers.as_deref().or(headers_file.as_deref()),
         service_name: args.otel_service_name.as_deref(),
         resource_attributes: args.otel_resource_attributes.as_deref(),
     }) {

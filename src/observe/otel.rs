@@ -147,6 +147,42 @@ pub fn settings(inputs: &OtelInputs<'_>) -> Result<Option<OtelSettings>, Vec<(&'
     }))
 }
 
+impl OtelSettings {
+    /// `OTEL_EXPORTER_OTLP_HEADERS` as text again (secret): what a
+    /// workflow task reads from its `$SECRETS_DIR`.
+    pub fn headers_text(&self) -> String {
+        encode_pairs(&self.headers)
+    }
+
+    /// `OTEL_RESOURCE_ATTRIBUTES` as text again, for a workflow task.
+    pub fn resource_text(&self) -> String {
+        encode_pairs(&self.resource)
+    }
+}
+
+/// `key=value,key=value`, percent-encoding what [`pairs`] decodes.
+fn encode_pairs(pairs: &[(String, String)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'%' | b',' | b'=' => format!("%{b:02X}"),
+                b if b.is_ascii_graphic() || b == b' ' => char::from(b).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The file of `$SECRETS_DIR` that may hold `OTEL_EXPORTER_OTLP_HEADERS`
+/// (the variable wins): how a Kubernetes Job, and a workflow task, get
+/// headers without putting a credential in the pod spec in clear.
+pub const HEADERS_FILE: &str = "otel-exporter-otlp-headers";
+
 /// The traces URL of a base endpoint: `<base>/v1/traces`.
 pub fn traces_url(base: &str) -> String {
     format!("{}/v1/traces", base.trim_end_matches('/'))

@@ -42,6 +42,9 @@ pub struct WorkflowSettings {
     pub config: Arc<config::ConfigFiles>,
     /// `TEARDOWN_CONFIRM`, passed on to teardown tasks.
     pub teardown_confirm: Option<String>,
+    /// Where the run's spans go: the tasks send theirs there too, into the
+    /// same trace (headers through the Workflow's Secret, never in clear).
+    pub otel: Option<crate::observe::otel::OtelSettings>,
 }
 
 /// `executor plan --format workflow`: the Workflow `ORCHESTRATION=workflow`
@@ -85,6 +88,7 @@ pub fn plan_text(action: Action, args: &crate::cli::GlobalArgs) -> Result<String
         config_digest: &files.digest(),
         config_files: &files.items(),
         trace: None,
+        otel: None,
         deadline_seconds: None,
         teardown: (action == Action::Teardown).then_some(("retain", "<TEARDOWN_CONFIRM>")),
     };
@@ -147,6 +151,7 @@ pub async fn run(
         config_digest: &settings.config.digest(),
         config_files: &settings.config.items(),
         trace: Some((&host.trace.trace_id, &host.trace.span_id, traceparent)),
+        otel: settings.otel.as_ref(),
         deadline_seconds: Some(deadline_seconds),
         teardown: (action == Action::Teardown).then(|| {
             (
@@ -293,6 +298,11 @@ async fn write_configuration(
         .run("writing the Workflow's configuration", cluster.apply(&config_map))
         .await?;
     let mut secret = config::secret(&host.secrets, &render::secret_name(name), &settings.namespace);
+    if let Some(otel) = settings.otel.as_ref().filter(|o| !o.headers.is_empty()) {
+        use base64::Engine as _;
+        secret["data"][crate::observe::otel::HEADERS_FILE] =
+            serde_json::json!(base64::engine::general_purpose::STANDARD.encode(otel.headers_text()));
+    }
     config::owned_by(&mut secret, workflow);
     host.bounds
         .run("writing the Workflow's secrets", cluster.apply(&secret))

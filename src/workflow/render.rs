@@ -52,11 +52,24 @@ pub struct WorkflowInputs<'a> {
     pub config_files: &'a [(String, String)],
     /// The run's trace context (`None` for `executor plan`: no ids, deterministic).
     pub trace: Option<(&'a str, &'a str, String)>,
+    /// Where the run's spans go, for the tasks' own (`None`: traces off).
+    pub otel: Option<&'a crate::observe::otel::OtelSettings>,
     /// Seconds the Workflow may run (`ACTION_TIMEOUT`).
     pub deadline_seconds: Option<u64>,
     /// Teardown: `PV_POLICY` and `TEARDOWN_CONFIRM` for the tasks.
     pub teardown: Option<(&'a str, &'a str)>,
 }
+
+/// The parameters every task passes on from the Workflow's own.
+const TASK_PARAMETERS: [&str; 7] = [
+    "image",
+    "trace-id",
+    "span-id",
+    "task",
+    "otel-endpoint",
+    "otel-service-name",
+    "otel-resource-attributes",
+];
 
 /// The WorkflowTemplate a task of `action` runs.
 pub fn template_of(action: Action) -> &'static str {
@@ -135,7 +148,7 @@ pub fn workflow(inputs: &WorkflowInputs<'_>, name: &str) -> Value {
             let mut parameters = vec![json!({"name": if action == Action::Teardown { "scope" } else { "app" },
                                               "value": if action == Action::Teardown { format!("app:{}", node.name) } else { node.name.clone() }})];
             parameters.extend(
-                ["image", "trace-id", "span-id", "task"]
+                TASK_PARAMETERS
                     .iter()
                     .map(|p| json!({"name": p, "value": format!("{{{{workflow.parameters.{p}}}}}")})),
             );
@@ -161,11 +174,15 @@ pub fn workflow(inputs: &WorkflowInputs<'_>, name: &str) -> Value {
         Some((trace, span, parent)) => ((*trace).to_owned(), (*span).to_owned(), Some(parent.clone())),
         None => (String::new(), String::new(), None),
     };
+    let otel = |value: fn(&crate::observe::otel::OtelSettings) -> String| inputs.otel.map(value).unwrap_or_default();
     let mut arguments = vec![
         json!({"name": "image", "value": inputs.image}),
         json!({"name": "trace-id", "value": trace_id}),
         json!({"name": "span-id", "value": span_id}),
         json!({"name": "task", "value": "true"}),
+        json!({"name": "otel-endpoint", "value": otel(|o| o.endpoint.clone())}),
+        json!({"name": "otel-service-name", "value": otel(|o| o.service_name.clone())}),
+        json!({"name": "otel-resource-attributes", "value": otel(crate::observe::otel::OtelSettings::resource_text)}),
     ];
     if let Some((pv_policy, confirm)) = inputs.teardown {
         arguments.push(json!({"name": "confirm", "value": confirm}));
