@@ -150,7 +150,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
         ("health", health::module()),
         ("dag", dag::module(host)),
         ("log", log::module()),
-        ("report", report::module(host)),
+        ("report", report::module()),
         ("secrets", secrets::module()),
         ("bundle", bundle::module(host)),
         ("policy", policy::module()),

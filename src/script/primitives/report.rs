@@ -1,15 +1,12 @@
 //! `report::*` — what scripts add to the run's report.
 
-use std::sync::Arc;
+use rhai::Map;
+use rhai::plugin::*;
 
-use rhai::{Array, Dynamic, EvalAltResult, Map, Module};
-
-use super::register;
-use crate::report::{Component, ComponentKind, Failure, ObjectRef};
-use crate::script::convert::{text, to_json};
+use super::Result;
+use crate::report::{Component, ComponentKind, ObjectRef};
+use crate::script::convert::text;
 use crate::script::host::{Host, script_error};
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn field(map: &Map, name: &str) -> String {
     map.get(name).map(text).filter(|t| t != "()").unwrap_or_default()
@@ -80,36 +77,69 @@ fn object_ref(map: &Map, reason: &str) -> ObjectRef {
     }
 }
 
-/// The `report` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
+/// Which of the teardown lists an object goes in.
+#[derive(Clone, Copy)]
+enum List {
+    Removed,
+    Retained,
+    Orphans,
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "component",
-        &["component: Map", "()"],
-        "Adds or replaces a component entry:\n`#{name, stack, kind: \"app\"|\"stack\"|\"bootstrap\", status, health, sync, message}`.",
-        move |component: Map| -> Result<()> {
+/// Adds `object` to one of the teardown lists of the report, once.
+fn list(host: &Host, which: List, object: &Map, reason: &str) -> Result<()> {
+    let entry = object_ref(object, reason);
+    host.with_report(|r| {
+        let list = match which {
+            List::Removed => &mut r.removed,
+            List::Retained => &mut r.retained,
+            List::Orphans => &mut r.orphans,
+        };
+        if !list.contains(&entry) {
+            list.push(entry);
+        }
+    });
+    Ok(())
+}
+
+/// The `report` module.
+pub fn module() -> Module {
+    exported_module!(api)
+}
+
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, Map, NativeCallContext};
+
+    use super::super::{Result, with_host};
+    use super::{List, component_of, list};
+    use crate::outcome::Outcome;
+    use crate::report::Failure;
+    use crate::script::convert::{text, to_json};
+    use crate::script::host::script_error;
+
+    /// Adds or replaces a component entry:
+    /// `#{name, stack, kind: "app"|"stack"|"bootstrap", status, health, sync, message}`.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn component(ctx: NativeCallContext, component: Map) -> Result<()> {
+        with_host(&ctx, |h| {
             let component = component_of(&component)?;
             h.with_report(|r| r.upsert(component));
             Ok(())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "failure",
-        &[
-            "component: &str",
-            "reason: &str",
-            "message: &str",
-            "diagnostics: Array",
-            "()",
-        ],
-        "Records a failure with diagnostics (e.g. conditions, unhealthy resources).",
-        move |component: &str, reason: &str, message: &str, diagnostics: Array| {
+    /// Records a failure with diagnostics (e.g. conditions, unhealthy resources).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn failure(
+        ctx: NativeCallContext,
+        component: &str,
+        reason: &str,
+        message: &str,
+        diagnostics: Array,
+    ) -> Result<()> {
+        with_host(&ctx, |h| {
             let failure = Failure {
                 component: component.to_owned(),
                 reason: reason.to_owned(),
@@ -117,54 +147,46 @@ pub fn module(host: &Arc<Host>) -> Module {
                 diagnostics: diagnostics.iter().map(text).collect(),
             };
             h.with_report(|r| r.failures.push(failure));
-        },
-    );
+            Ok(())
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "recommend",
-        &["text: &str", "()"],
-        "Adds a recommendation (once).",
-        move |text: &str| {
+    /// Adds a recommendation (once).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn recommend(ctx: NativeCallContext, text: &str) -> Result<()> {
+        with_host(&ctx, |h| {
             h.with_report(|r| r.recommend(text.to_owned()));
-        },
-    );
+            Ok(())
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "metric",
-        &["name: &str", "value: Dynamic", "()"],
-        "Sets a value in the report's `metrics` section.",
-        move |name: &str, value: Dynamic| -> Result<()> {
+    /// Sets a value in the report's `metrics` section.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn metric(ctx: NativeCallContext, name: &str, value: Dynamic) -> Result<()> {
+        with_host(&ctx, |h| {
             let value = to_json(&value).map_err(script_error)?;
             h.with_report(|r| r.metrics.insert(name.to_owned(), value));
             Ok(())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "compliance",
-        &["compliance: Dynamic", "()"],
-        "Sets the report's `compliance` section (validate).",
-        move |value: Dynamic| -> Result<()> {
-            let value = to_json(&value).map_err(script_error)?;
+    /// Sets the report's `compliance` section (validate).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn compliance(ctx: NativeCallContext, compliance: Dynamic) -> Result<()> {
+        with_host(&ctx, |h| {
+            let value = to_json(&compliance).map_err(script_error)?;
             h.with_report(|r| r.compliance = Some(value));
             Ok(())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "outcome",
-        &["status: &str", "()"],
-        "Decides the run's outcome: `Succeeded` (exit 0), `Failed` (1), `Partial`\n(2), `Invalid` (3: refuse, e.g. a scope that would orphan dependents) or\n`TimedOut` (4). Without it the executor decides from the\ncomponents: all done → Succeeded, some failed → Partial, none → Failed.",
-        move |status: &str| -> Result<()> {
-            use crate::outcome::Outcome;
+    /// Decides the run's outcome: `Succeeded` (exit 0), `Failed` (1), `Partial`
+    /// (2), `Invalid` (3: refuse, e.g. a scope that would orphan dependents) or
+    /// `TimedOut` (4). Without it the executor decides from the
+    /// components: all done → Succeeded, some failed → Partial, none → Failed.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn outcome(ctx: NativeCallContext, status: &str) -> Result<()> {
+        with_host(&ctx, |h| {
             let outcome = match status {
                 "Succeeded" => Outcome::Succeeded,
                 "Failed" => Outcome::Failed,
@@ -179,40 +201,24 @@ pub fn module(host: &Arc<Host>) -> Module {
             };
             h.with_report(|r| r.outcome = Some(outcome));
             Ok(())
-        },
-    );
-
-    for (name, doc) in [
-        (
-            "removed",
-            "Lists an object (`#{apiVersion, kind, namespace, name}` or the object itself) as removed.",
-        ),
-        ("retained", "Lists an object as kept on purpose, with the reason."),
-        (
-            "orphan",
-            "Lists an object that should be gone but is not, with the reason.",
-        ),
-    ] {
-        let h = host.clone();
-        register(
-            &mut m,
-            name,
-            &["object: Map", "reason: &str", "()"],
-            doc,
-            move |object: Map, reason: &str| {
-                let entry = object_ref(&object, reason);
-                h.with_report(|r| {
-                    let list = match name {
-                        "removed" => &mut r.removed,
-                        "retained" => &mut r.retained,
-                        _ => &mut r.orphans,
-                    };
-                    if !list.contains(&entry) {
-                        list.push(entry);
-                    }
-                });
-            },
-        );
+        })
     }
-    m
+
+    /// Lists an object (`#{apiVersion, kind, namespace, name}` or the object itself) as removed.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn removed(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
+        with_host(&ctx, |h| list(h, List::Removed, &object, reason))
+    }
+
+    /// Lists an object as kept on purpose, with the reason.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn retained(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
+        with_host(&ctx, |h| list(h, List::Retained, &object, reason))
+    }
+
+    /// Lists an object that should be gone but is not, with the reason.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn orphan(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
+        with_host(&ctx, |h| list(h, List::Orphans, &object, reason))
+    }
 }
