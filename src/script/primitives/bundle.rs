@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, EvalAltResult, Map, Module};
+use rhai::plugin::*;
+use rhai::{Array, Map};
 use serde_json::json;
 
-use super::register;
+use super::Result;
 use crate::bootstrap::{self, inventory};
 use crate::k8s::catalog::Catalog;
-use crate::script::convert::{to_dynamic, to_json};
+use crate::script::convert::to_dynamic;
 use crate::script::host::{Host, script_error};
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn loaded(host: &Host) -> Result<Arc<bootstrap::Bundle>> {
     host.bundle
@@ -53,192 +52,189 @@ fn kinds_array(kinds: &[(String, String)]) -> Array {
 ///
 /// # Errors
 /// A lock that does not parse (a build defect).
-pub fn versions() -> Result<Dynamic> {
+pub fn versions() -> Result<Map> {
     let lock = bootstrap::lock::Lock::bundled().map_err(|p| script_error(p.to_string()))?;
-    let mut map = Map::new();
-    for file in &lock.files {
-        map.insert(file.component.as_str().into(), Dynamic::from(file.version.clone()));
-    }
-    Ok(Dynamic::from_map(map))
+    Ok(lock
+        .files
+        .iter()
+        .map(|file| (file.component.as_str().into(), Dynamic::from(file.version.clone())))
+        .collect())
+}
+
+/// Applies one phase of the bundle (or `"parent"`, the ApplySet parent):
+/// a span of the run's trace and a phase of the report's timeline.
+fn apply_phase(host: &Host, phase: &str) -> Result<Map> {
+    let bundle = loaded(host)?;
+    let objects: &[serde_json::Value] = if phase == "parent" {
+        std::slice::from_ref(&bundle.parent)
+    } else {
+        bundle
+            .phase(phase)
+            .map(|p| p.objects.as_slice())
+            .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
+    };
+    let began = std::time::Instant::now();
+    let span = crate::observe::span::start(
+        format!("bootstrap {phase}"),
+        &opentelemetry::Context::current(),
+        vec![
+            opentelemetry::KeyValue::new("executor.phase", "bootstrap"),
+            opentelemetry::KeyValue::new("executor.bootstrap_phase", phase.to_owned()),
+            opentelemetry::KeyValue::new("executor.objects", objects.len() as i64),
+        ],
+    );
+    let applied = {
+        let _attached = span.clone().attach();
+        super::k8s::apply_all(host, objects).map(|r| super::k8s::summary(&r))
+    };
+    let failure = applied.as_ref().err().map(ToString::to_string);
+    crate::observe::span::end(&span, failure.as_deref(), Vec::new());
+    host.with_report(|parts| {
+        let phase = crate::report::Phase {
+            name: phase.to_owned(),
+            start_seconds: parts.seconds_at(began),
+            duration_seconds: crate::report::round_seconds(began.elapsed().as_secs_f64()),
+        };
+        parts.bootstrap_phases.push(phase);
+    });
+    applied
 }
 
 /// The `bundle` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
+pub fn module() -> Module {
+    exported_module!(api)
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "phases",
-        &["Array"],
-        "The bundle's objects in apply phases: `[#{name, objects}]`, in order\n(`namespaces`, `crds`, `configuration`, `workloads`, `custom-resources`).\nObjects within a phase may be applied in parallel (`k8s::apply_all`).\nDeploy only: the files of `BUNDLE_DIR` were verified against the lock\nbefore the run.",
-        move || -> Result<Array> {
-            let bundle = loaded(&h)?;
-            Ok(bundle
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, Map, NativeCallContext};
+    use serde_json::json;
+
+    use super::super::{Result, duration_arg, with_host};
+    use super::{apply_phase, kinds_array, loaded};
+    use crate::bootstrap::{self, inventory};
+    use crate::script::convert::{to_dynamic, to_json, to_map};
+    use crate::script::host::script_error;
+
+    /// The bundle's objects in apply phases: `[#{name, objects}]`, in order
+    /// (`namespaces`, `crds`, `configuration`, `workloads`, `custom-resources`).
+    /// Objects within a phase may be applied in parallel (`k8s::apply_all`).
+    /// Deploy only: the files of `BUNDLE_DIR` were verified against the lock
+    /// before the run.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn phases(ctx: NativeCallContext) -> Result<Array> {
+        with_host(&ctx, |h| {
+            Ok(loaded(h)?
                 .phases
                 .iter()
-                .map(|p| {
-                    let mut map = Map::new();
-                    map.insert("name".into(), Dynamic::from(p.name.to_owned()));
-                    map.insert(
-                        "objects".into(),
-                        Dynamic::from_array(p.objects.iter().map(to_dynamic).collect()),
-                    );
-                    Dynamic::from_map(map)
-                })
+                .map(|p| to_dynamic(&json!({"name": p.name, "objects": p.objects})))
                 .collect())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "phase_names",
-        &["Array"],
-        "The names of the bundle's phases, in apply order. Deploy only.",
-        move || -> Result<Array> {
-            Ok(loaded(&h)?
+    /// The names of the bundle's phases, in apply order. Deploy only.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn phase_names(ctx: NativeCallContext) -> Result<Array> {
+        with_host(&ctx, |h| {
+            Ok(loaded(h)?
                 .phases
                 .iter()
                 .map(|p| Dynamic::from(p.name.to_owned()))
                 .collect())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "objects",
-        &["phase: &str", "Array"],
-        "The objects of one phase (e.g. `\"workloads\"` to wait for them). Deploy only.",
-        move |phase: &str| -> Result<Array> {
-            let bundle = loaded(&h)?;
+    /// The objects of one phase (e.g. `"workloads"` to wait for them). Deploy only.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn objects(ctx: NativeCallContext, phase: &str) -> Result<Array> {
+        with_host(&ctx, |h| {
+            let bundle = loaded(h)?;
             let phase = bundle
                 .phase(phase)
                 .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?;
             Ok(phase.objects.iter().map(to_dynamic).collect())
-        },
-    );
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "apply",
-        &["phase: &str", "Map"],
-        "Applies one phase of the bundle as `k8s::apply_all` would (compare first,\nin parallel, CRDs waited Established), without copying its objects into\nthe script; `\"parent\"` applies the ApplySet parent. Returns the counts of\n`k8s::apply_all`. Deploy only.",
-        move |phase: &str| -> Result<Dynamic> {
-            let bundle = loaded(&h)?;
-            let objects: &[serde_json::Value] = if phase == "parent" {
-                std::slice::from_ref(&bundle.parent)
-            } else {
-                bundle
-                    .phase(phase)
-                    .map(|p| p.objects.as_slice())
-                    .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
-            };
-            let began = std::time::Instant::now();
-            // Each bootstrap phase is a span of the run's trace.
-            let span = crate::observe::span::start(
-                format!("bootstrap {phase}"),
-                &opentelemetry::Context::current(),
-                vec![
-                    opentelemetry::KeyValue::new("executor.phase", "bootstrap"),
-                    opentelemetry::KeyValue::new("executor.bootstrap_phase", phase.to_owned()),
-                    opentelemetry::KeyValue::new("executor.objects", objects.len() as i64),
-                ],
-            );
-            let applied = {
-                let _attached = span.clone().attach();
-                super::k8s::apply_all(&h, objects).map(|r| Dynamic::from_map(super::k8s::summary(&r)))
-            };
-            let failure = applied.as_ref().err().map(ToString::to_string);
-            crate::observe::span::end(&span, failure.as_deref(), Vec::new());
-            h.with_report(|parts| {
-                let phase = crate::report::Phase {
-                    name: phase.to_owned(),
-                    start_seconds: parts.seconds_at(began),
-                    duration_seconds: crate::report::round_seconds(began.elapsed().as_secs_f64()),
-                };
-                parts.bootstrap_phases.push(phase);
-            });
-            applied
-        },
-    );
+    /// Applies one phase of the bundle as `k8s::apply_all` would (compare first,
+    /// in parallel, CRDs waited Established), without copying its objects into
+    /// the script; `"parent"` applies the ApplySet parent. Returns the counts of
+    /// `k8s::apply_all`. Deploy only.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn apply(ctx: NativeCallContext, phase: &str) -> Result<Map> {
+        with_host(&ctx, |h| apply_phase(h, phase))
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "api_token",
-        &["timeout: Dynamic", "Map"],
-        "Ensures the Argo CD API token of the bundle's read-only account\n(`accounts.executor: apiKey`, `role:readonly`): kept when Argo CD would\naccept the one in Secret `executor-argocd-token` (no request when the\nrun's bulk read saw it), else issued as `argocd account generate-token`\ndoes, after waiting up to `timeout` (seconds or `\"5m\"`) for argocd-server\nto write `server.secretkey`. Returns `#{action, changed, secret, account,\nid, why}` (`action`: `Unchanged`, `Created`, `Updated`, `WouldCreate`,\n`WouldUpdate`, or `Skipped` when the bundle declares no account). The\ntoken itself is never returned. Deploy only (docs/bootstrap.md).",
-        move |timeout: Dynamic| -> Result<Dynamic> {
-            let timeout = super::duration_arg(&timeout)?;
-            let bundle = loaded(&h)?;
-            super::api_token::ensure(&h, &bundle, timeout)
-        },
-    );
+    /// Ensures the Argo CD API token of the bundle's read-only account
+    /// (`accounts.executor: apiKey`, `role:readonly`): kept when Argo CD would
+    /// accept the one in Secret `executor-argocd-token` (no request when the
+    /// run's bulk read saw it), else issued as `argocd account generate-token`
+    /// does, after waiting up to `timeout` (seconds or `"5m"`) for argocd-server
+    /// to write `server.secretkey`. Returns `#{action, changed, secret, account,
+    /// id, why}` (`action`: `Unchanged`, `Created`, `Updated`, `WouldCreate`,
+    /// `WouldUpdate`, or `Skipped` when the bundle declares no account). The
+    /// token itself is never returned. Deploy only (docs/bootstrap.md).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn api_token(ctx: NativeCallContext, timeout: Dynamic) -> Result<Map> {
+        with_host(&ctx, |h| {
+            let timeout = duration_arg(&timeout)?;
+            let bundle = loaded(h)?;
+            super::super::api_token::ensure(h, &bundle, timeout).map(|d| d.try_cast::<Map>().unwrap_or_default())
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "parent",
-        &["Map"],
-        "The ApplySet parent object (a ConfigMap in Argo CD's namespace) describing\nthe bundle's members. Deploy only.",
-        move || -> Result<Dynamic> { Ok(to_dynamic(&loaded(&h)?.parent)) },
-    );
+    /// The ApplySet parent object (a ConfigMap in Argo CD's namespace) describing
+    /// the bundle's members. Deploy only.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn parent(ctx: NativeCallContext) -> Result<Map> {
+        with_host(&ctx, |h| Ok(to_map(&loaded(h)?.parent)))
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "kinds",
-        &["Array"],
-        "The distinct kinds of the bundle's objects: `[#{apiVersion, kind}]`, what a\nbulk read of the current state lists. Deploy only.",
-        move || -> Result<Array> { Ok(kinds_array(&bootstrap::kinds(&*loaded(&h)?))) },
-    );
+    /// The distinct kinds of the bundle's objects: `[#{apiVersion, kind}]`, what a
+    /// bulk read of the current state lists. Deploy only.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn kinds(ctx: NativeCallContext) -> Result<Array> {
+        with_host(&ctx, |h| Ok(kinds_array(&bootstrap::kinds(&*loaded(h)?))))
+    }
 
-    register(
-        &mut m,
-        "member_kinds",
-        &["parent: Map", "Array"],
-        "The kinds an ApplySet parent says its members have (its\n`applyset.kubernetes.io/contains-group-kinds` annotation):\n`[#{apiVersion, kind}]`. Works without the bundle files (teardown).",
-        |parent: Map| -> Result<Array> {
-            let parent = to_json(&Dynamic::from_map(parent)).map_err(script_error)?;
-            Ok(kinds_array(&member_kinds(&parent)))
-        },
-    );
+    /// The kinds an ApplySet parent says its members have (its
+    /// `applyset.kubernetes.io/contains-group-kinds` annotation):
+    /// `[#{apiVersion, kind}]`. Works without the bundle files (teardown).
+    #[rhai_fn(return_raw)]
+    pub fn member_kinds(parent: Map) -> Result<Array> {
+        let parent = to_json(&Dynamic::from_map(parent)).map_err(script_error)?;
+        Ok(kinds_array(&super::member_kinds(&parent)))
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "selector",
-        &["String"],
-        "The label selector of the bundle's members:\n`applyset.kubernetes.io/part-of=<id>` for this Argo CD namespace.",
-        move || -> String {
-            format!(
+    /// The label selector of the bundle's members:
+    /// `applyset.kubernetes.io/part-of=<id>` for this Argo CD namespace.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn selector(ctx: NativeCallContext) -> Result<String> {
+        with_host(&ctx, |h| {
+            Ok(format!(
                 "{}={}",
                 inventory::PART_OF_LABEL,
                 inventory::bundle_applyset_id(&h.settings.argocd_namespace)
-            )
-        },
-    );
+            ))
+        })
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "parent_name",
-        &["Map"],
-        "Where the ApplySet parent lives: `#{namespace, name}`.",
-        move || -> Dynamic {
-            to_dynamic(&json!({"namespace": h.settings.argocd_namespace, "name": inventory::PARENT_NAME}))
-        },
-    );
+    /// Where the ApplySet parent lives: `#{namespace, name}`.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn parent_name(ctx: NativeCallContext) -> Result<Map> {
+        with_host(&ctx, |h| {
+            Ok(to_map(
+                &json!({"namespace": h.settings.argocd_namespace, "name": inventory::PARENT_NAME}),
+            ))
+        })
+    }
 
-    register(
-        &mut m,
-        "versions",
-        &["Map"],
-        "The pinned versions of the bundle's components (`#{\"argo-cd\": \"v3.5.1\", ...}`),\nfrom the lock compiled into the executor.",
-        versions,
-    );
-    m
+    /// The pinned versions of the bundle's components (`#{"argo-cd": "v3.5.1", ...}`),
+    /// from the lock compiled into the executor.
+    #[rhai_fn(return_raw)]
+    pub fn versions() -> Result<Map> {
+        super::versions()
+    }
 }

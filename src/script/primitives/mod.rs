@@ -152,7 +152,7 @@ pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
         ("log", log::module()),
         ("report", report::module()),
         ("secrets", secrets::module()),
-        ("bundle", bundle::module(host)),
+        ("bundle", bundle::module()),
         ("policy", policy::module()),
         ("teardown", teardown::module()),
     ]

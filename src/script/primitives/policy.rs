@@ -153,7 +153,7 @@ fn input(host: &Host, ctx: Dynamic) -> Result<Map> {
     }
     let versions = super::bundle::versions()?;
     let mut boot = Map::new();
-    boot.insert("versions".into(), versions);
+    boot.insert("versions".into(), Dynamic::from_map(versions));
     boot.insert("workloads".into(), Dynamic::from_array(bootstrap));
     let mut out = Map::new();
     out.insert("ctx".into(), ctx);
