@@ -3,20 +3,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::engine::{self, Limits};
 use super::error::Origins;
-use super::host::{Host, RunSettings};
 use super::primitives;
 use super::source::Library;
-use super::testing::fake::FakeCluster;
-use crate::config::Secrets;
-use crate::config::environment::Retries;
-use crate::k8s::wait::Bounds;
 use crate::outcome::Outcome;
 
 /// What each module is for, in the reference's order.
@@ -49,43 +42,8 @@ const MODULES: [(&str, &str); 9] = [
 
 /// The reference as markdown.
 pub fn generate() -> Result<String, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let _guard = runtime.enter();
-    let library = Library::new(Path::new("."));
-    let origins = Origins::default();
-    let bounds = Bounds {
-        deadline: tokio::time::Instant::now(),
-        cancel: CancellationToken::new(),
-    };
-    let plan = crate::dag::plan::build(
-        &crate::dag::load::bundled().map_err(|_| "the bundled graph is invalid".to_owned())?,
-        crate::dag::Action::Deploy,
-        &crate::dag::Scope::Platform,
-        crate::config::environment::Timeouts::default(),
-    )
-    .map_err(|p| p.to_string())?;
-    let host = Host::new(
-        Arc::new(FakeCluster::new()),
-        runtime.handle().clone(),
-        bounds,
-        RunSettings {
-            dry_run: true,
-            retries: Retries::default(),
-            argocd_namespace: "argocd".into(),
-            tier: "development".into(),
-            ..Default::default()
-        },
-        Secrets::default(),
-        plan,
-        crate::observe::trace::TraceContext::from_inputs(None, None).map_err(|e| e.to_string())?,
-        None,
-        origins.clone(),
-    );
-    let mut engine = engine::build(&library, &origins, Limits::default());
-    primitives::register_all(&mut engine, &host);
+    let mut engine = engine::build(&Library::new(Path::new(".")), &Origins::default(), Limits::default());
+    primitives::register_modules(&mut engine);
     let metadata: Value = serde_json::from_str(&engine.gen_fn_metadata_to_json(false).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
 

@@ -116,6 +116,10 @@ mod api {
     use crate::script::convert::{to_dynamic, to_json, to_map};
     use crate::script::host::script_error;
 
+    /// What the reference calls a plan argument: `ctx.plan`, or a map of its
+    /// shape (`#{action, nodes}`).
+    type Plan = Dynamic;
+
     /// The Application `name` in Argo CD's namespace as it is now (one request),
     /// or `()`.
     #[rhai_fn(volatile, return_raw)]
@@ -244,7 +248,7 @@ mod api {
     /// if judged["vault"].health != "Healthy" { /* ... */ }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn judge(ctx: NativeCallContext, plan: Dynamic) -> Result<Map> {
+    pub fn judge(ctx: NativeCallContext, plan: Plan) -> Result<Map> {
         with_host(&ctx, |h| {
             let view = crate::script::plan_view::plan_of(&plan, &h.plan)?;
             let apps = super::super::k8s::list(h, &acd::application_kind(), Some(&h.settings.argocd_namespace), None)?;

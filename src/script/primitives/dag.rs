@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use opentelemetry::context::FutureExt as _;
-use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, Module, NativeCallContext, Position, Shared};
+use rhai::plugin::*;
+use rhai::{FnPtr, ImmutableString, Map, Shared};
 use tracing::Instrument as _;
 
-use super::register;
+use super::Result;
 use crate::dag::scheduler::{self, NodeEnd, NodeOutcome, NodeResult};
 use crate::dag::{Action, HookPoint, PlanNode};
 use crate::orchestrate::NodeReport;
@@ -21,8 +22,6 @@ use crate::script::control;
 use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
 use crate::script::host::{Host, script_error};
 use crate::script::plan_view::plan_of;
-
-type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 fn outcome_of(
     host: &Host,
@@ -617,95 +616,143 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
     }))
 }
 
+/// Step 5 of a deploy: the nodes of `results` that changed and finished,
+/// verified Synced and Healthy now; returns those that are not.
+fn verify(host: &Host, results: &Map, selector: &str) -> Result<rhai::Array> {
+    let changed: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| {
+            r.read_lock::<Map>().is_some_and(|r| {
+                r.get("ok").and_then(|o| o.as_bool().ok()) == Some(true)
+                    && !matches!(
+                        map_field(&r, "status").as_str(),
+                        "Unchanged" | "WouldCreate" | "WouldUpdate"
+                    )
+            })
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let bounds = host.current_bounds();
+    let unhealthy = host.block(
+        "verifying the platform's health",
+        crate::orchestrate::verify::verify(host, &changed, selector, &bounds),
+    )?;
+    Ok(unhealthy.into_iter().map(Dynamic::from).collect())
+}
+
+/// Runs the hook of `node` (a node map of this run's plan) for `point`.
+fn hook(host: &Arc<Host>, node: Map, point: &str) -> Result<Dynamic> {
+    let name = map_field(&node, "name");
+    let Some(point) = HookPoint::ALL
+        .iter()
+        .copied()
+        .find(|p| p.function() == point || p.key() == point)
+    else {
+        return Err(script_error(format!(
+            "unknown hook point `{point}`; expected pre_sync, post_sync, health, pre_delete or post_delete"
+        )));
+    };
+    let Some(plan_node) = host.plan.node(&name) else {
+        return Err(script_error(format!(
+            "dag::hook: `{name}` is not a node of this run's plan"
+        )));
+    };
+    crate::orchestrate::hooks::call(host, plan_node, Dynamic::from_map(node), point)
+        .map_err(|f| super::argocd::failure(&f.reason, f.message, f.diagnostics))
+}
+
 /// The `dag` module.
-pub fn module(host: &Arc<Host>) -> Module {
-    let mut m = Module::new();
+pub fn module() -> Module {
+    exported_module!(api)
+}
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "run",
-        &["plan: Plan", "node_fn: FnPtr", "Map"],
-        "Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each\nnode on its own thread as soon as the node's prerequisites succeeded\n(dependencies for deploy/validate, dependents for teardown), at most\n`CONCURRENCY` (default 16) at once, each within its sync + health\ntimeouts and the action's deadline. A node fails when `node_fn` throws; the\nnodes waiting on it are Skipped; independent branches go on. Returns\n`#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`\nand records every node in the report. (Deploy uses `dag::deploy`, whose\nwaiting nodes hold no thread.)\n\n```rhai\nlet results = dag::run(ctx.plan, |node| check(node, ctx));\n```",
-        move |context: NativeCallContext, plan: Dynamic, node_fn: FnPtr| -> Result<Map> {
-            run(&h, &context, &plan, node_fn)
-        },
-    );
+/// The primitives, one function each; `docs/scripting-api.md` is generated
+/// from their doc comments.
+#[export_module]
+mod api {
+    use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "deploy",
-        &["plan: Plan", "application: FnPtr", "Map"],
-        "Deploys the plan's nodes, each as soon as its dependencies are Healthy:\nits `pre_sync` hook, the Application `application(node)` returns (written\nonly if it differs), a sync unless Argo CD's automated policy does it, the\nwait (on one shared watch) until Synced and Healthy, its resource gates,\nits `health` and `post_sync` hooks. A waiting node holds no thread;\n`CONCURRENCY` (default 16) bounds the writes and sync requests in\nflight. A failed node skips its dependents; independent branches go on.\nReturns `#{<node>: #{end, ok, reason, message, status, health, sync,\ndurationSeconds}}` and records every node in the report.\n\n```rhai\nlet results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));\n```",
-        move |context: NativeCallContext, plan: Dynamic, application: FnPtr| -> Result<Map> {
-            deploy(&h, &context, &plan, application)
-        },
-    );
+    use super::super::{Result, with_host};
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "verify",
-        &["results: Map", "label_selector: &str", "Array"],
-        "Step 5 of a deploy: every Application whose node `results` (from\n`dag::deploy`) shows changed and finished must be Synced and Healthy now\n(one list of the Applications matching `label_selector`). Those that are\nnot turn their component `Failed`, with a `NotHealthy` failure saying\nwhat was found, so the outcome follows as for a node that failed during\nthe run. Returns their names (empty: all verified).\n\n```rhai\nlet unhealthy = dag::verify(results, \"app.kubernetes.io/managed-by=executor\");\n```",
-        move |results: Map, selector: &str| -> Result<rhai::Array> {
-            let changed: Vec<String> = results
-                .iter()
-                .filter(|(_, r)| {
-                    r.read_lock::<Map>().is_some_and(|r| {
-                        r.get("ok").and_then(|o| o.as_bool().ok()) == Some(true)
-                            && !matches!(
-                                map_field(&r, "status").as_str(),
-                                "Unchanged" | "WouldCreate" | "WouldUpdate"
-                            )
-                    })
-                })
-                .map(|(name, _)| name.to_string())
-                .collect();
-            let bounds = h.current_bounds();
-            let unhealthy = h.block(
-                "verifying the platform's health",
-                crate::orchestrate::verify::verify(&h, &changed, selector, &bounds),
-            )?;
-            Ok(unhealthy.into_iter().map(Dynamic::from).collect())
-        },
-    );
+    /// What the reference calls a plan argument: `ctx.plan`, or a map of its
+    /// shape (`#{action, nodes}`).
+    type Plan = Dynamic;
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "teardown",
-        &["plan: Plan", "Map"],
-        "Removes the plan's nodes, each once every node that depends on it is\ngone: its `pre_delete` hook, its volume claims per `PV_POLICY` (retain:\nkept and marked so Argo CD leaves them; delete: removed), its Application\nwith Argo CD's cascade finalizer, waited until gone (on one shared\nwatch), the absence of every resource it had verified, its `post_delete`\nhook. In a dry run, says what would go. A node that fails skips what it\ndepends on. Returns `#{<node>: #{end, ok, reason, message, status}}`\nand records every node and removed object in the report.\n\n```rhai\nlet results = dag::teardown(ctx.plan);\n```",
-        move |plan: Dynamic| -> Result<Map> { teardown(&h, &plan) },
-    );
+    /// Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each
+    /// node on its own thread as soon as the node's prerequisites succeeded
+    /// (dependencies for deploy/validate, dependents for teardown), at most
+    /// `CONCURRENCY` (default 16) at once, each within its sync + health
+    /// timeouts and the action's deadline. A node fails when `node_fn` throws; the
+    /// nodes waiting on it are Skipped; independent branches go on. Returns
+    /// `#{<node>: #{end, ok, reason, message, durationSeconds, ...node_fn's map}}`
+    /// and records every node in the report. (Deploy uses `dag::deploy`, whose
+    /// waiting nodes hold no thread.)
+    ///
+    /// ```rhai
+    /// let results = dag::run(ctx.plan, |node| check(node, ctx));
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn run(ctx: NativeCallContext, plan: Plan, node_fn: FnPtr) -> Result<Map> {
+        with_host(&ctx, |h| super::run(h, &ctx, &plan, node_fn))
+    }
 
-    let h = host.clone();
-    register(
-        &mut m,
-        "hook",
-        &["node: Map", "point: &str", "Dynamic"],
-        "Runs the node's hook for `point` (`pre_sync`, `post_sync`, `health`,\n`pre_delete`, `post_delete`) when `dag.yaml` names one, calling\n`fn <point>(node, ctx)` in the hook script; returns its result, or `()`\nwhen the node has no such hook. An error thrown by the hook fails the node\nwith the hook's message and position.",
-        move |node: Map, point: &str| -> Result<Dynamic> {
-            let name = map_field(&node, "name");
-            let Some(point) = HookPoint::ALL
-                .iter()
-                .copied()
-                .find(|p| p.function() == point || p.key() == point)
-            else {
-                return Err(script_error(format!(
-                    "unknown hook point `{point}`; expected pre_sync, post_sync, health, pre_delete or post_delete"
-                )));
-            };
-            let Some(plan_node) = h.plan.node(&name) else {
-                return Err(script_error(format!(
-                    "dag::hook: `{name}` is not a node of this run's plan"
-                )));
-            };
-            crate::orchestrate::hooks::call(&h, plan_node, Dynamic::from_map(node), point)
-                .map_err(|f| super::argocd::failure(&f.reason, f.message, f.diagnostics))
-        },
-    );
-    m
+    /// Deploys the plan's nodes, each as soon as its dependencies are Healthy:
+    /// its `pre_sync` hook, the Application `application(node)` returns (written
+    /// only if it differs), a sync unless Argo CD's automated policy does it, the
+    /// wait (on one shared watch) until Synced and Healthy, its resource gates,
+    /// its `health` and `post_sync` hooks. A waiting node holds no thread;
+    /// `CONCURRENCY` (default 16) bounds the writes and sync requests in
+    /// flight. A failed node skips its dependents; independent branches go on.
+    /// Returns `#{<node>: #{end, ok, reason, message, status, health, sync,
+    /// durationSeconds}}` and records every node in the report.
+    ///
+    /// ```rhai
+    /// let results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn deploy(ctx: NativeCallContext, plan: Plan, application: FnPtr) -> Result<Map> {
+        with_host(&ctx, |h| super::deploy(h, &ctx, &plan, application))
+    }
+
+    /// Step 5 of a deploy: every Application whose node `results` (from
+    /// `dag::deploy`) shows changed and finished must be Synced and Healthy now
+    /// (one list of the Applications matching `label_selector`). Those that are
+    /// not turn their component `Failed`, with a `NotHealthy` failure saying
+    /// what was found, so the outcome follows as for a node that failed during
+    /// the run. Returns their names (empty: all verified).
+    ///
+    /// ```rhai
+    /// let unhealthy = dag::verify(results, "app.kubernetes.io/managed-by=executor");
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn verify(ctx: NativeCallContext, results: Map, label_selector: &str) -> Result<Array> {
+        with_host(&ctx, |h| super::verify(h, &results, label_selector))
+    }
+
+    /// Removes the plan's nodes, each once every node that depends on it is
+    /// gone: its `pre_delete` hook, its volume claims per `PV_POLICY` (retain:
+    /// kept and marked so Argo CD leaves them; delete: removed), its Application
+    /// with Argo CD's cascade finalizer, waited until gone (on one shared
+    /// watch), the absence of every resource it had verified, its `post_delete`
+    /// hook. In a dry run, says what would go. A node that fails skips what it
+    /// depends on. Returns `#{<node>: #{end, ok, reason, message, status}}`
+    /// and records every node and removed object in the report.
+    ///
+    /// ```rhai
+    /// let results = dag::teardown(ctx.plan);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn teardown(ctx: NativeCallContext, plan: Plan) -> Result<Map> {
+        with_host(&ctx, |h| super::teardown(h, &plan))
+    }
+
+    /// Runs the node's hook for `point` (`pre_sync`, `post_sync`, `health`,
+    /// `pre_delete`, `post_delete`) when `dag.yaml` names one, calling
+    /// `fn <point>(node, ctx)` in the hook script; returns its result, or `()`
+    /// when the node has no such hook. An error thrown by the hook fails the node
+    /// with the hook's message and position.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn hook(ctx: NativeCallContext, node: Map, point: &str) -> Result<Dynamic> {
+        with_host(&ctx, |h| super::hook(h, node, point))
+    }
 }

@@ -123,13 +123,20 @@ pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Arc<H
     })
 }
 
-/// Registers every primitive module and the `SecretValue` type.
+/// Registers every primitive module and the `SecretValue` type, for the
+/// run of `host`.
 pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
     engine.set_default_tag(Dynamic::from(Arc::clone(host)));
+    register_modules(engine);
+}
+
+/// Registers the primitive modules and types without a run (what the
+/// reference is generated from): a primitive that needs the run throws.
+pub fn register_modules(engine: &mut Engine) {
     super::plan_view::register(engine);
     redacted::<super::convert::SecretValue>(engine);
     redacted::<super::convert::EncodedSecretValue>(engine);
-    for (name, module) in modules(host) {
+    for (name, module) in modules() {
         engine.register_static_module(name, module.into());
     }
 }
@@ -143,12 +150,12 @@ fn redacted<T: Variant + Clone>(engine: &mut Engine) {
 }
 
 /// The primitive modules by namespace, for registration and documentation.
-pub fn modules(host: &Arc<Host>) -> Vec<(&'static str, Module)> {
+pub fn modules() -> Vec<(&'static str, Module)> {
     vec![
         ("k8s", k8s::module()),
         ("argocd", argocd::module()),
         ("health", health::module()),
-        ("dag", dag::module(host)),
+        ("dag", dag::module()),
         ("log", log::module()),
         ("report", report::module()),
         ("secrets", secrets::module()),

@@ -241,8 +241,8 @@ mod api {
     /// let results = policy::run_all(input);
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn input(context: NativeCallContext, ctx: Dynamic) -> Result<Map> {
-        with_host(&context, |h| super::input(h, ctx))
+    pub fn input(context: NativeCallContext, ctx: Map) -> Result<Map> {
+        with_host(&context, |h| super::input(h, Dynamic::from_map(ctx)))
     }
 
     /// Runs every compliance policy on `input` (what validate read: `ctx`, the
