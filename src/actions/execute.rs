@@ -17,6 +17,7 @@ use crate::config::{Action, Problem, Request, Source};
 use crate::k8s::client::{ClientSettings, KubeCluster};
 use crate::k8s::guard::{Guarded, WritePolicy};
 use crate::k8s::lease::{Lock, LockSettings};
+use crate::k8s::stats::ApiStats;
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::orchestrate::outcome;
@@ -25,8 +26,8 @@ use crate::report::{Failure, Report};
 use crate::script::compile::{Needs, compile_all};
 use crate::script::context;
 use crate::script::engine::{self, Limits};
-use crate::script::error::{Origins, ScriptErrorKind};
-use crate::script::host::{Host, RunSettings};
+use crate::script::error::{Origins, ScriptError, ScriptErrorKind};
+use crate::script::host::{Host, ReportParts, RunSettings};
 use crate::script::primitives;
 use crate::script::source::Library;
 
@@ -89,27 +90,7 @@ async fn run(
         .map_err(|e| Refusal::Invalid(vec![Problem::new(Source::Var(variable), e.to_string())]))?;
     let stats = cluster.stats();
 
-    // A workflow task never bootstraps: it needs no bundle.
-    let bundle = if request.action == Action::Deploy && !request.task {
-        let destinations: Vec<String> = {
-            let mut ns: Vec<String> = request.graph.graph.apps().map(|(_, a)| a.namespace.clone()).collect();
-            ns.sort();
-            ns.dedup();
-            ns
-        };
-        let tier = request.tier.to_string();
-        let inputs = BundleInputs {
-            bundle_dir: &request.bundle_dir,
-            environment: &request.environment,
-            tier: &tier,
-            secrets: &request.secrets,
-            destination_namespaces: destinations,
-            executor_image: request.executor_image.clone(),
-        };
-        Some(bootstrap::load(&inputs).map_err(Refusal::Invalid)?)
-    } else {
-        None
-    };
+    let bundle = load_bundle(request)?;
 
     let workflow = workflow_settings(request, otel)?;
 
@@ -136,14 +117,8 @@ async fn run(
             cancel.clone(),
         )
     });
-    let cluster: Arc<dyn crate::k8s::Cluster> = match (request.action, request.dry_run, &lock) {
-        (Action::Validate, _, _) => Arc::new(Guarded::read_only(base.clone(), "validate")),
-        (_, true, _) => Arc::new(Guarded::read_only(base.clone(), "a dry run")),
-        (_, false, Some(lock)) => Arc::new(Guarded::new(base.clone(), WritePolicy::Locked(lock.clone()))),
-        (_, false, None) => base.clone(),
-    };
     let host = Host::new(
-        cluster,
+        guarded(request, &base, lock.as_ref()),
         tokio::runtime::Handle::current(),
         bounds,
         RunSettings {
@@ -175,63 +150,18 @@ async fn run(
             }
         }));
     }
-    let library = Library::new(&request.config_dir);
-    let mut engine = engine::build(&library, &origins, Limits::default());
-    primitives::register_all(&mut engine, &host);
-    let engine = Arc::new(engine);
-    host.set_engine(&engine);
-    let action_script = format!("{}.rhai", request.action.name());
-    let compiled = compile_all(
-        &engine,
-        &library,
-        &origins,
-        Needs {
-            action: Some(&action_script),
-            plan: Some(&request.plan),
-            health: true,
-            policies: request.action == Action::Validate,
-        },
-    )
-    .map_err(Refusal::Invalid)?;
-    let Some(script) = compiled.action.clone() else {
-        return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
-    };
-    let _ = host.scripts.set(Arc::new(compiled));
+    let (engine, script) = compile(request, &host, &origins)?;
     // The first request, once every input (scripts included) is known
     // good: a server the kubeconfig's CA does not verify is a kubeconfig
     // problem (exit 3 naming the variable), not an unreachable cluster.
     // Other failures are left to the run's own handling (retries, reasons).
-    if let Err(error @ crate::k8s::K8sError::Tls { .. }) = base.version().await {
-        return Err(Refusal::Invalid(vec![Problem::new(
-            Source::Var(variable),
-            format!(
-                "cannot use the kubeconfig's context `{}`: {error}",
-                request.cluster.context
-            ),
-        )]));
-    }
+    tls_preflight(request, base.as_ref()).await?;
     let tier = request.tier.to_string();
     let ctx = context::build(&context::ContextParts::of(request, trace, &tier), &host.plan);
     let _ = host.ctx.set(ctx.clone());
 
     // The deadline and signals cancel every wait; the report is still written.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watchdog = {
-        let cancel = cancel.clone();
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {
-                    warn!(phase = "run", "ACTION_TIMEOUT ({}) reached: stopping", crate::config::duration::format_duration(timeout));
-                }
-                () = signal() => {
-                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                    warn!(phase = "run", "interrupted: stopping, cancelling waits and writing the report");
-                }
-            }
-            cancel.cancel();
-        })
-    };
+    let (watchdog, interrupted) = watchdog(deadline, timeout, &cancel);
 
     info!(
         phase = "run",
@@ -271,13 +201,137 @@ async fn run(
     let deadline_passed = Instant::now() >= deadline;
     let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
 
-    // A script thread that panicked while holding the report still left
-    // what it had recorded: take it rather than an empty report.
-    let parts = match host.report.lock() {
-        Ok(mut parts) => std::mem::take(&mut *parts),
-        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    let decided = fill_report(report, request, host.with_report(std::mem::take), deadline_passed);
+    let decided = record_script_end(report, request, result, deadline_passed).unwrap_or(decided);
+    let decided = record_refusal(report, request, lock.as_ref(), was_interrupted).unwrap_or(decided);
+    let outcome = if deadline_passed && decided != Outcome::Succeeded {
+        Outcome::TimedOut
+    } else {
+        decided
     };
-    let mut decided = outcome::decide(request.action, &parts, deadline_passed);
+    request_metrics(report, &stats, &host, started);
+    Ok(outcome)
+}
+
+/// The bootstrap bundle, loaded and verified before the run: deploy only
+/// (a workflow task never bootstraps).
+fn load_bundle(request: &Request) -> Result<Option<bootstrap::Bundle>, Refusal> {
+    if request.action != Action::Deploy || request.task {
+        return Ok(None);
+    }
+    let mut destinations: Vec<String> = request.graph.graph.apps().map(|(_, a)| a.namespace.clone()).collect();
+    destinations.sort();
+    destinations.dedup();
+    let tier = request.tier.to_string();
+    let inputs = BundleInputs {
+        bundle_dir: &request.bundle_dir,
+        environment: &request.environment,
+        tier: &tier,
+        secrets: &request.secrets,
+        destination_namespaces: destinations,
+        executor_image: request.executor_image.clone(),
+    };
+    bootstrap::load(&inputs).map(Some).map_err(Refusal::Invalid)
+}
+
+/// The run's engine, its primitives bound to `host`, and every script the
+/// action needs compiled up front (a compile error is exit 3, before any
+/// request); the compiled scripts go to the host, the action script back.
+fn compile(
+    request: &Request,
+    host: &Arc<Host>,
+    origins: &Origins,
+) -> Result<(Arc<rhai::Engine>, crate::script::compile::Script), Refusal> {
+    let library = Library::new(&request.config_dir);
+    let mut engine = engine::build(&library, origins, Limits::default());
+    primitives::register_all(&mut engine, host);
+    let engine = Arc::new(engine);
+    host.set_engine(&engine);
+    let action_script = format!("{}.rhai", request.action.name());
+    let compiled = compile_all(
+        &engine,
+        &library,
+        origins,
+        Needs {
+            action: Some(&action_script),
+            plan: Some(&request.plan),
+            health: true,
+            policies: request.action == Action::Validate,
+        },
+    )
+    .map_err(Refusal::Invalid)?;
+    let Some(script) = compiled.action.clone() else {
+        return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
+    };
+    let _ = host.scripts.set(Arc::new(compiled));
+    Ok((engine, script))
+}
+
+/// The cluster the run's primitives see: validate and a dry run cannot
+/// write, whatever a script asks; deploy and teardown take the
+/// environment's lock before their first write (a Workflow's task runs
+/// under its driver's).
+fn guarded(
+    request: &Request,
+    base: &Arc<dyn crate::k8s::Cluster>,
+    lock: Option<&Arc<Lock>>,
+) -> Arc<dyn crate::k8s::Cluster> {
+    match (request.action, request.dry_run, lock) {
+        (Action::Validate, _, _) => Arc::new(Guarded::read_only(base.clone(), "validate")),
+        (_, true, _) => Arc::new(Guarded::read_only(base.clone(), "a dry run")),
+        (_, false, Some(lock)) => Arc::new(Guarded::new(base.clone(), WritePolicy::Locked(lock.clone()))),
+        (_, false, None) => base.clone(),
+    }
+}
+
+/// The first request, once every input (scripts included) is known good: a
+/// server the kubeconfig's CA does not verify is a kubeconfig problem (exit
+/// 3 naming the variable), not an unreachable cluster. Other failures are
+/// left to the run's own handling (retries, reasons).
+async fn tls_preflight(request: &Request, base: &dyn crate::k8s::Cluster) -> Result<(), Refusal> {
+    match base.version().await {
+        Err(error @ crate::k8s::K8sError::Tls { .. }) => Err(Refusal::Invalid(vec![Problem::new(
+            Source::Var(request.cluster.variable()),
+            format!(
+                "cannot use the kubeconfig's context `{}`: {error}",
+                request.cluster.context
+            ),
+        )])),
+        _ => Ok(()),
+    }
+}
+
+/// Cancels the run at its deadline or on SIGTERM/SIGINT (then the flag
+/// says it was interrupted).
+fn watchdog(
+    deadline: Instant,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> (tokio::task::JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>) {
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = {
+        let cancel = cancel.clone();
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!(phase = "run", "ACTION_TIMEOUT ({}) reached: stopping", crate::config::duration::format_duration(timeout));
+                }
+                () = signal() => {
+                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                    warn!(phase = "run", "interrupted: stopping, cancelling waits and writing the report");
+                }
+            }
+            cancel.cancel();
+        })
+    };
+    (handle, interrupted)
+}
+
+/// Moves what the run recorded into the report; returns the outcome the
+/// components (or a script's decision) say.
+fn fill_report(report: &mut Report, request: &Request, parts: ReportParts, deadline_passed: bool) -> Outcome {
+    let decided = outcome::decide(request.action, &parts, deadline_passed);
     report.components = parts.components;
     report.failures = parts.failures;
     report.recommendations = parts.recommendations;
@@ -289,12 +343,23 @@ async fn run(
         report.removed = Some(parts.removed);
         report.retained = Some(parts.retained);
         report.orphans = Some(parts.orphans);
-    }
-    if request.action != Action::Teardown {
+    } else {
         outcome::add_stacks(report, &request.plan);
     }
+    decided
+}
+
+/// How the action script ended, in the report: a script error or a worker
+/// that died is a failure of the action and forces the outcome.
+fn record_script_end(
+    report: &mut Report,
+    request: &Request,
+    result: Result<Result<(), ScriptError>, tokio::task::JoinError>,
+    deadline_passed: bool,
+) -> Option<Outcome> {
+    let action = request.action.name().to_owned();
     match result {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => None,
         Ok(Err(script_error)) => {
             let (reason, forced) = match script_error.kind {
                 ScriptErrorKind::Timeout => ("TimedOut", Outcome::TimedOut),
@@ -310,29 +375,38 @@ async fn run(
                 .any(|f| script_error.message.contains(&f.message) || f.message.contains(&script_error.message));
             if !already {
                 report.failures.push(Failure {
-                    component: request.action.name().to_owned(),
+                    component: action,
                     reason: reason.to_owned(),
                     message: script_error.to_string(),
                     diagnostics: script_error.trace.clone(),
                 });
             }
-            decided = forced;
+            Some(forced)
         }
         Err(join_error) => {
             report.failures.push(Failure {
-                component: request.action.name().to_owned(),
+                component: action,
                 reason: "InternalError".to_owned(),
                 message: format!("the action's worker ended abnormally: {join_error}"),
                 diagnostics: Vec::new(),
             });
-            decided = Outcome::Failed;
+            Some(Outcome::Failed)
         }
     }
-    // Refused the environment's lock: the run stopped before its first
-    // write; that is the one thing to say.
-    if let Some(lock) = lock.as_ref().filter(|l| l.refused()) {
+}
+
+/// A run refused the environment's lock stopped before its first write:
+/// that is the one thing to say. An interrupted run says so.
+fn record_refusal(
+    report: &mut Report,
+    request: &Request,
+    lock: Option<&Arc<Lock>>,
+    interrupted: bool,
+) -> Option<Outcome> {
+    let component = request.action.name().to_owned();
+    if let Some(lock) = lock.filter(|l| l.refused()) {
         report.failures = vec![Failure {
-            component: request.action.name().to_owned(),
+            component,
             reason: "Locked".to_owned(),
             message: lock.refusal(),
             diagnostics: Vec::new(),
@@ -340,46 +414,42 @@ async fn run(
         report
             .recommendations
             .push("Wait for the other run to finish, or set LOCK_TIMEOUT to wait for it.".to_owned());
-        decided = Outcome::Failed;
-    } else if was_interrupted {
-        report.failures.push(Failure {
-            component: request.action.name().to_owned(),
-            reason: "Interrupted".to_owned(),
-            message: "the executor received a termination signal".to_owned(),
-            diagnostics: Vec::new(),
-        });
-        report
-            .recommendations
-            .push("Run the same action again: completed nodes are not redone.".to_owned());
-        decided = Outcome::Failed;
+        return Some(Outcome::Failed);
     }
-    let outcome = decided;
-    let outcome = if deadline_passed && outcome != Outcome::Succeeded {
-        Outcome::TimedOut
-    } else {
-        outcome
-    };
+    if !interrupted {
+        return None;
+    }
+    report.failures.push(Failure {
+        component,
+        reason: "Interrupted".to_owned(),
+        message: "the executor received a termination signal".to_owned(),
+        diagnostics: Vec::new(),
+    });
+    report
+        .recommendations
+        .push("Run the same action again: completed nodes are not redone.".to_owned());
+    Some(Outcome::Failed)
+}
 
-    report.metrics.insert(
-        "apiRequests".to_owned(),
-        serde_json::to_value(stats.by_verb()).unwrap_or_default(),
-    );
-    report
-        .metrics
-        .insert("apiRequestsTotal".to_owned(), stats.total().into());
-    report
-        .metrics
-        .insert("mutatingRequests".to_owned(), stats.mutating().into());
-    report.metrics.insert("retries".to_owned(), stats.retries().into());
-    report.metrics.insert(
-        "syncRequests".to_owned(),
-        host.sync_requests.load(std::sync::atomic::Ordering::Relaxed).into(),
-    );
-    report.metrics.insert(
-        "wallSeconds".to_owned(),
-        serde_json::json!(crate::report::round_seconds(started.elapsed().as_secs_f64())),
-    );
-    Ok(outcome)
+/// The run's request counts and wall time, in the report's metrics.
+fn request_metrics(report: &mut Report, stats: &ApiStats, host: &Host, started: Instant) {
+    let metrics = [
+        ("apiRequests", serde_json::to_value(stats.by_verb()).unwrap_or_default()),
+        ("apiRequestsTotal", stats.total().into()),
+        ("mutatingRequests", stats.mutating().into()),
+        ("retries", stats.retries().into()),
+        (
+            "syncRequests",
+            host.sync_requests.load(std::sync::atomic::Ordering::Relaxed).into(),
+        ),
+        (
+            "wallSeconds",
+            serde_json::json!(crate::report::round_seconds(started.elapsed().as_secs_f64())),
+        ),
+    ];
+    for (name, value) in metrics {
+        report.metrics.insert(name.to_owned(), value);
+    }
 }
 
 /// What `ORCHESTRATION=workflow` needs, read before the run (a problem with
