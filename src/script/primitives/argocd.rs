@@ -96,29 +96,20 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
     }
 }
 
-/// The `argocd` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `argocd` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
     use serde_json::{Value, json};
 
     use super::super::k8s::ensure;
-    use super::super::{Result, duration_arg, with_host};
+    use super::super::{Plan, Result, duration_arg, with_host};
     use super::{delete_app as delete_application, failure};
     use crate::argocd::{self as acd, Expectation};
     use crate::orchestrate::sync;
     use crate::script::convert::{to_dynamic, to_json, to_map};
     use crate::script::host::script_error;
-
-    /// What the reference calls a plan argument: `ctx.plan`, or a map of its
-    /// shape (`#{action, nodes}`).
-    type Plan = Dynamic;
 
     /// The Application `name` in Argo CD's namespace as it is now (one request),
     /// or `()`.

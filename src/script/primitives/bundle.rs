@@ -100,15 +100,10 @@ fn apply_phase(host: &Host, phase: &str) -> Result<Map> {
     applied
 }
 
-/// The `bundle` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `bundle` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
     use serde_json::json;
 

@@ -661,22 +661,13 @@ fn hook(host: &Arc<Host>, node: Map, point: &str) -> Result<Dynamic> {
         .map_err(|f| super::argocd::failure(&f.reason, f.message, f.diagnostics))
 }
 
-/// The `dag` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `dag` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
-    use super::super::{Result, with_host};
-
-    /// What the reference calls a plan argument: `ctx.plan`, or a map of its
-    /// shape (`#{action, nodes}`).
-    type Plan = Dynamic;
+    use super::super::{Plan, Result, with_host};
 
     /// Hands the plan to the Rust scheduler, which calls `node_fn(node)` for each
     /// node on its own thread as soon as the node's prerequisites succeeded

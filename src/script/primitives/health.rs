@@ -83,15 +83,10 @@ fn health_map(health: &Health) -> Map {
     map
 }
 
-/// The `health` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `health` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
 
     use super::super::{Result, with_host};

@@ -138,15 +138,10 @@ fn by_name(objects: Array) -> Map {
     map
 }
 
-/// The `k8s` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `k8s` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
     use serde_json::json;
 

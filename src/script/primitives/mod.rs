@@ -1,10 +1,14 @@
-//! The primitives: what scripts may do, one Rhai module per namespace.
+//! The primitives: what scripts may do, one Rhai package per namespace.
 //!
-//! `k8s`, `argocd`, `health`, `dag`, `log`, `report`, `secrets` (and
-//! `bundle`). Every function is documented here in Rhai's metadata, from
-//! which `executor scripts docs` generates `docs/scripting-api.md`. None
-//! panics: failures are script errors the script may catch, or that fail the
-//! node or action with the script's position.
+//! `k8s`, `argocd`, `health`, `dag`, `bundle`, `policy`, `report`,
+//! `secrets`, `teardown`: each file's `#[export_module] pub mod api`, one
+//! Rust function per primitive whose doc comment (with a script example)
+//! `executor scripts docs` turns into `docs/scripting-api.md`; `log` is
+//! registered from a loop over the levels. A primitive that needs the run
+//! reaches its [`Host`] with `with_host`. None panics: failures are script
+//! errors the script may catch, or that fail the node or action at the
+//! script's line (docs/architecture.md, "The boundary between scripts and
+//! the core").
 
 pub mod api_token;
 pub mod argocd;
@@ -149,19 +153,23 @@ fn redacted<T: Variant + Clone>(engine: &mut Engine) {
     engine.register_fn("to_debug", |_: &mut T| crate::redact::REDACTED.to_owned());
 }
 
+/// What the reference calls a plan argument: `ctx.plan`, or a map of its
+/// shape (`#{action, nodes}`).
+pub(crate) type Plan = Dynamic;
+
 /// The primitive modules by namespace, for registration and documentation.
 pub fn modules() -> Vec<(&'static str, Module)> {
     vec![
-        ("k8s", k8s::module()),
-        ("argocd", argocd::module()),
-        ("health", health::module()),
-        ("dag", dag::module()),
+        ("k8s", rhai::exported_module!(k8s::api)),
+        ("argocd", rhai::exported_module!(argocd::api)),
+        ("health", rhai::exported_module!(health::api)),
+        ("dag", rhai::exported_module!(dag::api)),
         ("log", log::module()),
-        ("report", report::module()),
-        ("secrets", secrets::module()),
-        ("bundle", bundle::module()),
-        ("policy", policy::module()),
-        ("teardown", teardown::module()),
+        ("report", rhai::exported_module!(report::api)),
+        ("secrets", rhai::exported_module!(secrets::api)),
+        ("bundle", rhai::exported_module!(bundle::api)),
+        ("policy", rhai::exported_module!(policy::api)),
+        ("teardown", rhai::exported_module!(teardown::api)),
     ]
 }
 

@@ -214,15 +214,10 @@ fn failed_policy(name: &str, origin: String, display: &str, message: &str) -> Ma
     entry
 }
 
-/// The `policy` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `policy` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
 
     use super::super::{Result, with_host};

@@ -101,15 +101,10 @@ fn list(host: &Host, which: List, object: &Map, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `report` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `report` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
 
     use super::super::{Result, with_host};

@@ -3,13 +3,10 @@
 
 use rhai::plugin::*;
 
-/// The `secrets` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
+/// The `secrets` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, NativeCallContext};
 
     use super::super::{Result, with_host};

@@ -104,15 +104,10 @@ fn strings(array: &Array) -> Vec<String> {
     array.iter().map(text).collect()
 }
 
-/// The `teardown` module.
-pub fn module() -> Module {
-    exported_module!(api)
-}
-
-/// The primitives, one function each; `docs/scripting-api.md` is generated
-/// from their doc comments.
+/// The `teardown` primitives, one function each; `docs/scripting-api.md` is
+/// generated from their doc comments.
 #[export_module]
-mod api {
+pub mod api {
     use rhai::{Array, Dynamic, Map, NativeCallContext};
 
     use super::super::{Result, with_host};
