@@ -156,4 +156,41 @@ fn main() {
     }
     let per_second = (rounds * deployments.len()) as f64 / started.elapsed().as_secs_f64();
     println!("health::assess via the built-in Deployment rule: {per_second:.0} objects/s");
+
+    // 4. Primitives called from a script: the boundary's own cost (a
+    // primitive that reads the run's state, one that needs none).
+    let loop_script = compile(
+        &engine,
+        Source {
+            name: "calls.rhai".into(),
+            display: "calls.rhai".into(),
+            text: "fn calls(n) {\n  let found = 0;\n  for i in 0..n {\n    if secrets::has(\"absent\") { found += 1; }\n    if health::check_key(#{apiVersion: \"v1\", kind: \"Service\"}) == \"\" { found += 1; }\n  }\n  found\n}\n".into(),
+            origin: Origin::Override,
+        },
+        &origins,
+    )
+    .unwrap();
+    let calls_per_run: i64 = 10_000;
+    let run = || {
+        let _: Dynamic = engine
+            .call_fn_with_options(
+                CallFnOptions::new(),
+                &mut Scope::new(),
+                &loop_script.ast,
+                "calls",
+                (calls_per_run,),
+            )
+            .unwrap();
+    };
+    run();
+    let runs = 20;
+    let started = Instant::now();
+    for _ in 0..runs {
+        run();
+    }
+    let per_pair = started.elapsed() / (runs * u32::try_from(calls_per_run).unwrap());
+    println!(
+        "primitive calls from a script (secrets::has + health::check_key, loop included): {:.2} µs per pair",
+        per_pair.as_secs_f64() * 1e6
+    );
 }
