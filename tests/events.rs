@@ -222,6 +222,8 @@ fn a_bootstrap_failure_is_recorded_on_the_workload_concerned() {
         "the Event is on the object the failure names: {failure}\n{event:#}"
     );
     assert_eq!(event["type"], "Warning");
+    // The wait ran out of time: the failure's kind, not its words, says so.
+    assert_eq!(event["reason"], "HealthTimeout", "{event:#}");
     assert_eq!(event["metadata"]["namespace"], namespace);
     let described = kubectl(&platform, &["describe", "deployment", name, "-n", namespace]).unwrap();
     assert!(events_section(&described).contains("executor"), "{described}");

@@ -189,11 +189,11 @@ async fn run(
     watchdog.abort();
     // Failures on the Applications themselves, while the lock is held.
     let script_error = match &result {
-        Ok(Err(error)) => Some(error.to_string()),
+        Ok(Err(error)) => Some(error),
         _ => None,
     };
     if lock.as_ref().is_none_or(|l| !l.refused()) {
-        crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error.as_deref()).await;
+        crate::orchestrate::events::record_run(&host, request, &trace.trace_id, script_error).await;
     }
     if let Some(lock) = &lock {
         lock.release(base.as_ref()).await;

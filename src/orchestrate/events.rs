@@ -139,12 +139,12 @@ pub fn concerned<'a>(objects: impl Iterator<Item = &'a Value>, message: &str) ->
 }
 
 /// The Event about a bootstrap object (its live state, for the `uid`) the
-/// run's failure `message` names.
+/// run's failure `message` names; `timed_out` from the failure's kind.
 pub fn bootstrap_event(
     run: &RunEvents<'_>,
     object: &Value,
     live: Option<&Value>,
-    message: &str,
+    (message, timed_out): (&str, bool),
     now: jiff::Timestamp,
 ) -> Value {
     let meta = &object["metadata"];
@@ -164,12 +164,7 @@ pub fn bootstrap_event(
     if let Some(uid) = live.and_then(|l| l["metadata"]["uid"].as_str()) {
         regarding["uid"] = json!(uid);
     }
-    let lower = message.to_ascii_lowercase();
-    let reason = if lower.contains("timed out") || lower.contains("timeout") {
-        "HealthTimeout"
-    } else {
-        "BootstrapFailed"
-    };
+    let reason = if timed_out { "HealthTimeout" } else { "BootstrapFailed" };
     json!({
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
@@ -194,9 +189,11 @@ async fn record_bootstrap(
     cluster: &dyn Cluster,
     run: &RunEvents<'_>,
     bundle: &crate::bootstrap::Bundle,
-    message: &str,
+    failure: &crate::script::error::ScriptError,
 ) -> usize {
-    let Some(object) = concerned(bundle.objects(), message) else {
+    let message = failure.to_string();
+    let timed_out = failure.kind == crate::script::error::ScriptErrorKind::Timeout;
+    let Some(object) = concerned(bundle.objects(), &message) else {
         return 0;
     };
     let write = async {
@@ -204,7 +201,13 @@ async fn record_bootstrap(
             Ok(key) => cluster.get(&key).await.ok().flatten(),
             Err(_) => None,
         };
-        let event = bootstrap_event(run, object, live.as_ref(), message, jiff::Timestamp::now());
+        let event = bootstrap_event(
+            run,
+            object,
+            live.as_ref(),
+            (&message, timed_out),
+            jiff::Timestamp::now(),
+        );
         cluster.create(&event).await
     };
     match tokio::time::timeout(BUDGET, write).await {
@@ -285,16 +288,13 @@ pub async fn record_run(
     host: &crate::script::host::Host,
     request: &crate::config::Request,
     trace_id: &str,
-    script_error: Option<&str>,
+    script_error: Option<&crate::script::error::ScriptError>,
 ) {
     use crate::config::Action;
     if request.dry_run || request.task || request.action == Action::Validate {
         return;
     }
-    let (components, failures) = match host.report.lock() {
-        Ok(parts) => (parts.components.clone(), parts.failures.clone()),
-        Err(_) => return,
-    };
+    let (components, failures) = host.with_report(|parts| (parts.components.clone(), parts.failures.clone()));
     let run = RunEvents {
         action: if request.action == Action::Teardown {
             "Teardown"
@@ -305,8 +305,8 @@ pub async fn record_run(
         argocd_namespace: &request.environment.argocd_namespace,
     };
     let mut written = record(host.cluster.as_ref(), &run, &components, &failures).await;
-    if let (Some(message), Some(bundle)) = (script_error, host.bundle.get()) {
-        written += record_bootstrap(host.cluster.as_ref(), &run, bundle, message).await;
+    if let (Some(failure), Some(bundle)) = (script_error, host.bundle.get()) {
+        written += record_bootstrap(host.cluster.as_ref(), &run, bundle, failure).await;
     }
     if written > 0 {
         tracing::info!(
@@ -398,8 +398,10 @@ mod tests {
             argocd_namespace: "argocd",
         };
         let live = json!({"metadata": {"uid": "u-9"}});
-        let event = bootstrap_event(&run, object, Some(&live), message, jiff::Timestamp::now());
+        let event = bootstrap_event(&run, object, Some(&live), (message, true), jiff::Timestamp::now());
         assert_eq!(event["reason"], "HealthTimeout");
+        let failed = bootstrap_event(&run, object, Some(&live), (message, false), jiff::Timestamp::now());
+        assert_eq!(failed["reason"], "BootstrapFailed", "the kind decides, not the words");
         assert_eq!(event["metadata"]["namespace"], "argocd");
         assert_eq!(
             event["regarding"],
