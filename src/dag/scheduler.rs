@@ -139,7 +139,7 @@ where
                 prerequisites.remove(&name);
             }
         } else {
-            skip_waiters(&name, &mut waiting, &mut results, nodes, reverse);
+            skip_waiters(&name, &mut waiting, &mut results, reverse);
         }
     }
     // Whatever never started: the run was cancelled, or (defensively) a
@@ -177,7 +177,6 @@ fn skip_waiters<T>(
     failed: &str,
     waiting: &mut BTreeMap<String, BTreeSet<String>>,
     results: &mut BTreeMap<String, NodeResult<T>>,
-    nodes: &[PlanNode],
     reverse: bool,
 ) {
     let mut blocked = vec![(failed.to_owned(), failed.to_owned())];
@@ -195,7 +194,6 @@ fn skip_waiters<T>(
             } else {
                 format!("`{origin}` did not succeed (via `{cause}`)")
             };
-            let _ = nodes;
             results.insert(
                 waiter.clone(),
                 NodeResult {
