@@ -27,7 +27,7 @@ use crate::dag::scheduler::{NodeEnd, NodeOutcome};
 use crate::dag::{HookPoint, PlanNode};
 use crate::k8s::wait::{Bounds, WaitFailure, wait_for};
 use crate::k8s::{Cluster, K8sError, Kind, ObjectKey, Propagation};
-use crate::report::ObjectRef;
+use crate::report::ListedObject;
 use crate::script::host::Host;
 
 /// How long removing one resource of an Application may take once Argo
@@ -50,7 +50,7 @@ pub enum Listed {
 }
 
 /// Adds `object` to the report's `which` list, with `reason`.
-pub fn list(host: &Host, which: Listed, object: ObjectRef) {
+pub fn list(host: &Host, which: Listed, object: ListedObject) {
     host.with_report(|r| {
         let entries = match which {
             Listed::Removed => &mut r.removed,
@@ -64,9 +64,9 @@ pub fn list(host: &Host, which: Listed, object: ObjectRef) {
 }
 
 /// The reference of `object`, listed with `reason`.
-pub fn reference(object: &Value, reason: &str) -> ObjectRef {
+pub fn reference(object: &Value, reason: &str) -> ListedObject {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    ObjectRef {
+    ListedObject {
         api_version: text(&object["apiVersion"]),
         kind: text(&object["kind"]),
         namespace: text(&object["metadata"]["namespace"]),
@@ -75,8 +75,8 @@ pub fn reference(object: &Value, reason: &str) -> ObjectRef {
     }
 }
 
-fn key_ref(key: &ObjectKey, reason: &str) -> ObjectRef {
-    ObjectRef {
+fn key_ref(key: &ObjectKey, reason: &str) -> ListedObject {
+    ListedObject {
         api_version: key.kind.api_version.clone(),
         kind: key.kind.kind.clone(),
         namespace: key.namespace.clone().unwrap_or_default(),
@@ -727,7 +727,7 @@ pub async fn orphans(
         list(
             host,
             Listed::Orphan,
-            ObjectRef {
+            ListedObject {
                 api_version: "v1".to_owned(),
                 kind: "Namespace".to_owned(),
                 namespace: String::new(),

@@ -37,13 +37,13 @@ pub struct Report {
     pub compliance: Option<serde_json::Value>,
     /// Objects removed (teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub removed: Option<Vec<ObjectRef>>,
+    pub removed: Option<Vec<ListedObject>>,
     /// Objects kept on purpose, e.g. volumes under `PV_POLICY=retain` (teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retained: Option<Vec<ObjectRef>>,
+    pub retained: Option<Vec<ListedObject>>,
     /// Objects that should be gone but are not (teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub orphans: Option<Vec<ObjectRef>>,
+    pub orphans: Option<Vec<ListedObject>>,
     /// Where the graph ran (deploy, teardown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orchestration: Option<Orchestration>,
@@ -164,10 +164,12 @@ pub struct Failure {
     pub diagnostics: Vec<String>,
 }
 
-/// A Kubernetes object named in a teardown report.
+/// A Kubernetes object listed in a teardown report (removed, retained or
+/// orphaned) with why; an object's identity alone is
+/// [`crate::bootstrap::object::ObjectRef`].
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
-pub struct ObjectRef {
+pub struct ListedObject {
     /// `group/version` or `v1`.
     pub api_version: String,
     /// Kind.

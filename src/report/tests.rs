@@ -1,7 +1,7 @@
 //! Snapshot tests of every renderer on one fixed report.
 
 use super::render::{ReportFormat, render};
-use super::{Component, ComponentKind, Failure, ObjectRef, Phase, Report};
+use super::{Component, ComponentKind, Failure, ListedObject, Phase, Report};
 use crate::outcome::Outcome;
 
 /// A report with a bit of everything: a healthy app, a failed one with
@@ -118,7 +118,7 @@ pub fn fixed_report() -> Report {
     report.metrics.insert("mutatingRequests".to_owned(), 6.into());
     report.removed = None;
     report.orphans = None;
-    let _ = ObjectRef {
+    let _ = ListedObject {
         api_version: String::new(),
         kind: String::new(),
         namespace: String::new(),

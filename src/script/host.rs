@@ -22,7 +22,7 @@ use crate::k8s::index::LiveIndex;
 use crate::k8s::stats::ApiStats;
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
-use crate::report::{Component, Failure, ObjectRef};
+use crate::report::{Component, Failure, ListedObject};
 
 /// What scripts add to the report as they run.
 #[derive(Debug, Default)]
@@ -38,11 +38,11 @@ pub struct ReportParts {
     /// Compliance section (validate).
     pub compliance: Option<serde_json::Value>,
     /// Removed objects (teardown).
-    pub removed: Vec<ObjectRef>,
+    pub removed: Vec<ListedObject>,
     /// Retained objects (teardown).
-    pub retained: Vec<ObjectRef>,
+    pub retained: Vec<ListedObject>,
     /// Orphans (teardown).
-    pub orphans: Vec<ObjectRef>,
+    pub orphans: Vec<ListedObject>,
     /// The outcome a script decided, if it did.
     pub outcome: Option<crate::outcome::Outcome>,
     /// Where the graph ran, when it ran (`report.orchestration`).

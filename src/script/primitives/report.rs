@@ -4,7 +4,7 @@ use rhai::Map;
 use rhai::plugin::*;
 
 use super::Result;
-use crate::report::{Component, ComponentKind, ObjectRef};
+use crate::report::{Component, ComponentKind, ListedObject};
 use crate::script::convert::text;
 use crate::script::host::{Host, script_error};
 
@@ -55,12 +55,12 @@ pub fn component_of(map: &Map) -> Result<Component> {
 }
 
 /// Reads an object reference map (`#{apiVersion, kind, namespace, name}`) or a full object.
-fn object_ref(map: &Map, reason: &str) -> ObjectRef {
+fn object_ref(map: &Map, reason: &str) -> ListedObject {
     let metadata = map
         .get("metadata")
         .and_then(|m| m.read_lock::<Map>().map(|m| m.clone()));
     let from_meta = |name: &str| metadata.as_ref().map(|m| field(m, name)).unwrap_or_default();
-    ObjectRef {
+    ListedObject {
         api_version: field(map, "apiVersion"),
         kind: field(map, "kind"),
         namespace: if map.contains_key("namespace") {

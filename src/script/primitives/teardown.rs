@@ -13,7 +13,7 @@ use crate::argocd as acd;
 use crate::config::PvPolicy;
 use crate::k8s::Kind;
 use crate::orchestrate::teardown::{self as td, Listed};
-use crate::report::ObjectRef;
+use crate::report::ListedObject;
 use crate::script::convert::text;
 use crate::script::error::map_field;
 use crate::script::host::Host;
@@ -88,7 +88,7 @@ fn namespaces_to_remove(host: &Host, results: &Map, extra: &[String], pv_policy:
         td::list(
             host,
             Listed::Retained,
-            ObjectRef {
+            ListedObject {
                 api_version: "v1".to_owned(),
                 kind: "Namespace".to_owned(),
                 namespace: String::new(),
