@@ -61,18 +61,37 @@ pub fn versions() -> Result<Map> {
         .collect())
 }
 
-/// Applies one phase of the bundle (or `"parent"`, the ApplySet parent):
-/// a span of the run's trace and a phase of the report's timeline.
+/// The phase holding the ApplySet parent, applied once the namespaces
+/// exist (it lives in Argo CD's namespace) and before the members.
+const PARENT_PHASE: &str = "parent";
+
+/// The bundle's phases in apply order, the ApplySet parent's included: a
+/// script applies them in this order without knowing where the parent goes.
+fn apply_order(bundle: &bootstrap::Bundle) -> Vec<(&str, &[serde_json::Value])> {
+    let mut order = Vec::with_capacity(bundle.phases.len() + 1);
+    for phase in &bundle.phases {
+        order.push((phase.name, phase.objects.as_slice()));
+        if phase.name == "namespaces" {
+            order.push((PARENT_PHASE, std::slice::from_ref(&bundle.parent)));
+        }
+    }
+    order
+}
+
+/// The objects of the phase `name` (the ApplySet parent's included).
+fn phase_objects<'a>(bundle: &'a bootstrap::Bundle, name: &str) -> Result<&'a [serde_json::Value]> {
+    apply_order(bundle)
+        .into_iter()
+        .find(|(phase, _)| *phase == name)
+        .map(|(_, objects)| objects)
+        .ok_or_else(|| script_error(format!("the bundle has no phase `{name}`")))
+}
+
+/// Applies one phase of the bundle: a span of the run's trace and a phase
+/// of the report's timeline.
 fn apply_phase(host: &Host, phase: &str) -> Result<Map> {
     let bundle = loaded(host)?;
-    let objects: &[serde_json::Value] = if phase == "parent" {
-        std::slice::from_ref(&bundle.parent)
-    } else {
-        bundle
-            .phase(phase)
-            .map(|p| p.objects.as_slice())
-            .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?
-    };
+    let objects = phase_objects(&bundle, phase)?;
     let began = std::time::Instant::now();
     let span = crate::observe::span::start(
         format!("bootstrap {phase}"),
@@ -108,35 +127,34 @@ pub mod api {
     use serde_json::json;
 
     use super::super::{Result, duration_arg, with_host};
-    use super::{apply_phase, kinds_array, loaded};
+    use super::{apply_order, apply_phase, kinds_array, loaded, phase_objects};
     use crate::bootstrap::{self, inventory};
     use crate::script::convert::{to_dynamic, to_json, to_map};
     use crate::script::host::script_error;
 
     /// The bundle's objects in apply phases: `[#{name, objects}]`, in order
-    /// (`namespaces`, `crds`, `configuration`, `workloads`, `custom-resources`).
-    /// Objects within a phase may be applied in parallel (`k8s::apply_all`).
-    /// Deploy only: the files of `BUNDLE_DIR` were verified against the lock
-    /// before the run.
+    /// (`namespaces`, `parent` (the ApplySet parent), `crds`, `configuration`,
+    /// `workloads`, `custom-resources`). Objects within a phase may be applied
+    /// in parallel (`k8s::apply_all`). Deploy only: the files of `BUNDLE_DIR`
+    /// were verified against the lock before the run.
     #[rhai_fn(volatile, return_raw)]
     pub fn phases(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| {
-            Ok(loaded(h)?
-                .phases
-                .iter()
-                .map(|p| to_dynamic(&json!({"name": p.name, "objects": p.objects})))
+            Ok(apply_order(&*loaded(h)?)
+                .into_iter()
+                .map(|(name, objects)| to_dynamic(&json!({"name": name, "objects": objects})))
                 .collect())
         })
     }
 
-    /// The names of the bundle's phases, in apply order. Deploy only.
+    /// The names of the bundle's phases, in apply order (the ApplySet
+    /// parent's, `parent`, right after `namespaces`). Deploy only.
     #[rhai_fn(volatile, return_raw)]
     pub fn phase_names(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| {
-            Ok(loaded(h)?
-                .phases
-                .iter()
-                .map(|p| Dynamic::from(p.name.to_owned()))
+            Ok(apply_order(&*loaded(h)?)
+                .into_iter()
+                .map(|(name, _)| Dynamic::from(name.to_owned()))
                 .collect())
         })
     }
@@ -146,17 +164,13 @@ pub mod api {
     pub fn objects(ctx: NativeCallContext, phase: &str) -> Result<Array> {
         with_host(&ctx, |h| {
             let bundle = loaded(h)?;
-            let phase = bundle
-                .phase(phase)
-                .ok_or_else(|| script_error(format!("the bundle has no phase `{phase}`")))?;
-            Ok(phase.objects.iter().map(to_dynamic).collect())
+            Ok(phase_objects(&bundle, phase)?.iter().map(to_dynamic).collect())
         })
     }
 
     /// Applies one phase of the bundle as `k8s::apply_all` would (compare first,
     /// in parallel, CRDs waited Established), without copying its objects into
-    /// the script; `"parent"` applies the ApplySet parent. Returns the counts of
-    /// `k8s::apply_all`. Deploy only.
+    /// the script. Returns the counts of `k8s::apply_all`. Deploy only.
     #[rhai_fn(volatile, return_raw)]
     pub fn apply(ctx: NativeCallContext, phase: &str) -> Result<Map> {
         with_host(&ctx, |h| apply_phase(h, phase))
