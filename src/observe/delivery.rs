@@ -73,18 +73,19 @@ pub async fn push(base: &str, environment: &str, action: &str, text: String) -> 
     }
 }
 
-/// The HTTP client of deliveries (the Pushgateway, the Alertmanager):
+/// The HTTP(S) client of every delivery (Pushgateway, Alertmanager, the
+/// OTLP exporter): hyper over rustls with the system's roots, HTTP/1.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// The HTTP client of deliveries (the Pushgateway, the Alertmanager, OTLP):
 /// http or https, with the system's TLS roots.
 ///
 /// # Errors
 /// When the system has no usable TLS roots.
-pub fn http_client() -> Result<
-    hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
-    String,
-> {
+pub fn http_client() -> Result<HttpClient, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("no TLS roots for HTTPS deliveries: {e}"))?

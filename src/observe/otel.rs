@@ -392,10 +392,7 @@ impl IdGenerator for ExecutorIds {
 /// request run on the run's runtime (the SDK exports from a thread of its
 /// own), bounded in time, its first failure kept for the end-of-run warning.
 struct HyperClient {
-    client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
+    client: super::delivery::HttpClient,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
     failure: Arc<Mutex<Option<String>>>,
@@ -416,15 +413,8 @@ impl HyperClient {
         timeout: Duration,
         failure: Arc<Mutex<Option<String>>>,
     ) -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS roots for the OTLP endpoint: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         Ok(HyperClient {
-            client,
+            client: super::delivery::http_client()?,
             runtime,
             timeout,
             failure,
