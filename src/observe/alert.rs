@@ -171,8 +171,12 @@ enum Failure {
     Final(String),
 }
 
-async fn attempt(settings: &AlertSettings, url: &str, body: &Bytes) -> Result<(), Failure> {
-    let client = super::delivery::http_client().map_err(Failure::Final)?;
+async fn attempt(
+    client: &super::delivery::HttpClient,
+    settings: &AlertSettings,
+    url: &str,
+    body: &Bytes,
+) -> Result<(), Failure> {
     let mut request = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
     if let Some(credentials) = &settings.credentials {
         let mut value = http::HeaderValue::try_from(authorization(credentials))
@@ -217,10 +221,12 @@ async fn attempt(settings: &AlertSettings, url: &str, body: &Bytes) -> Result<()
 pub async fn post(settings: &AlertSettings, body: &Value) -> Result<(), String> {
     let url = alerts_url(&settings.url);
     let body = Bytes::from(body.to_string());
+    // One client (and one read of the TLS roots) for every attempt.
+    let client = super::delivery::http_client()?;
     let attempts = async {
         let mut last = String::new();
         for n in 1..=ATTEMPTS {
-            match attempt(settings, &url, &body).await {
+            match attempt(&client, settings, &url, &body).await {
                 Ok(()) => return Ok(()),
                 Err(Failure::Final(message)) => return Err(message),
                 Err(Failure::Retry(message)) => last = message,
