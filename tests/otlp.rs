@@ -378,6 +378,16 @@ fn workflow_tasks_send_their_spans_into_the_drivers_trace() {
     let collector = Collector::start();
     let mut config = demo_sim_config();
     config.images.insert("executor:*".to_owned(), executor_bin().to_owned());
+    // The Workflow's Secret (it holds the headers) is written just after
+    // the Workflow it is owned by: hold that write back, so a task pod that
+    // did not wait for its Secret would start without the headers. The
+    // kubelet keeps a pod whose required secret volume is missing in
+    // ContainerCreating ("MountVolume.SetUp failed ... secret not found"),
+    // https://kubernetes.io/docs/concepts/configuration/secret/#restriction-secret-must-exist
+    config.faults = serde_json::from_value(serde_json::json!([
+        {"match": {"verb": "patch", "resource": "secrets", "namespace": "argo", "user": "admin"}, "latency": "2s"}
+    ]))
+    .unwrap();
     let mut platform = platform_of(config);
     platform
         .sandbox

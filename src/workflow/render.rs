@@ -211,10 +211,14 @@ pub fn workflow(inputs: &WorkflowInputs<'_>, name: &str) -> Value {
             "serviceAccountName": crate::bootstrap::templates::WORKFLOW_SERVICE_ACCOUNT,
             "arguments": {"parameters": arguments},
             // The tasks' CONFIG_DIR and SECRETS_DIR (a templateRef brings
-            // the template, not its WorkflowTemplate's volumes).
+            // the template, not its WorkflowTemplate's volumes). Both are
+            // written just after the Workflow (they are owned by it) and
+            // both are required: the kubelet holds a pod whose required
+            // volume source is missing, so no task starts before its
+            // secrets (OTLP headers among them) are there.
             "volumes": [
                 {"name": "config", "configMap": {"name": config_map_name(name), "items": items}},
-                {"name": "secrets", "secret": {"secretName": secret_name(name), "optional": true}},
+                {"name": "secrets", "secret": {"secretName": secret_name(name)}},
             ],
             "templates": [{"name": ENTRYPOINT, "dag": {"tasks": tasks}}],
         },
