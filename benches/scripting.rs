@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use executor::script::compile::{Needs, compile, compile_all};
 use executor::script::engine::{self, Limits};
 use executor::script::error::Origins;
-use executor::script::host::{Host, RunSettings};
+use executor::script::host::{Host, HostParts};
 use executor::script::primitives;
 use executor::script::source::{Library, Origin, Source};
 use executor::script::testing::fake::FakeCluster;
@@ -33,30 +33,8 @@ fn main() {
         executor::config::environment::Timeouts::default(),
     )
     .unwrap();
-    let host = Host::new(
-        Arc::new(FakeCluster::new()),
-        runtime.handle().clone(),
-        executor::k8s::wait::Bounds {
-            deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
-            cancel: Default::default(),
-        },
-        RunSettings {
-            dry_run: false,
-            retries: executor::config::environment::Retries::default(),
-            argocd_namespace: "argocd".into(),
-            tier: "development".into(),
-            ..Default::default()
-        },
-        executor::config::Secrets::default(),
-        plan.clone(),
-        executor::observe::trace::TraceContext::from_inputs(None, None).unwrap(),
-        None,
-        origins.clone(),
-    );
     let mut engine = engine::build(&library, &origins, Limits::default());
-    primitives::register_all(&mut engine, &host);
-    let engine = Arc::new(engine);
-    host.set_engine(&engine);
+    primitives::register_modules(&mut engine);
     let compiled = compile_all(
         &engine,
         &library,
@@ -69,7 +47,23 @@ fn main() {
         },
     )
     .unwrap();
-    let _ = host.scripts.set(Arc::new(compiled));
+    let bounds = executor::k8s::wait::Bounds {
+        deadline: tokio::time::Instant::now() + Duration::from_secs(3600),
+        cancel: Default::default(),
+    };
+    let (engine, host) = Host::bind(
+        engine,
+        HostParts {
+            origins: origins.clone(),
+            scripts: Arc::new(compiled),
+            ..HostParts::offline(
+                Arc::new(FakeCluster::new()),
+                runtime.handle().clone(),
+                bounds,
+                plan.clone(),
+            )
+        },
+    );
 
     // 1. A compiled hook: what a node's post_sync costs to call.
     let hook = compile(

@@ -23,11 +23,11 @@ use crate::observe::trace::TraceContext;
 use crate::orchestrate::outcome;
 use crate::outcome::Outcome;
 use crate::report::{Failure, Report};
-use crate::script::compile::{Needs, compile_all};
+use crate::script::compile::{Compiled, Needs, Script, compile_all};
 use crate::script::context;
 use crate::script::engine::{self, Limits};
 use crate::script::error::{Origins, ScriptError, ScriptErrorKind};
-use crate::script::host::{Host, ReportParts, RunSettings};
+use crate::script::host::{Host, HostParts, ReportParts, RunSettings};
 use crate::script::primitives;
 use crate::script::source::Library;
 
@@ -80,6 +80,31 @@ async fn run(
     otel: Option<&crate::observe::otel::OtelSettings>,
     report: &mut Report,
 ) -> Result<Outcome, Refusal> {
+    let prepared = prepare(request, trace, otel).await?;
+    Ok(run_prepared(prepared, request, trace, report).await)
+}
+
+/// A run ready to start: every input known good, its host bound.
+struct Prepared {
+    host: Arc<Host>,
+    engine: Arc<rhai::Engine>,
+    script: Script,
+    ctx: rhai::Dynamic,
+    base: Arc<dyn crate::k8s::Cluster>,
+    lock: Option<Arc<Lock>>,
+    stats: Arc<ApiStats>,
+    cancel: CancellationToken,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// Connects, loads the bundle, compiles every script and binds the host;
+/// the one request made is the TLS preflight, after all of that.
+async fn prepare(
+    request: &Request,
+    trace: &TraceContext,
+    otel: Option<&crate::observe::otel::OtelSettings>,
+) -> Result<Prepared, Refusal> {
     let settings = ClientSettings {
         rate: request.api_rate,
         traceparent: Some(trace.traceparent()),
@@ -117,29 +142,36 @@ async fn run(
             cancel.clone(),
         )
     });
-    let host = Host::new(
-        guarded(request, &base, lock.as_ref()),
-        tokio::runtime::Handle::current(),
-        bounds,
-        RunSettings {
-            dry_run: request.dry_run,
-            retries: request.environment.retries,
-            argocd_namespace: request.environment.argocd_namespace.clone(),
-            tier: request.tier.to_string(),
-            pv_policy: request.pv_policy,
-            concurrency: request.concurrency,
-            workflow,
-            workflows_namespace: (!request.task).then(|| request.environment.workflows_namespace.clone()),
+    let (engine, compiled, script) = compile(request, &origins)?;
+    let plan = Arc::new(request.plan.clone());
+    let tier = request.tier.to_string();
+    let ctx = context::build(&context::ContextParts::of(request, trace, &tier), &plan);
+    let (engine, host) = Host::bind(
+        engine,
+        HostParts {
+            cluster: guarded(request, &base, lock.as_ref()),
+            runtime: tokio::runtime::Handle::current(),
+            bounds,
+            settings: RunSettings {
+                dry_run: request.dry_run,
+                retries: request.environment.retries,
+                argocd_namespace: request.environment.argocd_namespace.clone(),
+                tier: tier.clone(),
+                pv_policy: request.pv_policy,
+                concurrency: request.concurrency,
+                workflow,
+                workflows_namespace: (!request.task).then(|| request.environment.workflows_namespace.clone()),
+            },
+            secrets: request.secrets.clone(),
+            plan,
+            trace: trace.clone(),
+            stats: Some(stats.clone()),
+            origins,
+            scripts: Arc::new(compiled),
+            ctx: ctx.clone(),
+            bundle: bundle.map(Arc::new),
         },
-        request.secrets.clone(),
-        request.plan.clone(),
-        trace.clone(),
-        Some(stats.clone()),
-        origins.clone(),
     );
-    if let Some(bundle) = bundle {
-        let _ = host.bundle.set(Arc::new(bundle));
-    }
     // Taking the lease from a run active since this one read the cluster:
     // forget what was read, so every later decision reads again.
     if let Some(lock) = &lock {
@@ -150,16 +182,41 @@ async fn run(
             }
         }));
     }
-    let (engine, script) = compile(request, &host, &origins)?;
     // The first request, once every input (scripts included) is known
     // good: a server the kubeconfig's CA does not verify is a kubeconfig
     // problem (exit 3 naming the variable), not an unreachable cluster.
     // Other failures are left to the run's own handling (retries, reasons).
     tls_preflight(request, base.as_ref()).await?;
-    let tier = request.tier.to_string();
-    let ctx = context::build(&context::ContextParts::of(request, trace, &tier), &host.plan);
-    let _ = host.ctx.set(ctx.clone());
 
+    Ok(Prepared {
+        host,
+        engine,
+        script,
+        ctx,
+        base,
+        lock,
+        stats,
+        cancel,
+        deadline,
+        timeout,
+    })
+}
+
+/// Runs the action script of a prepared run, then records on the cluster
+/// and in `report` how it ended.
+async fn run_prepared(prepared: Prepared, request: &Request, trace: &TraceContext, report: &mut Report) -> Outcome {
+    let Prepared {
+        host,
+        engine,
+        script,
+        ctx,
+        base,
+        lock,
+        stats,
+        cancel,
+        deadline,
+        timeout,
+    } = prepared;
     // The deadline and signals cancel every wait; the report is still written.
     let (watchdog, interrupted) = watchdog(deadline, timeout, &cancel);
 
@@ -210,7 +267,7 @@ async fn run(
         decided
     };
     request_metrics(report, &stats, &host, started);
-    Ok(outcome)
+    outcome
 }
 
 /// The bootstrap bundle, loaded and verified before the run: deploy only
@@ -234,19 +291,14 @@ fn load_bundle(request: &Request) -> Result<Option<bootstrap::Bundle>, Refusal> 
     bootstrap::load(&inputs).map(Some).map_err(Refusal::Invalid)
 }
 
-/// The run's engine, its primitives bound to `host`, and every script the
+/// The run's engine, its primitives registered, and every script the
 /// action needs compiled up front (a compile error is exit 3, before any
-/// request); the compiled scripts go to the host, the action script back.
-fn compile(
-    request: &Request,
-    host: &Arc<Host>,
-    origins: &Origins,
-) -> Result<(Arc<rhai::Engine>, crate::script::compile::Script), Refusal> {
+/// request): the engine, the compiled scripts (for the host) and the
+/// action script.
+fn compile(request: &Request, origins: &Origins) -> Result<(rhai::Engine, Compiled, Script), Refusal> {
     let library = Library::new(&request.config_dir);
     let mut engine = engine::build(&library, origins, Limits::default());
-    primitives::register_all(&mut engine, host);
-    let engine = Arc::new(engine);
-    host.set_engine(&engine);
+    primitives::register_modules(&mut engine);
     let action_script = format!("{}.rhai", request.action.name());
     let compiled = compile_all(
         &engine,
@@ -263,8 +315,7 @@ fn compile(
     let Some(script) = compiled.action.clone() else {
         return Err(Refusal::Invalid(vec![Problem::new(Source::Args, "no action script")]));
     };
-    let _ = host.scripts.set(Arc::new(compiled));
-    Ok((engine, script))
+    Ok((engine, compiled, script))
 }
 
 /// The cluster the run's primitives see: validate and a dry run cannot

@@ -24,7 +24,7 @@ use super::{Health, HealthStatus};
 use crate::script::compile::{Needs, compile_all};
 use crate::script::engine::{self, Limits};
 use crate::script::error::Origins;
-use crate::script::host::{Host, RunSettings};
+use crate::script::host::{Host, HostParts, RunSettings};
 use crate::script::source::Library;
 use crate::script::testing::fake::FakeCluster;
 
@@ -88,28 +88,8 @@ impl Assessor {
             crate::config::environment::Timeouts::default(),
         )
         .unwrap();
-        let host = Host::new(
-            Arc::new(FakeCluster::new()),
-            runtime.handle().clone(),
-            crate::k8s::wait::Bounds {
-                deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(600),
-                cancel: CancellationToken::new(),
-            },
-            RunSettings {
-                dry_run: true,
-                retries: crate::config::environment::Retries::default(),
-                argocd_namespace: "argocd".into(),
-                tier: "development".into(),
-                ..Default::default()
-            },
-            crate::config::Secrets::default(),
-            plan,
-            crate::observe::trace::TraceContext::from_inputs(None, None).unwrap(),
-            None,
-            origins.clone(),
-        );
         let mut engine = engine::build(&library, &origins, Limits::default());
-        crate::script::primitives::register_all(&mut engine, &host);
+        crate::script::primitives::register_modules(&mut engine);
         let needs = Needs {
             action: None,
             plan: None,
@@ -117,9 +97,22 @@ impl Assessor {
             policies: false,
         };
         let compiled = compile_all(&engine, &library, &origins, needs).unwrap_or_else(|p| panic!("{p:?}"));
-        let engine = Arc::new(engine);
-        host.set_engine(&engine);
-        let _ = host.scripts.set(Arc::new(compiled));
+        let bounds = crate::k8s::wait::Bounds {
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(600),
+            cancel: CancellationToken::new(),
+        };
+        let (engine, host) = Host::bind(
+            engine,
+            HostParts {
+                settings: RunSettings {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                origins,
+                scripts: Arc::new(compiled),
+                ..HostParts::offline(Arc::new(FakeCluster::new()), runtime.handle().clone(), bounds, plan)
+            },
+        );
         Assessor {
             host,
             _engine: engine,
@@ -131,7 +124,7 @@ impl Assessor {
     /// (no check, no rule: Healthy by existing, Argo CD's "no health").
     fn assess(&self, obj: &Value) -> Option<Health> {
         let key = crate::script::primitives::health::check_key(obj)?;
-        let has_check = self.host.scripts.get().is_some_and(|s| s.health.contains_key(&key));
+        let has_check = self.host.scripts.health.contains_key(&key);
         let api_version = obj["apiVersion"].as_str().unwrap_or_default();
         let kind = obj["kind"].as_str().unwrap_or_default();
         let deleting = super::assess_deletion(obj).is_some();

@@ -92,6 +92,15 @@ impl TraceContext {
         })
     }
 
+    /// A new trace, with no parent.
+    pub fn new_root() -> TraceContext {
+        TraceContext {
+            trace_id: random_hex(16),
+            parent_span_id: None,
+            span_id: random_hex(8),
+        }
+    }
+
     /// A child span of this run (for a node).
     pub fn child(&self) -> TraceContext {
         TraceContext {

@@ -36,11 +36,12 @@ pub fn call(host: &Host, node: &PlanNode, node_arg: Dynamic, point: HookPoint) -
     let failed = |message: String| NodeFailure::new("HookFailed", message, Vec::new());
     let script = host
         .scripts
-        .get()
-        .and_then(|s| s.hooks.get(path).cloned())
+        .hooks
+        .get(path)
+        .cloned()
         .ok_or_else(|| failed(format!("hook {path} was not compiled")))?;
     let engine = host.engine().map_err(|e| failed(e.to_string()))?;
-    let ctx = host.ctx.get().cloned().unwrap_or(Dynamic::UNIT);
+    let ctx = host.ctx.clone();
     tracing::info!(
         phase = point.function(),
         component = name.as_str(),

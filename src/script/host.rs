@@ -52,6 +52,18 @@ pub struct ReportParts {
     pub origin: Option<std::time::Instant>,
     /// The bootstrap's apply phases (`report.bootstrapPhases`).
     pub bootstrap_phases: Vec<crate::report::Phase>,
+    /// What the bootstrap applied since its component was last recorded
+    /// (`bundle::apply`, `bundle::api_token`; taken by `bundle::report`).
+    pub bootstrap: BootstrapTally,
+}
+
+/// The objects a bootstrap applied, and since when.
+#[derive(Debug, Default)]
+pub struct BootstrapTally {
+    /// Counts by what was done.
+    pub objects: crate::k8s::apply::ApplyCounts,
+    /// When its first phase began.
+    pub began: Option<std::time::Instant>,
 }
 
 impl ReportParts {
@@ -138,13 +150,15 @@ pub struct Host {
     requested_syncs: Mutex<HashMap<String, crate::orchestrate::sync::Sent>>,
     /// Origins of the scripts, for error messages.
     pub origins: Origins,
-    /// The run's engine (set once built; weak to avoid a cycle).
-    engine: OnceLock<Weak<Engine>>,
+    /// The run's engine: weak, as the engine owns the host (its default
+    /// tag), for the primitives that run script functions on other threads.
+    engine: Weak<Engine>,
     /// Compiled scripts the primitives call (hooks, health checks, policies).
-    pub scripts: OnceLock<Arc<super::compile::Compiled>>,
+    pub scripts: Arc<super::compile::Compiled>,
     /// The `ctx` value scripts see (hooks receive it too).
-    pub ctx: OnceLock<Dynamic>,
-    /// The bootstrap bundle (deploy only), loaded and verified before the run.
+    pub ctx: Dynamic,
+    /// The bootstrap bundle (deploy only), loaded and verified before the
+    /// run; set once by construction, or by a script test's `test::bundle`.
     pub bundle: OnceLock<Arc<crate::bootstrap::Bundle>>,
     /// The run's shared watch of Applications, started by the first wait.
     apps: OnceLock<crate::argocd::store::AppStore>,
@@ -181,41 +195,99 @@ pub fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-impl Host {
-    /// A host for one run.
-    #[allow(clippy::too_many_arguments)] // the parts of a run, each distinct
-    pub fn new(
-        cluster: Arc<dyn Cluster>,
-        runtime: Handle,
-        bounds: Bounds,
-        settings: RunSettings,
-        secrets: Secrets,
-        plan: Plan,
-        trace: TraceContext,
-        stats: Option<Arc<ApiStats>>,
-        origins: Origins,
-    ) -> Arc<Host> {
-        Arc::new(Host {
+/// The parts of one run a [`Host`] is made of, all known before the run
+/// starts: nothing is set on a host afterwards.
+pub struct HostParts {
+    /// The cluster (real or fake).
+    pub cluster: Arc<dyn Cluster>,
+    /// The runtime primitives block on.
+    pub runtime: Handle,
+    /// The run's deadline and cancellation.
+    pub bounds: Bounds,
+    /// Request settings.
+    pub settings: RunSettings,
+    /// `$SECRETS_DIR`.
+    pub secrets: Secrets,
+    /// The plan of the action (the one `ctx.plan` shows).
+    pub plan: Arc<Plan>,
+    /// Trace context of the run.
+    pub trace: TraceContext,
+    /// API request counters (real clusters only).
+    pub stats: Option<Arc<ApiStats>>,
+    /// Origins of the scripts, for error messages.
+    pub origins: Origins,
+    /// Every script the run may call, compiled by the engine being bound.
+    pub scripts: Arc<super::compile::Compiled>,
+    /// The `ctx` scripts see.
+    pub ctx: Dynamic,
+    /// The bootstrap bundle (deploy only).
+    pub bundle: Option<Arc<crate::bootstrap::Bundle>>,
+}
+
+impl HostParts {
+    /// The parts of an offline run (script tests, the health conformance
+    /// suite, benchmarks) on `cluster`: default settings, no secrets, a new
+    /// trace, nothing compiled; set the others with `..` update syntax.
+    pub fn offline(cluster: Arc<dyn Cluster>, runtime: Handle, bounds: Bounds, plan: Plan) -> HostParts {
+        HostParts {
             cluster,
-            index: LiveIndex::default(),
             runtime,
             bounds,
-            settings,
-            secrets,
+            settings: RunSettings::default(),
+            secrets: Secrets::default(),
             plan: Arc::new(plan),
-            trace,
-            stats,
+            trace: TraceContext::new_root(),
+            stats: None,
+            origins: Origins::default(),
+            scripts: Arc::default(),
+            ctx: Dynamic::UNIT,
+            bundle: None,
+        }
+    }
+}
+
+impl Host {
+    /// Binds `engine` (its primitives registered, the run's scripts
+    /// compiled by it) to a new host made of `parts`: the host becomes the
+    /// engine's default tag, so every primitive this engine calls reaches
+    /// this run and no other (two engines in one process never see each
+    /// other's state).
+    pub fn bind(mut engine: Engine, parts: HostParts) -> (Arc<Engine>, Arc<Host>) {
+        let mut bound = None;
+        let engine = Arc::new_cyclic(|weak| {
+            let host = Arc::new(Host::of(parts, weak.clone()));
+            engine.set_default_tag(Dynamic::from(Arc::clone(&host)));
+            bound = Some(host);
+            engine
+        });
+        let Some(host) = bound else {
+            unreachable!("Arc::new_cyclic runs its closure")
+        };
+        (engine, host)
+    }
+
+    fn of(parts: HostParts, engine: Weak<Engine>) -> Host {
+        Host {
+            cluster: parts.cluster,
+            index: LiveIndex::default(),
+            runtime: parts.runtime,
+            bounds: parts.bounds,
+            settings: parts.settings,
+            secrets: parts.secrets,
+            plan: parts.plan,
+            trace: parts.trace,
+            stats: parts.stats,
             report: Mutex::new(ReportParts::default()),
             attempts: Mutex::new(HashMap::new()),
             sync_requests: std::sync::atomic::AtomicU64::new(0),
             requested_syncs: Mutex::new(HashMap::new()),
-            origins,
-            engine: OnceLock::new(),
-            scripts: OnceLock::new(),
-            ctx: OnceLock::new(),
-            bundle: OnceLock::new(),
+            origins: parts.origins,
+            engine,
+            scripts: parts.scripts,
+            ctx: parts.ctx,
+            bundle: parts.bundle.map(OnceLock::from).unwrap_or_default(),
             apps: OnceLock::new(),
-        })
+        }
     }
 
     /// The run's shared watch of Applications in Argo CD's namespace
@@ -232,19 +304,13 @@ impl Host {
         self.apps.get()
     }
 
-    /// Remembers the run's engine.
-    pub fn set_engine(&self, engine: &Arc<Engine>) {
-        let _ = self.engine.set(Arc::downgrade(engine));
-    }
-
     /// The run's engine.
     ///
     /// # Errors
-    /// When called before the engine is built (a programming error).
+    /// When the engine is gone (the run is over).
     pub fn engine(&self) -> Result<Arc<Engine>, Box<EvalAltResult>> {
         self.engine
-            .get()
-            .and_then(Weak::upgrade)
+            .upgrade()
             .ok_or_else(|| script_error("internal error: the script engine is not available"))
     }
 

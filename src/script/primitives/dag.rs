@@ -36,8 +36,9 @@ fn outcome_of(
         Err(error) => {
             let script = host
                 .scripts
-                .get()
-                .and_then(|s| s.action.as_ref().map(|a| a.source.display.clone()))
+                .action
+                .as_ref()
+                .map(|a| a.source.display.clone())
                 .unwrap_or_else(|| "action script".to_owned());
             let located = from_rhai(&error, &script, &host.origins);
             let (reason, message, diagnostics) = match thrown(&error) {
@@ -425,7 +426,7 @@ fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, applica
     if let Some(workflow) = host.settings.workflow.clone() {
         return deploy_as_workflow(host, &workflow, &deployer, &nodes);
     }
-    set_engine(host, None);
+    record_orchestration(host, None);
     Ok(run_pipeline(host, &nodes, false, concurrency, |node| {
         let deployer = deployer.clone();
         async move { deployer.node(&node).await }
@@ -434,7 +435,7 @@ fn deploy(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, applica
 
 /// Records which engine ran the graph (`report.orchestration`): `local`, or
 /// `argo-workflows` with the Workflow it submitted (none: nothing to do).
-fn set_engine(host: &Host, workflow: Option<String>) {
+fn record_orchestration(host: &Host, workflow: Option<String>) {
     let engine = if host.settings.workflow.is_some() {
         "argo-workflows"
     } else {
@@ -501,7 +502,7 @@ fn run_workflow(
     let (schedule, name) = host
         .block_winding_down(crate::workflow::run(host, workflow, action, nodes, planned))
         .map_err(|e| script_error(format!("orchestration on Argo Workflows: {e}")))?;
-    set_engine(host, Some(name));
+    record_orchestration(host, Some(name));
     Ok(record_results(
         host,
         nodes,
@@ -515,7 +516,7 @@ fn run_workflow(
 /// Workflow mode with nothing to do: no Workflow is submitted (as a local
 /// run writes nothing), every node ends at once with `report`.
 fn nothing_to_do(host: &Arc<Host>, nodes: &[PlanNode], report: &NodeReport, teardown: bool) -> Map {
-    set_engine(host, None);
+    record_orchestration(host, None);
     let results = nodes
         .iter()
         .map(|node| NodeResult {
@@ -608,7 +609,7 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
         }
         return run_workflow(host, &workflow, Action::Teardown, &nodes, &planned);
     }
-    set_engine(host, None);
+    record_orchestration(host, None);
     let remover = Arc::new(Remover::new(host.clone(), apps, host.settings.pv_policy, concurrency));
     Ok(run_pipeline(host, &nodes, true, concurrency, |node| {
         let remover = remover.clone();

@@ -29,8 +29,8 @@ pub fn assess(host: &Host, object: &Value) -> Result<Health> {
     if let Some(deleting) = crate::health::assess_deletion(object) {
         return Ok(deleting);
     }
-    if let (Some(key), Some(scripts)) = (check_key(object), host.scripts.get())
-        && let Some(script) = scripts.health.get(&key)
+    if let Some(key) = check_key(object)
+        && let Some(script) = host.scripts.health.get(&key)
     {
         let engine = host.engine()?;
         let result: Dynamic = crate::script::control::read_only("a health check", || {

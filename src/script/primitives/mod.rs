@@ -111,7 +111,7 @@ fn at_call_position(func: RhaiFunc) -> RhaiFunc {
 pub(crate) type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// Runs a primitive's body with the run's [`Host`], which reaches it as the
-/// engine's tag (set by [`register_all`]: one host per engine, so two
+/// engine's tag (set by [`Host::bind`]: one host per engine, so two
 /// engines in one process never see each other's run), and places its error
 /// at the script's call (see [`register`] for why Rhai does not).
 pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Arc<Host>) -> Result<T>) -> Result<T> {
@@ -127,15 +127,10 @@ pub(crate) fn with_host<T>(context: &NativeCallContext, body: impl FnOnce(&Arc<H
     })
 }
 
-/// Registers every primitive module and the `SecretValue` type, for the
-/// run of `host`.
-pub fn register_all(engine: &mut Engine, host: &Arc<Host>) {
-    engine.set_default_tag(Dynamic::from(Arc::clone(host)));
-    register_modules(engine);
-}
-
-/// Registers the primitive modules and types without a run (what the
-/// reference is generated from): a primitive that needs the run throws.
+/// Registers the primitive modules and the `SecretValue` type. A primitive
+/// reaches its run through the engine's default tag, set by
+/// [`Host::bind`]; on an engine no host is bound to (what the reference is
+/// generated from) a primitive that needs the run throws.
 pub fn register_modules(engine: &mut Engine) {
     super::plan_view::register(engine);
     redacted::<super::convert::SecretValue>(engine);

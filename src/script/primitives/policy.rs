@@ -165,12 +165,9 @@ fn input(host: &Host, ctx: Dynamic) -> Result<Map> {
 
 /// Runs every compiled policy on `input` with the calling script's engine.
 fn run_all(host: &Host, engine: &Engine, input: Map) -> Array {
-    let Some(scripts) = host.scripts.get() else {
-        return Array::new();
-    };
     let input = Dynamic::from_map(input);
     let mut out = Array::new();
-    for (name, script) in &scripts.policies {
+    for (name, script) in &host.scripts.policies {
         let origin = script.source.origin.to_string();
         let called = crate::script::control::read_only("a compliance policy", || {
             engine.call_fn_with_options::<Dynamic>(

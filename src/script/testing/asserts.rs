@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Module};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Module, NativeCallContext};
 use serde_json::Value;
 
 use super::fake::{AppPreset, FakeCluster};
 use crate::script::convert::{text, to_dynamic, to_json};
 use crate::script::host::{Host, script_error};
 use crate::script::plan_view::PlanView;
-use crate::script::primitives::register;
+use crate::script::primitives::{register, with_host};
 use crate::script::source::Library;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -177,81 +177,102 @@ fn report_map(host: &Host, action: crate::dag::Action) -> Dynamic {
     to_dynamic(&value)
 }
 
-/// The `test` module: arrange the fake cluster and read the context.
-pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: &Library) -> Module {
+/// The `test` module: run an action, arrange the fake cluster and read
+/// the context. Its functions reach the test's host as primitives do,
+/// through the engine's tag ([`with_host`]).
+pub fn module(fake: &Arc<FakeCluster>, ctx: &Dynamic, library: &Library) -> Module {
     let mut m = Module::new();
-    let h = host.clone();
+    run_fns(&mut m, ctx, library);
+    context_fns(&mut m, ctx);
+    arrange_fns(&mut m, fake);
+    m
+}
+
+/// `test::report`, `test::run_action`, `test::bundle`.
+fn run_fns(m: &mut Module, ctx: &Dynamic, library: &Library) {
     register(
-        &mut m,
+        m,
         "report",
         &["Map"],
         "What the test's scripts reported so far: `#{components, failures,\nrecommendations, compliance, removed, retained, orphans, outcome, metrics}`.",
-        move || report_map(&h, h.plan.action),
+        |context: NativeCallContext| with_host(&context, |h| Ok(report_map(h, h.plan.action))),
     );
-    let h = host.clone();
     let lib = library.clone();
     let c = ctx.clone();
     register(
-        &mut m,
+        m,
         "run_action",
         &["name: &str", "Map"],
         "Runs the action script `name` (`deploy`, `validate`, `teardown`; a\nmounted override wins) top to bottom with the test's `ctx`, and returns\nthe report parts as `test::report()` does. Errors the script throws\npropagate.",
-        move |name: &str| -> Result<Dynamic> {
-            let action: crate::dag::Action = name.parse().map_err(script_error)?;
-            let source = lib.tree(&format!("{name}.rhai")).map_err(script_error)?;
-            let engine = h.engine()?;
-            let script = crate::script::compile::compile(&engine, source, &h.origins)
-                .map_err(|e| script_error(e.to_string()))?;
-            // The test's ctx, as the named action sees it.
-            let mut ctx = c.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
-            ctx.insert("action".into(), Dynamic::from(name.to_owned()));
-            if let Some(mut plan) = ctx.get("plan").and_then(|p| p.clone().try_cast::<PlanView>()) {
-                plan.set_action(action);
-                ctx.insert("plan".into(), Dynamic::from(plan));
-            }
-            let mut scope = crate::script::compile::script_scope(Dynamic::from_map(ctx));
-            engine.run_ast_with_scope(&mut scope, &script.ast)?;
-            Ok(report_map(&h, action))
+        move |context: NativeCallContext, name: &str| -> Result<Dynamic> {
+            with_host(&context, |h| run_action(h, context.engine(), &lib, &c, name))
         },
     );
-    let h = host.clone();
     register(
-        &mut m,
+        m,
         "bundle",
         &["phases: Map", "()"],
         "Gives `bundle::phases()` a small bundle for the test: `#{<phase>: [objects]}`\nwith phase names `namespaces`, `crds`, `configuration`, `workloads`,\n`custom-resources`.",
-        move |phases: Map| -> Result<()> {
-            let mut built = Vec::new();
-            for name in crate::bootstrap::PHASES {
-                let objects = match phases.get(name) {
-                    Some(list) => list
-                        .read_lock::<Array>()
-                        .map(|a| a.iter().map(to_json).collect::<std::result::Result<Vec<_>, _>>())
-                        .transpose()
-                        .map_err(script_error)?
-                        .unwrap_or_default(),
-                    None => Vec::new(),
-                };
-                built.push(crate::bootstrap::Phase { name, objects });
-            }
-            let parent = serde_json::json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": crate::bootstrap::inventory::PARENT_NAME, "namespace": h.settings.argocd_namespace},
-            });
-            let bundle = crate::bootstrap::Bundle {
-                parent,
-                phases: built,
-                versions: std::collections::BTreeMap::new(),
-                applyset_id: crate::bootstrap::inventory::bundle_applyset_id(&h.settings.argocd_namespace),
-            };
-            h.bundle
-                .set(Arc::new(bundle))
-                .map_err(|_| script_error("test::bundle may be called once per test"))
+        |context: NativeCallContext, phases: Map| -> Result<()> {
+            with_host(&context, |h| {
+                h.bundle
+                    .set(Arc::new(test_bundle(h, &phases)?))
+                    .map_err(|_| script_error("test::bundle may be called once per test"))
+            })
         },
     );
+}
+
+/// Runs the action script `name` with the test's `ctx` (its action and
+/// plan set to `name`'s); the report parts it left.
+fn run_action(h: &Host, engine: &Engine, lib: &Library, ctx: &Dynamic, name: &str) -> Result<Dynamic> {
+    let action: crate::dag::Action = name.parse().map_err(script_error)?;
+    let source = lib.tree(&format!("{name}.rhai")).map_err(script_error)?;
+    let script =
+        crate::script::compile::compile(engine, source, &h.origins).map_err(|e| script_error(e.to_string()))?;
+    let mut ctx = ctx.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
+    ctx.insert("action".into(), Dynamic::from(name.to_owned()));
+    if let Some(mut plan) = ctx.get("plan").and_then(|p| p.clone().try_cast::<PlanView>()) {
+        plan.set_action(action);
+        ctx.insert("plan".into(), Dynamic::from(plan));
+    }
+    let mut scope = crate::script::compile::script_scope(Dynamic::from_map(ctx));
+    engine.run_ast_with_scope(&mut scope, &script.ast)?;
+    Ok(report_map(h, action))
+}
+
+/// The bundle `test::bundle` describes: its phases' objects, by name.
+fn test_bundle(h: &Host, phases: &Map) -> Result<crate::bootstrap::Bundle> {
+    let mut built = Vec::new();
+    for name in crate::bootstrap::PHASES {
+        let objects = match phases.get(name) {
+            Some(list) => list
+                .read_lock::<Array>()
+                .map(|a| a.iter().map(to_json).collect::<std::result::Result<Vec<_>, _>>())
+                .transpose()
+                .map_err(script_error)?
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        built.push(crate::bootstrap::Phase { name, objects });
+    }
+    let namespace = &h.settings.argocd_namespace;
+    Ok(crate::bootstrap::Bundle {
+        parent: serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": crate::bootstrap::inventory::PARENT_NAME, "namespace": namespace},
+        }),
+        phases: built,
+        versions: std::collections::BTreeMap::new(),
+        applyset_id: crate::bootstrap::inventory::bundle_applyset_id(namespace),
+    })
+}
+
+/// `test::ctx`, `test::node`.
+fn context_fns(m: &mut Module, ctx: &Dynamic) {
     let c = ctx.clone();
     register(
-        &mut m,
+        m,
         "ctx",
         &["Map"],
         "The `ctx` a deploy of the bundled (or `$CONFIG_DIR`) graph would see.",
@@ -259,7 +280,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
     );
     let c = ctx.clone();
     register(
-        &mut m,
+        m,
         "node",
         &["name: &str", "Map"],
         "The plan node `name` of `test::ctx()`.",
@@ -275,9 +296,14 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
                 .ok_or_else(|| script_error(format!("no node `{name}` in the plan")))
         },
     );
+}
+
+/// `test::add`, `test::add_yaml`, `test::set_app`, `test::objects`,
+/// `test::writes`: the fake cluster's contents.
+fn arrange_fns(m: &mut Module, fake: &Arc<FakeCluster>) {
     let f = fake.clone();
     register(
-        &mut m,
+        m,
         "add",
         &["object: Map", "()"],
         "Puts an object in the fake cluster (not counted as a write).",
@@ -288,7 +314,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
     );
     let f = fake.clone();
     register(
-        &mut m,
+        m,
         "add_yaml",
         &["text: &str", "()"],
         "Puts the objects of a (multi-document) YAML text in the fake cluster.",
@@ -301,7 +327,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
     );
     let f = fake.clone();
     register(
-        &mut m,
+        m,
         "set_app",
         &["name: &str", "state: Map", "()"],
         "Sets what the fake Argo CD reports for Application `name`:\n`#{health, message, sync, sync_fails}` (default Healthy, Synced).",
@@ -320,7 +346,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
     );
     let f = fake.clone();
     register(
-        &mut m,
+        m,
         "objects",
         &["kind: &str", "Array"],
         "Every object of `kind` in the fake cluster.",
@@ -328,7 +354,7 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
     );
     let f = fake.clone();
     register(
-        &mut m,
+        m,
         "writes",
         &["Array"],
         "The writes so far, as `\"<verb> <apiVersion> <Kind> <namespace>/<name>\"`.",
@@ -339,7 +365,6 @@ pub fn module(fake: &Arc<FakeCluster>, ctx: Dynamic, host: &Arc<Host>, library: 
                 .collect()
         },
     );
-    m
 }
 
 /// Objects of a multi-document YAML text.

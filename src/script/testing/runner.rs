@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::asserts::{self, parse_documents};
 use super::fake::FakeCluster;
+use crate::config::PvPolicy;
 use crate::config::environment::{self, EnvironmentConfig, Retries, Timeouts};
-use crate::config::{PvPolicy, Secrets};
 use crate::dag::{self, Action, Scope as PlanScope};
 use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
@@ -28,7 +28,7 @@ use crate::script::context::{self, ContextParts};
 use crate::script::control;
 use crate::script::engine::{self, Limits};
 use crate::script::error::{Origins, from_rhai};
-use crate::script::host::{Host, RunSettings};
+use crate::script::host::{Host, HostParts, RunSettings};
 use crate::script::primitives;
 use crate::script::source::{self, Library, Origin, Source};
 
@@ -258,30 +258,13 @@ impl World {
             deadline: tokio::time::Instant::now() + TEST_DEADLINE,
             cancel: CancellationToken::new(),
         };
-        let host = Host::new(
-            fake.clone(),
-            runtime.handle().clone(),
-            bounds.clone(),
-            RunSettings {
-                dry_run: false,
-                retries: environment.retries,
-                argocd_namespace: environment.argocd_namespace.clone(),
-                tier: "development".to_owned(),
-                ..Default::default()
-            },
-            Secrets::default(),
-            plan.clone(),
-            trace.clone(),
-            None,
-            origins.clone(),
-        );
         let mut engine = engine::build(library, &origins, Limits::default());
-        primitives::register_all(&mut engine, &host);
+        primitives::register_modules(&mut engine);
         asserts::register_asserts(&mut engine, &fake);
-        engine.register_static_module("test", asserts::module(&fake, ctx.clone(), &host, library).into());
-        let engine = Arc::new(engine);
-        host.set_engine(&engine);
-        if let Ok(compiled) = compile_all(
+        engine.register_static_module("test", asserts::module(&fake, ctx, library).into());
+        // A hook, check or policy that does not compile leaves the tests
+        // without it: a test that needs it fails on the call.
+        let compiled = compile_all(
             &engine,
             library,
             &origins,
@@ -291,10 +274,23 @@ impl World {
                 health: true,
                 policies: true,
             },
-        ) {
-            let _ = host.scripts.set(Arc::new(compiled));
-        }
-        let _ = host.ctx.set(ctx.clone());
+        )
+        .unwrap_or_default();
+        let (engine, host) = Host::bind(
+            engine,
+            HostParts {
+                settings: RunSettings {
+                    retries: environment.retries,
+                    argocd_namespace: environment.argocd_namespace.clone(),
+                    ..Default::default()
+                },
+                trace: trace.clone(),
+                origins: origins.clone(),
+                scripts: Arc::new(compiled),
+                ctx: ctx.clone(),
+                ..HostParts::offline(fake.clone(), runtime.handle().clone(), bounds.clone(), plan.clone())
+            },
+        );
         World {
             engine,
             fake,
