@@ -36,6 +36,103 @@ impl ApplyAction {
     pub fn changed(self) -> bool {
         self != ApplyAction::Unchanged
     }
+
+    /// Its name, as reports and scripts show it (`WouldCreate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ApplyAction::Created => "Created",
+            ApplyAction::Updated => "Updated",
+            ApplyAction::Unchanged => "Unchanged",
+            ApplyAction::WouldCreate => "WouldCreate",
+            ApplyAction::WouldUpdate => "WouldUpdate",
+        }
+    }
+}
+
+/// How many objects each [`ApplyAction`] befell: what `k8s::apply_all`
+/// returns to scripts, and what the bootstrap's component is decided from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyCounts {
+    /// Created.
+    pub created: u64,
+    /// Updated.
+    pub updated: u64,
+    /// Already as wanted.
+    pub unchanged: u64,
+    /// Would be created (dry run).
+    pub would_create: u64,
+    /// Would be updated (dry run).
+    pub would_update: u64,
+}
+
+impl ApplyCounts {
+    /// The counts of `results`.
+    pub fn of(results: &[Applied]) -> ApplyCounts {
+        let mut counts = ApplyCounts::default();
+        for result in results {
+            counts.add(result.action);
+        }
+        counts
+    }
+
+    /// Counts one more object.
+    pub fn add(&mut self, action: ApplyAction) {
+        *match action {
+            ApplyAction::Created => &mut self.created,
+            ApplyAction::Updated => &mut self.updated,
+            ApplyAction::Unchanged => &mut self.unchanged,
+            ApplyAction::WouldCreate => &mut self.would_create,
+            ApplyAction::WouldUpdate => &mut self.would_update,
+        } += 1;
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: ApplyCounts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.would_create += other.would_create;
+        self.would_update += other.would_update;
+    }
+
+    /// Objects changed (or that would be).
+    pub fn changed(&self) -> u64 {
+        self.created + self.updated + self.would_create + self.would_update
+    }
+
+    /// The status of a component made of these objects: `Deployed` when
+    /// all were created, `Updated` when any changed, else `Unchanged`; in
+    /// a dry run `WouldCreate`, `WouldUpdate` or `Unchanged`.
+    pub fn status(&self, dry_run: bool) -> &'static str {
+        if dry_run {
+            if self.would_create > 0 {
+                "WouldCreate"
+            } else if self.would_update > 0 {
+                "WouldUpdate"
+            } else {
+                "Unchanged"
+            }
+        } else if self.created > 0 && self.updated == 0 && self.unchanged == 0 {
+            "Deployed"
+        } else if self.changed() > 0 {
+            "Updated"
+        } else {
+            "Unchanged"
+        }
+    }
+
+    /// As JSON: `{created, updated, unchanged, wouldcreate, wouldupdate,
+    /// changed}` (the keys scripts read).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "wouldcreate": self.would_create,
+            "wouldupdate": self.would_update,
+            "changed": self.changed(),
+        })
+    }
 }
 
 /// The result of `ensure`.
@@ -150,5 +247,34 @@ fn created_or_updated(applied: &Value) -> ApplyAction {
         ApplyAction::Updated
     } else {
         ApplyAction::Created
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ApplyAction, ApplyCounts};
+
+    fn counts(actions: &[ApplyAction]) -> ApplyCounts {
+        let mut counts = ApplyCounts::default();
+        for action in actions {
+            counts.add(*action);
+        }
+        counts
+    }
+
+    #[test]
+    fn a_components_status_follows_what_its_objects_underwent() {
+        use ApplyAction::*;
+        assert_eq!(counts(&[Created, Created]).status(false), "Deployed");
+        assert_eq!(counts(&[Created, Unchanged]).status(false), "Updated");
+        assert_eq!(counts(&[Updated, Unchanged]).status(false), "Updated");
+        assert_eq!(counts(&[Unchanged]).status(false), "Unchanged");
+        assert_eq!(counts(&[]).status(false), "Unchanged");
+        assert_eq!(counts(&[WouldUpdate, WouldCreate]).status(true), "WouldCreate");
+        assert_eq!(counts(&[WouldUpdate, Unchanged]).status(true), "WouldUpdate");
+        assert_eq!(counts(&[Unchanged]).status(true), "Unchanged");
+        let both = counts(&[Created, WouldUpdate, Unchanged]);
+        assert_eq!(both.changed(), 2);
+        assert_eq!(both.to_json()["wouldupdate"], 1);
     }
 }

@@ -45,13 +45,20 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 /// Conditional writes of the token list tried before giving up.
 const RECORD_ATTEMPTS: usize = 3;
 
-/// What [`ensure`] did, for the script.
-fn outcome(action: &str, namespace: &str, id: Option<&str>, why: &str) -> Dynamic {
+/// What [`ensure`] did (`None`: skipped), for the script; the token's
+/// Secret counts as one more object of the bootstrap's.
+fn outcome(host: &Host, action: Option<apply::ApplyAction>, namespace: &str, id: Option<&str>, why: &str) -> Dynamic {
+    if let Some(action) = action {
+        host.with_report(|parts| parts.bootstrap.objects.add(action));
+    }
     let mut map = Map::new();
-    map.insert("action".into(), Dynamic::from(action.to_owned()));
+    map.insert(
+        "action".into(),
+        Dynamic::from(action.map_or("Skipped", apply::ApplyAction::name).to_owned()),
+    );
     map.insert(
         "changed".into(),
-        Dynamic::from_bool(!matches!(action, "Unchanged" | "Skipped")),
+        Dynamic::from_bool(action.is_some_and(apply::ApplyAction::changed)),
     );
     map.insert("secret".into(), Dynamic::from(format!("{namespace}/{TOKEN_SECRET}")));
     map.insert("account".into(), Dynamic::from(account::ACCOUNT.to_owned()));
@@ -94,7 +101,8 @@ pub fn ensure(host: &Host, bundle: &Bundle, timeout: Duration) -> Result<Dynamic
         .to_owned();
     if !account::declared(bundle.objects()) {
         return Ok(outcome(
-            "Skipped",
+            host,
+            None,
             &namespace,
             None,
             "the bundle declares no Argo CD account",
@@ -118,7 +126,8 @@ pub fn ensure(host: &Host, bundle: &Bundle, timeout: Duration) -> Result<Dynamic
         && let Ok(Ok(id)) = token::assess(settings, Some(stored), now)
     {
         return Ok(outcome(
-            "Unchanged",
+            host,
+            Some(apply::ApplyAction::Unchanged),
             &namespace,
             Some(&id),
             "Argo CD accepts the stored token",
@@ -132,7 +141,8 @@ pub fn ensure(host: &Host, bundle: &Bundle, timeout: Duration) -> Result<Dynamic
         Some(live) => match token::assess(live, stored.as_ref(), now).map_err(script_error)? {
             Ok(id) => {
                 return Ok(outcome(
-                    "Unchanged",
+                    host,
+                    Some(apply::ApplyAction::Unchanged),
                     &namespace,
                     Some(&id),
                     "Argo CD accepts the stored token",
@@ -143,12 +153,12 @@ pub fn ensure(host: &Host, bundle: &Bundle, timeout: Duration) -> Result<Dynamic
         None => format!("there is no {ARGOCD_SECRET} yet"),
     };
     let (would, done) = if stored.is_some() {
-        ("WouldUpdate", "Updated")
+        (apply::ApplyAction::WouldUpdate, apply::ApplyAction::Updated)
     } else {
-        ("WouldCreate", "Created")
+        (apply::ApplyAction::WouldCreate, apply::ApplyAction::Created)
     };
     if host.settings.dry_run {
-        return Ok(outcome(would, &namespace, None, &why));
+        return Ok(outcome(host, Some(would), &namespace, None, &why));
     }
 
     // 3. Wait for the key, record a new id, store the token.
@@ -173,7 +183,7 @@ pub fn ensure(host: &Host, bundle: &Bundle, timeout: Duration) -> Result<Dynamic
         "Argo CD API token {id} of the read-only account `{}` stored in Secret {namespace}/{TOKEN_SECRET} ({why})",
         account::ACCOUNT
     );
-    Ok(outcome(done, &namespace, Some(&id), &why))
+    Ok(outcome(host, Some(done), &namespace, Some(&id), &why))
 }
 
 /// Waits until `argocd-secret` has `server.secretkey`.

@@ -9,8 +9,9 @@ use serde_json::json;
 
 use super::Result;
 use crate::bootstrap::{self, inventory};
+use crate::k8s::apply::ApplyCounts;
 use crate::k8s::catalog::Catalog;
-use crate::script::convert::to_dynamic;
+use crate::script::convert::{to_dynamic, to_map};
 use crate::script::host::{Host, script_error};
 
 fn loaded(host: &Host) -> Result<Arc<bootstrap::Bundle>> {
@@ -104,7 +105,7 @@ fn apply_phase(host: &Host, phase: &str) -> Result<Map> {
     );
     let applied = {
         let _attached = span.clone().attach();
-        super::k8s::apply_all(host, objects).map(|r| super::k8s::summary(&r))
+        super::k8s::apply_all(host, objects).map(|r| ApplyCounts::of(&r))
     };
     let failure = applied.as_ref().err().map(ToString::to_string);
     crate::observe::span::end(&span, failure.as_deref(), Vec::new());
@@ -115,8 +116,61 @@ fn apply_phase(host: &Host, phase: &str) -> Result<Map> {
             duration_seconds: crate::report::round_seconds(began.elapsed().as_secs_f64()),
         };
         parts.bootstrap_phases.push(phase);
+        parts.bootstrap.began.get_or_insert(began);
+        if let Ok(counts) = &applied {
+            parts.bootstrap.objects.merge(*counts);
+        }
     });
-    applied
+    applied.map(|counts| to_map(&counts.to_json()))
+}
+
+/// Records the bootstrap's component from what it applied since it was
+/// last recorded (then forgotten): its status, its health, the pinned
+/// versions with the counts, and the `bootstrapObjects` metric. Returns
+/// the counts.
+fn record(host: &Host) -> Result<Map> {
+    let versions = versions()?;
+    let names: Vec<String> = versions
+        .iter()
+        .map(|(component, version)| format!("{component} {version}"))
+        .collect();
+    let dry_run = host.settings.dry_run;
+    let tally = host.with_report(|parts| std::mem::take(&mut parts.bootstrap));
+    let counts = tally.objects;
+    let mut message = format!(
+        "{}: {} created, {} updated, {} unchanged",
+        names.join(", "),
+        counts.created,
+        counts.updated,
+        counts.unchanged
+    );
+    if dry_run {
+        message += &format!(
+            ", would create {}, would update {}",
+            counts.would_create, counts.would_update
+        );
+    }
+    let component = crate::report::Component {
+        name: "bootstrap".to_owned(),
+        stack: String::new(),
+        kind: crate::report::ComponentKind::Bootstrap,
+        status: counts.status(dry_run).to_owned(),
+        health: if dry_run { "Unknown" } else { "Healthy" }.to_owned(),
+        sync: String::new(),
+        message,
+        duration_seconds: tally
+            .began
+            .map_or(0.0, |began| crate::report::round_seconds(began.elapsed().as_secs_f64())),
+        attempts: 1,
+        depends_on: Vec::new(),
+        start_seconds: None,
+        phases: Vec::new(),
+    };
+    host.with_report(|parts| {
+        parts.upsert(component);
+        parts.metrics.insert("bootstrapObjects".to_owned(), counts.to_json());
+    });
+    Ok(to_map(&counts.to_json()))
 }
 
 /// The `bundle` primitives, one function each; `docs/scripting-api.md` is
@@ -127,7 +181,7 @@ pub mod api {
     use serde_json::json;
 
     use super::super::{Result, duration_arg, with_host};
-    use super::{apply_order, apply_phase, kinds_array, loaded, phase_objects};
+    use super::{apply_order, apply_phase, kinds_array, loaded, phase_objects, record};
     use crate::bootstrap::{self, inventory};
     use crate::script::convert::{to_dynamic, to_json, to_map};
     use crate::script::host::script_error;
@@ -174,6 +228,23 @@ pub mod api {
     #[rhai_fn(volatile, return_raw)]
     pub fn apply(ctx: NativeCallContext, phase: &str) -> Result<Map> {
         with_host(&ctx, |h| apply_phase(h, phase))
+    }
+
+    /// Records the `bootstrap` component of the report from what this
+    /// bootstrap applied (`bundle::apply`, `bundle::api_token`) since it was
+    /// last recorded: status `Deployed` (all created), `Updated` (something
+    /// changed) or `Unchanged` (`WouldCreate`/`WouldUpdate` in a dry run),
+    /// the pinned versions with the counts, and the `bootstrapObjects`
+    /// metric. Returns the counts `#{created, updated, unchanged,
+    /// wouldcreate, wouldupdate, changed}`.
+    ///
+    /// ```rhai
+    /// for phase in bundle::phase_names() { bundle::apply(phase); }
+    /// let totals = bundle::report();
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn report(ctx: NativeCallContext) -> Result<Map> {
+        with_host(&ctx, |h| record(h))
     }
 
     /// Ensures the Argo CD API token of the bundle's read-only account

@@ -9,7 +9,7 @@ use super::Result;
 use crate::k8s::apply::{self, ApplyAction};
 use crate::k8s::wait::wait_for;
 use crate::k8s::{Kind, ObjectKey, Propagation};
-use crate::script::convert::{text, to_dynamic, to_json, to_object_json};
+use crate::script::convert::{text, to_dynamic, to_json, to_map, to_object_json};
 use crate::script::host::{Host, script_error};
 
 fn key(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectKey {
@@ -102,16 +102,7 @@ fn wait_established(host: &Host, key: &ObjectKey) -> Result<()> {
 
 /// Counts of what `apply_all` did, as a script map.
 pub fn summary(results: &[apply::Applied]) -> Map {
-    let mut counts = Map::new();
-    for name in ["Created", "Updated", "Unchanged", "WouldCreate", "WouldUpdate"] {
-        let n = results.iter().filter(|r| format!("{:?}", r.action) == name).count();
-        counts.insert(name.to_ascii_lowercase().into(), Dynamic::from_int(n as i64));
-    }
-    counts.insert(
-        "changed".into(),
-        Dynamic::from_int(results.iter().filter(|r| r.action.changed()).count() as i64),
-    );
-    counts
+    to_map(&apply::ApplyCounts::of(results).to_json())
 }
 
 fn json_of(value: &Dynamic) -> Result<Value> {
