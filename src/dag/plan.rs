@@ -197,8 +197,70 @@ impl Plan {
 /// A problem on `TARGET_SCOPE` when the scope names nothing in the graph.
 pub fn build(valid: &ValidGraph, action: Action, scope: &Scope, defaults: Timeouts) -> Result<Plan, Problem> {
     let graph = &valid.graph;
-    let resolved = &valid.resolved;
-    let targets: BTreeSet<String> = match scope {
+    let targets = targets(graph, scope)?;
+    let mut selected = targets.clone();
+    if *scope != Scope::Platform {
+        for target in &targets {
+            match action {
+                Action::Deploy | Action::Validate => selected.extend(valid.resolved.ancestors(target)),
+                Action::Teardown => selected.extend(valid.resolved.descendants(target)),
+            }
+        }
+    }
+    let ordered = Ordered::of(valid, &selected, action);
+    let apps: HashMap<&str, (&super::model::Stack, &super::model::App)> =
+        graph.apps().map(|(s, a)| (a.name.name.as_str(), (s, a))).collect();
+    let named = |list: &[usize]| -> Vec<String> {
+        let mut out: Vec<String> = list.iter().map(|&i| ordered.names[i].to_owned()).collect();
+        out.sort();
+        out
+    };
+    let mut nodes = Vec::with_capacity(ordered.order.len());
+    for &i in &ordered.order {
+        let name = ordered.names[i];
+        let Some(&(stack, app)) = apps.get(name) else {
+            continue;
+        };
+        let role = if targets.contains(name) {
+            Role::Target
+        } else if action == Action::Teardown {
+            Role::Dependent
+        } else {
+            Role::Dependency
+        };
+        nodes.push(PlanNode {
+            name: name.to_owned(),
+            stack: stack.name.name.clone(),
+            path: app.path.clone(),
+            namespace: app.namespace.clone(),
+            level: ordered.levels[i],
+            role,
+            depends_on: named(&ordered.deps[i]),
+            dependents: named(&ordered.dependents[i]),
+            sync_timeout: app.timeouts.sync.unwrap_or(defaults.sync),
+            health_timeout: app.timeouts.health.unwrap_or(defaults.health),
+            hooks: app
+                .hooks
+                .0
+                .iter()
+                .map(|(p, h)| (p.key().to_owned(), h.path.clone()))
+                .collect(),
+            resources: app.resources.clone(),
+            auto_sync: app.auto_sync,
+        });
+    }
+    Ok(Plan {
+        action,
+        scope: scope.clone(),
+        graph: graph.origin.clone(),
+        stacks: stacks_of(&nodes),
+        nodes,
+    })
+}
+
+/// The applications `scope` names.
+fn targets(graph: &super::model::Graph, scope: &Scope) -> Result<BTreeSet<String>, Problem> {
+    Ok(match scope {
         Scope::Platform => graph.apps().map(|(_, a)| a.name.name.clone()).collect(),
         Scope::Stack(name) => match graph.stack(name) {
             Some(stack) => stack.apps.iter().map(|a| a.name.name.clone()).collect(),
@@ -220,109 +282,77 @@ pub fn build(valid: &ValidGraph, action: Action, scope: &Scope, defaults: Timeou
                 ));
             }
         },
-    };
-    let mut selected = targets.clone();
-    if *scope != Scope::Platform {
-        for target in &targets {
-            match action {
-                Action::Deploy | Action::Validate => selected.extend(resolved.ancestors(target)),
-                Action::Teardown => selected.extend(resolved.descendants(target)),
-            }
-        }
-    }
-    // Work on indexes into `names` (sorted, so index order is name order):
-    // a graph of ten thousand nodes must plan in well under a second.
-    let names: Vec<&str> = selected.iter().map(String::as_str).collect();
-    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let deps: Vec<Vec<usize>> = names
-        .iter()
-        .map(|name| {
-            resolved
-                .deps
-                .get(*name)
-                .map(|d| d.keys().filter_map(|k| index.get(k.as_str()).copied()).collect())
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
-    for (node, node_deps) in deps.iter().enumerate() {
-        for &dep in node_deps {
-            dependents[dep].push(node);
-        }
-    }
-    let apps: HashMap<&str, (&super::model::Stack, &super::model::App)> =
-        graph.apps().map(|(s, a)| (a.name.name.as_str(), (s, a))).collect();
+    })
+}
 
-    // Kahn's algorithm, always taking the smallest ready name.
-    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut ready: BTreeSet<usize> = (0..names.len()).filter(|&i| remaining[i] == 0).collect();
-    let mut order: Vec<usize> = Vec::with_capacity(names.len());
-    while let Some(next) = ready.pop_first() {
-        for &dependent in &dependents[next] {
-            remaining[dependent] -= 1;
-            if remaining[dependent] == 0 {
-                ready.insert(dependent);
+/// The selected nodes in the order the action runs them, on indexes into
+/// `names` (sorted, so index order is name order): a graph of ten thousand
+/// nodes must plan in well under a second.
+struct Ordered<'a> {
+    names: Vec<&'a str>,
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    order: Vec<usize>,
+    levels: Vec<usize>,
+}
+
+impl<'a> Ordered<'a> {
+    fn of(valid: &ValidGraph, selected: &'a BTreeSet<String>, action: Action) -> Ordered<'a> {
+        let names: Vec<&str> = selected.iter().map(String::as_str).collect();
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let deps: Vec<Vec<usize>> = names
+            .iter()
+            .map(|name| {
+                valid
+                    .resolved
+                    .deps
+                    .get(*name)
+                    .map(|d| d.keys().filter_map(|k| index.get(k.as_str()).copied()).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+        for (node, node_deps) in deps.iter().enumerate() {
+            for &dep in node_deps {
+                dependents[dep].push(node);
             }
         }
-        order.push(next);
-    }
-    if action == Action::Teardown {
-        order.reverse();
-    }
-    let before = |i: usize| {
+        // Kahn's algorithm, always taking the smallest ready name.
+        let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+        let mut ready: BTreeSet<usize> = (0..names.len()).filter(|&i| remaining[i] == 0).collect();
+        let mut order: Vec<usize> = Vec::with_capacity(names.len());
+        while let Some(next) = ready.pop_first() {
+            for &dependent in &dependents[next] {
+                remaining[dependent] -= 1;
+                if remaining[dependent] == 0 {
+                    ready.insert(dependent);
+                }
+            }
+            order.push(next);
+        }
         if action == Action::Teardown {
-            &dependents[i]
-        } else {
-            &deps[i]
+            order.reverse();
         }
-    };
-    let mut levels: Vec<usize> = vec![0; names.len()];
-    for &i in &order {
-        levels[i] = before(i).iter().map(|&d| levels[d] + 1).max().unwrap_or(0);
+        let before = if action == Action::Teardown { &dependents } else { &deps };
+        let mut levels: Vec<usize> = vec![0; names.len()];
+        for &i in &order {
+            levels[i] = before[i].iter().map(|&d| levels[d] + 1).max().unwrap_or(0);
+        }
+        Ordered {
+            names,
+            deps,
+            dependents,
+            order,
+            levels,
+        }
     }
-    let named = |list: &[usize]| -> Vec<String> {
-        let mut out: Vec<String> = list.iter().map(|&i| names[i].to_owned()).collect();
-        out.sort();
-        out
-    };
+}
 
-    let mut nodes = Vec::with_capacity(order.len());
-    for &i in &order {
-        let name = names[i];
-        let Some(&(stack, app)) = apps.get(name) else {
-            continue;
-        };
-        let role = if targets.contains(name) {
-            Role::Target
-        } else if action == Action::Teardown {
-            Role::Dependent
-        } else {
-            Role::Dependency
-        };
-        nodes.push(PlanNode {
-            name: name.to_owned(),
-            stack: stack.name.name.clone(),
-            path: app.path.clone(),
-            namespace: app.namespace.clone(),
-            level: levels[i],
-            role,
-            depends_on: named(&deps[i]),
-            dependents: named(&dependents[i]),
-            sync_timeout: app.timeouts.sync.unwrap_or(defaults.sync),
-            health_timeout: app.timeouts.health.unwrap_or(defaults.health),
-            hooks: app
-                .hooks
-                .0
-                .iter()
-                .map(|(p, h)| (p.key().to_owned(), h.path.clone()))
-                .collect(),
-            resources: app.resources.clone(),
-            auto_sync: app.auto_sync,
-        });
-    }
+/// The stacks of `nodes`, in the order their first node runs.
+fn stacks_of(nodes: &[PlanNode]) -> Vec<PlanStack> {
     let mut stacks: Vec<PlanStack> = Vec::new();
     let mut stack_index: HashMap<&str, usize> = HashMap::new();
-    for node in &nodes {
+    for node in nodes {
         match stack_index.get(node.stack.as_str()) {
             Some(&i) => stacks[i].apps.push(node.name.clone()),
             None => {
@@ -334,13 +364,7 @@ pub fn build(valid: &ValidGraph, action: Action, scope: &Scope, defaults: Timeou
             }
         }
     }
-    Ok(Plan {
-        action,
-        scope: scope.clone(),
-        graph: graph.origin.clone(),
-        nodes,
-        stacks,
-    })
+    stacks
 }
 
 fn scope_problem<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> Problem {

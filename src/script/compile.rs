@@ -122,126 +122,160 @@ pub fn compile_all(
     origins: &Origins,
     needs: Needs<'_>,
 ) -> Result<Compiled, Vec<Problem>> {
-    let mut compiled = Compiled::default();
-    let mut problems = Vec::new();
-    let known = KnownFunctions::of(engine);
-    let take = |source: Result<Source, String>, what: &str, problems: &mut Vec<Problem>| -> Option<Script> {
-        match source {
-            Err(message) => {
-                problems.push(Problem::new(ProblemSource::Args, format!("{what}: {message}")));
-                None
-            }
-            Ok(source) => match compile(engine, source, origins) {
-                Ok(script) => {
-                    for (name, position) in unknown(&known, &script.ast) {
-                        let at = match (position.line(), position.position()) {
-                            (Some(line), Some(column)) => {
-                                ProblemSource::at(script.source.display.clone(), line as u64, column as u64)
-                            }
-                            _ => ProblemSource::file(script.source.display.clone()),
-                        };
-                        problems.push(Problem::new(
-                            at,
-                            format!(
-                                "`{name}` is not a function: not a primitive, not defined in the script ({})",
-                                script.source.origin
-                            ),
-                        ));
-                    }
-                    tracing::info!(
-                        phase = "scripts",
-                        "{what}: {} ({})",
-                        script.source.display,
-                        script.source.origin
-                    );
-                    Some(script)
-                }
-                Err(error) => {
-                    problems.push(script_problem(&error));
-                    None
-                }
-            },
-        }
+    let mut compiler = Compiler {
+        engine,
+        origins,
+        known: KnownFunctions::of(engine),
+        problems: Vec::new(),
     };
+    let mut compiled = Compiled::default();
     if let Some(action) = needs.action {
-        compiled.action = take(library.tree(action), "action script", &mut problems);
+        compiled.action = compiler.take(library.tree(action), "action script");
     }
     if let Some(plan) = needs.plan {
-        for node in &plan.nodes {
-            for (point, path) in &node.hooks {
-                if compiled.hooks.contains_key(path) {
-                    continue;
-                }
-                if let Some(script) = take(
-                    library.hook(path),
-                    &format!("hook {point} of {}", node.name),
-                    &mut problems,
-                ) {
-                    let wanted = HookPoint::ALL
-                        .iter()
-                        .find(|p| p.key() == point)
-                        .map_or("", |p| p.function());
-                    let arities: Vec<usize> = script
-                        .ast
-                        .iter_functions()
-                        .filter(|f| f.name == wanted)
-                        .map(|f| f.params.len())
-                        .collect();
-                    if !arities.contains(&2) {
-                        let found = match arities.first() {
-                            None => String::new(),
-                            Some(n) => format!(
-                                " (it defines `fn {wanted}` with {n} parameter{})",
-                                if *n == 1 { "" } else { "s" }
-                            ),
-                        };
-                        problems.push(Problem::new(
-                            ProblemSource::file(script.source.display.clone()),
-                            format!(
-                                "hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`{found}",
-                                node.name
-                            ),
-                        ));
-                    }
-                    compiled.hooks.insert(path.clone(), script);
-                }
-            }
-        }
+        compiled.hooks = compiler.hooks(library, plan);
     }
-    let collection =
-        |sources: Result<Vec<(String, Source)>, String>, what: &str, function: &str, problems: &mut Vec<Problem>| {
-            let mut out = BTreeMap::new();
-            match sources {
-                Err(message) => problems.push(Problem::new(ProblemSource::Args, format!("{what}: {message}"))),
-                Ok(sources) => {
-                    for (key, source) in sources {
-                        if let Some(script) = take(Ok(source), &format!("{what} {key}"), problems) {
-                            if !script
-                                .ast
-                                .iter_functions()
-                                .any(|f| f.name == function && f.params.len() == 1)
-                            {
-                                problems.push(Problem::new(
-                                    ProblemSource::file(script.source.display.clone()),
-                                    format!("{what} `{key}` defines no `fn {function}(...)` with one parameter"),
-                                ));
-                            }
-                            out.insert(key, script);
-                        }
-                    }
-                }
-            }
-            out
-        };
     if needs.health {
-        compiled.health = collection(library.health_checks(), "health check", "health", &mut problems);
+        compiled.health = compiler.collection(library.health_checks(), "health check", "health");
     }
     if needs.policies {
-        compiled.policies = collection(library.policies(), "policy", "check", &mut problems);
+        compiled.policies = compiler.collection(library.policies(), "policy", "check");
     }
-    if problems.is_empty() {
+    if compiler.problems.is_empty() {
         Ok(compiled)
     } else {
-        Err(problems)
+        Err(compiler.problems)
+    }
+}
+
+/// One [`compile_all`]: what it compiles with, and the problems so far.
+struct Compiler<'a> {
+    engine: &'a Engine,
+    origins: &'a Origins,
+    known: KnownFunctions,
+    problems: Vec<Problem>,
+}
+
+impl Compiler<'_> {
+    /// Compiles `source` (`what` names it in problems), checking that every
+    /// function it calls exists.
+    fn take(&mut self, source: Result<Source, String>, what: &str) -> Option<Script> {
+        let source = match source {
+            Ok(source) => source,
+            Err(message) => {
+                self.problems
+                    .push(Problem::new(ProblemSource::Args, format!("{what}: {message}")));
+                return None;
+            }
+        };
+        let script = match compile(self.engine, source, self.origins) {
+            Ok(script) => script,
+            Err(error) => {
+                self.problems.push(script_problem(&error));
+                return None;
+            }
+        };
+        for (name, position) in unknown(&self.known, &script.ast) {
+            let at = match (position.line(), position.position()) {
+                (Some(line), Some(column)) => {
+                    ProblemSource::at(script.source.display.clone(), line as u64, column as u64)
+                }
+                _ => ProblemSource::file(script.source.display.clone()),
+            };
+            self.problems.push(Problem::new(
+                at,
+                format!(
+                    "`{name}` is not a function: not a primitive, not defined in the script ({})",
+                    script.source.origin
+                ),
+            ));
+        }
+        tracing::info!(
+            phase = "scripts",
+            "{what}: {} ({})",
+            script.source.display,
+            script.source.origin
+        );
+        Some(script)
+    }
+
+    /// The hook scripts of `plan`'s nodes by path, each defining its hook
+    /// point's function with two parameters (`node, ctx`).
+    fn hooks(&mut self, library: &Library, plan: &Plan) -> BTreeMap<String, Script> {
+        let mut hooks = BTreeMap::new();
+        for node in &plan.nodes {
+            for (point, path) in &node.hooks {
+                if hooks.contains_key(path) {
+                    continue;
+                }
+                let Some(script) = self.take(library.hook(path), &format!("hook {point} of {}", node.name)) else {
+                    continue;
+                };
+                let wanted = HookPoint::ALL
+                    .iter()
+                    .find(|p| p.key() == point)
+                    .map_or("", |p| p.function());
+                let arities: Vec<usize> = script
+                    .ast
+                    .iter_functions()
+                    .filter(|f| f.name == wanted)
+                    .map(|f| f.params.len())
+                    .collect();
+                if !arities.contains(&2) {
+                    let found = match arities.first() {
+                        None => String::new(),
+                        Some(n) => format!(
+                            " (it defines `fn {wanted}` with {n} parameter{})",
+                            if *n == 1 { "" } else { "s" }
+                        ),
+                    };
+                    self.problems.push(Problem::new(
+                        ProblemSource::file(script.source.display.clone()),
+                        format!(
+                            "hook script for {point} of `{}` defines no `fn {wanted}(node, ctx)`{found}",
+                            node.name
+                        ),
+                    ));
+                }
+                hooks.insert(path.clone(), script);
+            }
+        }
+        hooks
+    }
+
+    /// Health checks or policies by key, each defining `function` with
+    /// one parameter.
+    fn collection(
+        &mut self,
+        sources: Result<Vec<(String, Source)>, String>,
+        what: &str,
+        function: &str,
+    ) -> BTreeMap<String, Script> {
+        let mut out = BTreeMap::new();
+        let sources = match sources {
+            Ok(sources) => sources,
+            Err(message) => {
+                self.problems
+                    .push(Problem::new(ProblemSource::Args, format!("{what}: {message}")));
+                return out;
+            }
+        };
+        for (key, source) in sources {
+            let Some(script) = self.take(Ok(source), &format!("{what} {key}")) else {
+                continue;
+            };
+            if !script
+                .ast
+                .iter_functions()
+                .any(|f| f.name == function && f.params.len() == 1)
+            {
+                self.problems.push(Problem::new(
+                    ProblemSource::file(script.source.display.clone()),
+                    format!("{what} `{key}` defines no `fn {function}(...)` with one parameter"),
+                ));
+            }
+            out.insert(key, script);
+        }
+        out
     }
 }
