@@ -132,15 +132,13 @@ async fn prepare(
     // Workflow's task runs under its driver's).
     let base: Arc<dyn crate::k8s::Cluster> = Arc::new(cluster);
     let lock = (!request.task).then(|| {
-        Lock::new(
-            LockSettings::new(
-                &request.environment.argocd_namespace,
-                &request.environment.name,
-                &trace.trace_id,
-                request.lock_timeout,
-            ),
-            cancel.clone(),
-        )
+        let settings = LockSettings::new(
+            &request.environment.argocd_namespace,
+            &request.environment.name,
+            &trace.trace_id,
+            request.lock_timeout,
+        );
+        Lock::new(settings, cancel.clone())
     });
     let (engine, compiled, script) = compile(request, &origins)?;
     let plan = Arc::new(request.plan.clone());
@@ -172,15 +170,8 @@ async fn prepare(
             bundle: bundle.map(Arc::new),
         },
     );
-    // Taking the lease from a run active since this one read the cluster:
-    // forget what was read, so every later decision reads again.
     if let Some(lock) = &lock {
-        let weak = Arc::downgrade(&host);
-        lock.on_stale(Box::new(move || {
-            if let Some(host) = weak.upgrade() {
-                host.index.forget();
-            }
-        }));
+        forget_when_stale(lock, &host);
     }
     // The first request, once every input (scripts included) is known
     // good: a server the kubeconfig's CA does not verify is a kubeconfig
@@ -268,6 +259,17 @@ async fn run_prepared(prepared: Prepared, request: &Request, trace: &TraceContex
     };
     request_metrics(report, &stats, &host, started);
     outcome
+}
+
+/// Taking the lease from a run active since this one read the cluster:
+/// forget what was read, so every later decision reads again.
+fn forget_when_stale(lock: &Lock, host: &Arc<Host>) {
+    let weak = Arc::downgrade(host);
+    lock.on_stale(Box::new(move || {
+        if let Some(host) = weak.upgrade() {
+            host.index.forget();
+        }
+    }));
 }
 
 /// The bootstrap bundle, loaded and verified before the run: deploy only
