@@ -17,6 +17,7 @@ pub mod config;
 pub mod dag;
 pub mod embedded;
 pub mod health;
+pub mod input;
 pub mod k8s;
 pub mod memory;
 pub mod observe;

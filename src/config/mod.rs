@@ -7,15 +7,9 @@
 
 pub mod alerting;
 pub mod criteria;
-pub mod duration;
 pub mod environment;
-pub mod input_file;
 pub mod kubeconfig;
-pub mod names;
-pub mod paths;
-pub mod problem;
 pub mod secrets;
-pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cli::GlobalArgs;
+use crate::input::{duration, input_file};
 use crate::dag::{self, Plan, Scope, ValidGraph};
 use crate::observe::log::{LogFormat, LogLevel};
 use crate::observe::trace::TraceContext;
@@ -30,7 +25,7 @@ use crate::report::render::ReportFormat;
 
 pub use environment::EnvironmentConfig;
 pub use kubeconfig::ClusterAccess;
-pub use problem::{Problem, Problems, Source};
+pub use crate::input::problem::{Problem, Problems, Source};
 pub use secrets::Secrets;
 
 /// `CONFIG_DIR` when not set.

@@ -55,7 +55,7 @@ pub struct WorkflowSettings {
 /// The inputs' problems: the graph, `environment.yaml` (needed: the
 /// namespace and name), `ENVIRONMENT`, `CONFIG_DIR`'s files.
 pub fn plan_text(action: Action, args: &crate::cli::GlobalArgs) -> Result<String, Vec<crate::config::Problem>> {
-    use crate::config::problem::{Problem, Source};
+    use crate::input::problem::{Problem, Source};
     let plan = crate::config::load_plan(action, args)?;
     let config_dir = crate::config::config_dir(args);
     let environment = crate::config::environment::load(&config_dir.join("environment.yaml"))?;
