@@ -61,8 +61,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Test(args) => {
             let config_dir = cli
                 .global
-                .config_dir
-                .clone()
+                .os(&config::inputs::CONFIG_DIR.spec)
+                .map(std::path::PathBuf::from)
                 .filter(|p| p.exists())
                 .unwrap_or_else(|| std::path::PathBuf::from("."));
             let mut stdout = std::io::stdout().lock();
