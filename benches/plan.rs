@@ -71,10 +71,7 @@ fn measure(stacks: usize, apps: usize, iterations: usize) {
     .unwrap();
     let dag = synthetic_dag(stacks, apps);
     std::fs::write(dir.path().join("dag.yaml"), &dag).unwrap();
-    let args = GlobalArgs {
-        config_dir: Some(dir.path().to_owned()),
-        ..GlobalArgs::default()
-    };
+    let args = GlobalArgs::default().with(&executor::config::inputs::CONFIG_DIR.spec, dir.path());
 
     let once = || {
         let plan = executor::config::load_plan(Action::Deploy, &args).unwrap();

@@ -3,11 +3,17 @@
 //! Everything here is as the operator typed it (strings, mostly); turning it
 //! into validated settings is the job of [`crate::config`], so that a bad
 //! value becomes a clear input problem (exit 3) and a report, not a clap
-//! usage error. Flags win over environment variables.
+//! usage error. Flags win over environment variables. The shared flags are
+//! built from the table of variables ([`crate::config::inputs`]), so their
+//! names, variables and help cannot drift from the reference.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, value_parser};
+
+use crate::config::inputs::INPUTS;
+use crate::config::variable::{Kind, Spec, Values};
 
 use crate::dag::Action;
 use crate::dag::render::PlanFormat;
@@ -122,129 +128,128 @@ impl clap::ValueEnum for Action {
     }
 }
 
-/// Options shared by every command.
-#[derive(Debug, Args, Default)]
-pub struct GlobalArgs {
-    /// Base64-encoded kubeconfig (one of this or --kubeconfig-path).
-    #[arg(
-        long,
-        env = "KUBECONFIG_DATA",
-        hide_env_values = true,
-        global = true,
-        value_name = "BASE64"
-    )]
-    pub kubeconfig_data: Option<String>,
-    /// Path to a mounted kubeconfig file.
-    #[arg(long, env = "KUBECONFIG_PATH", global = true, value_name = "FILE")]
-    pub kubeconfig_path: Option<PathBuf>,
-    /// Target environment: development, staging or production.
-    #[arg(long, env = "ENVIRONMENT", global = true)]
-    pub environment: Option<String>,
-    /// What to act on: platform (default), stack:NAME or app:NAME.
-    #[arg(long, env = "TARGET_SCOPE", global = true, value_name = "SCOPE")]
-    pub target_scope: Option<String>,
-    /// Go up to the point of change, report what would change, change nothing.
-    #[arg(long, env = "DRY_RUN", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub dry_run: Option<String>,
-    /// Log verbosity: debug, info, warn or error.
-    #[arg(long, env = "LOG_LEVEL", global = true, value_name = "LEVEL")]
-    pub log_level: Option<String>,
-    /// Log format: text or json (default: text on a terminal, json otherwise).
-    #[arg(long, env = "LOG_FORMAT", global = true, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Directory holding environment.yaml, dag.yaml and script overrides.
-    #[arg(long, env = "CONFIG_DIR", global = true, value_name = "DIR")]
-    pub config_dir: Option<PathBuf>,
-    /// Directory holding credential files.
-    #[arg(long, env = "SECRETS_DIR", global = true, value_name = "DIR")]
-    pub secrets_dir: Option<PathBuf>,
-    /// Directory holding the bootstrap bundle's upstream manifests.
-    #[arg(long, env = "BUNDLE_DIR", global = true, value_name = "DIR")]
-    pub bundle_dir: Option<PathBuf>,
-    /// Write the report to this file instead of stdout.
-    #[arg(long, env = "REPORT_FILE", global = true, value_name = "FILE")]
-    pub report_file: Option<PathBuf>,
-    /// Report format: json (default), yaml, text, junit, markdown or html.
-    #[arg(long, env = "REPORT_FORMAT", global = true, value_name = "FORMAT")]
-    pub report_format: Option<String>,
-    /// Overall deadline of the action, e.g. 30m.
-    #[arg(long, env = "ACTION_TIMEOUT", global = true, value_name = "DURATION")]
-    pub action_timeout: Option<String>,
-    /// How long deploy and teardown wait for another run's lock on the
-    /// environment (default 0: fail at once), e.g. 10m.
-    #[arg(long, env = "LOCK_TIMEOUT", global = true, value_name = "DURATION")]
-    pub lock_timeout: Option<String>,
-    /// Teardown confirmation: must equal the environment's name.
-    #[arg(long, env = "TEARDOWN_CONFIRM", global = true, value_name = "NAME")]
-    pub teardown_confirm: Option<String>,
-    /// Whether teardown also removes the bootstrap CRDs (default false: they
-    /// may serve others).
-    #[arg(long, env = "TEARDOWN_CRDS", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub teardown_crds: Option<String>,
-    /// Image the Argo Workflows templates run (default: this executor's image name).
-    #[arg(long, env = "EXECUTOR_IMAGE", global = true, value_name = "IMAGE")]
-    pub executor_image: Option<String>,
-    /// Where the graph runs: local (default: this process) or workflow (one
-    /// Argo Workflow in the cluster, each task this image scoped to one node).
-    #[arg(long, env = "ORCHESTRATION", global = true, value_name = "ENGINE")]
-    pub orchestration: Option<String>,
-    /// Writes and sync requests in flight at once (default 16, 1-1000).
-    #[arg(long, env = "CONCURRENCY", global = true, value_name = "N")]
-    pub concurrency: Option<String>,
-    /// API requests per second, all callers together (default 200).
-    #[arg(long, env = "API_QPS", global = true, value_name = "N")]
-    pub api_qps: Option<String>,
-    /// API requests that may go at once after a quiet spell (default 400).
-    #[arg(long, env = "API_BURST", global = true, value_name = "N")]
-    pub api_burst: Option<String>,
-    /// Run as one task of an orchestration Workflow: only the node of
-    /// TARGET_SCOPE=app:NAME, its dependencies left to the Workflow.
-    #[arg(long, env = "EXECUTOR_TASK", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", hide = true)]
-    pub task: Option<String>,
-    /// What teardown does with volumes: retain (default) or delete.
-    #[arg(long, env = "PV_POLICY", global = true, value_name = "POLICY")]
-    pub pv_policy: Option<String>,
-    /// Write the metrics (Prometheus text format) to this file at the end.
-    #[arg(long, env = "METRICS_FILE", global = true, value_name = "FILE")]
-    pub metrics_file: Option<PathBuf>,
-    /// Push the metrics to this Pushgateway at the end.
-    #[arg(long, env = "PUSHGATEWAY_URL", global = true, value_name = "URL")]
-    pub pushgateway_url: Option<String>,
-    /// Serve /metrics on this address while the run lasts.
-    #[arg(long, env = "METRICS_ADDR", global = true, value_name = "HOST:PORT")]
-    pub metrics_addr: Option<String>,
-    /// Post an alert to this Alertmanager when the run fails; resolve it
-    /// when it succeeds (credentials: $SECRETS_DIR/alertmanager-*).
-    #[arg(long, env = "ALERTMANAGER_URL", global = true, value_name = "URL")]
-    pub alertmanager_url: Option<String>,
-    /// This run's page (e.g. the CI job's URL), linked from its alert.
-    #[arg(long, env = "RUN_URL", global = true, value_name = "URL")]
-    pub run_url: Option<String>,
-    /// Parent trace id (W3C, 32 hex digits).
-    #[arg(long, env = "TRACE_ID", global = true, value_name = "HEX")]
-    pub trace_id: Option<String>,
-    /// Parent span id (W3C, 16 hex digits).
-    #[arg(long, env = "SPAN_ID", global = true, value_name = "HEX")]
-    pub span_id: Option<String>,
-    /// Send the run's spans over OTLP/HTTP to this collector (`/v1/traces` appended).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true, value_name = "URL")]
-    pub otel_exporter_otlp_endpoint: Option<String>,
-    /// Send the run's spans to exactly this OTLP/HTTP URL (wins over the endpoint).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", global = true, value_name = "URL")]
-    pub otel_exporter_otlp_traces_endpoint: Option<String>,
-    /// Headers of the OTLP requests, `key=value,...` (secret: never logged).
-    #[arg(
-        long,
-        env = "OTEL_EXPORTER_OTLP_HEADERS",
-        global = true,
-        value_name = "HEADERS",
-        hide_env_values = true
-    )]
-    pub otel_exporter_otlp_headers: Option<String>,
-    /// The traces' service name (default executor).
-    #[arg(long, env = "OTEL_SERVICE_NAME", global = true, value_name = "NAME")]
-    pub otel_service_name: Option<String>,
-    /// More resource attributes of the traces, `key=value,...`.
-    #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES", global = true, value_name = "PAIRS")]
-    pub otel_resource_attributes: Option<String>,
+/// Options shared by every command: the values of the table's variables
+/// ([`crate::config::inputs`]), each a flag that is also read from its
+/// environment variable. The clap arguments are built from the table.
+pub type GlobalArgs = Values;
+
+/// The table's variables as clap arguments, in its order.
+impl Args for Values {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        command.args(INPUTS.iter().map(|input| argument(input.spec())))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// One variable as a global flag with its environment variable.
+fn argument(spec: &Spec) -> Arg {
+    let arg = Arg::new(spec.env)
+        .long(spec.flag)
+        .env(spec.env)
+        .global(true)
+        .required(false)
+        .value_name(spec.value_name)
+        .help(spec.help)
+        .hide_env_values(spec.secret)
+        .hide(spec.hidden)
+        .action(ArgAction::Set);
+    match spec.kind {
+        Kind::Text => arg.value_parser(value_parser!(String)),
+        Kind::Path => arg.value_parser(value_parser!(PathBuf)),
+        Kind::Switch => arg
+            .value_parser(value_parser!(String))
+            .num_args(0..=1)
+            .default_missing_value("true"),
+    }
+}
+
+impl FromArgMatches for Values {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut values = Values::default();
+        for input in INPUTS {
+            let spec = input.spec();
+            let given = match spec.kind {
+                Kind::Path => matches
+                    .try_get_one::<PathBuf>(spec.env)
+                    .map(|path| path.map(|path| path.clone().into_os_string())),
+                Kind::Text | Kind::Switch => matches
+                    .try_get_one::<String>(spec.env)
+                    .map(|text| text.map(OsString::from)),
+            };
+            match given {
+                Ok(Some(value)) => values.set(spec, value),
+                Ok(None) => {}
+                Err(error) => return Err(clap::Error::raw(clap::error::ErrorKind::InvalidValue, error)),
+            }
+        }
+        Ok(values)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        let given = Self::from_arg_matches(matches)?;
+        for input in INPUTS {
+            let spec = input.spec();
+            if let Some(value) = given.os(spec) {
+                self.set(spec, value.to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::config::inputs::{KUBECONFIG_DATA, OTEL_EXPORTER_OTLP_HEADERS};
+
+    /// `--help` is part of the interface: every variable of the table, its
+    /// flag and its help, in the table's order (values from the
+    /// environment left out, so the snapshot does not depend on it).
+    #[test]
+    fn help_lists_the_table() {
+        let help = Cli::command()
+            .term_width(100)
+            .mut_args(|arg| arg.hide_env_values(true))
+            .render_help()
+            .to_string();
+        insta::assert_snapshot!(help);
+    }
+
+    /// Secrets never show their value from the environment in `--help`.
+    #[test]
+    fn secrets_hide_their_values() {
+        let command = Cli::command();
+        let hidden: Vec<&str> = command
+            .get_arguments()
+            .filter(|arg| arg.is_hide_env_values_set())
+            .map(|arg| arg.get_id().as_str())
+            .collect();
+        assert_eq!(hidden, [KUBECONFIG_DATA.spec.env, OTEL_EXPORTER_OTLP_HEADERS.spec.env]);
+    }
+
+    /// Flags and variables land in the same values the configuration reads.
+    #[test]
+    fn flags_fill_the_values() {
+        let cli = Cli::try_parse_from([
+            "executor",
+            "deploy",
+            "--dry-run",
+            "--config-dir",
+            "/x",
+            "--log-level=debug",
+        ])
+        .unwrap();
+        let values = &cli.global;
+        assert_eq!(values.text(&crate::config::inputs::DRY_RUN.spec), Some("true"));
+        assert_eq!(
+            values.path(&crate::config::inputs::CONFIG_DIR),
+            Some(PathBuf::from("/x"))
+        );
+        assert_eq!(values.text(&crate::config::inputs::LOG_LEVEL.spec), Some("debug"));
+    }
 }

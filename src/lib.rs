@@ -17,6 +17,7 @@ pub mod config;
 pub mod dag;
 pub mod embedded;
 pub mod health;
+pub mod input;
 pub mod k8s;
 pub mod memory;
 pub mod observe;
@@ -60,8 +61,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Test(args) => {
             let config_dir = cli
                 .global
-                .config_dir
-                .clone()
+                .os(&config::inputs::CONFIG_DIR.spec)
+                .map(std::path::PathBuf::from)
                 .filter(|p| p.exists())
                 .unwrap_or_else(|| std::path::PathBuf::from("."));
             let mut stdout = std::io::stdout().lock();

@@ -1,4 +1,4 @@
-//! Durations (`90s`, `1h30m`, `PT5M`): `executor::config::duration::Span`'s
+//! Durations (`90s`, `1h30m`, `PT5M`): `executor::input::duration::Span`'s
 //! `FromStr`, then printing the result with `format_duration` and reading
 //! the printed text back.
 //!
@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use executor::config::duration::{Span, format_duration};
+use executor::input::duration::{Span, format_duration};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

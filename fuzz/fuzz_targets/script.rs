@@ -5,7 +5,7 @@
 //! Primitives are not registered: compiling does not call them.
 //!
 //! Scripts reach `compile` through `Library`, which refuses files larger than
-//! `config::input_file::MAX_SCRIPT`; larger inputs are skipped.
+//! `input::input_file::MAX_SCRIPT`; larger inputs are skipped.
 //!
 //! Property: a compiled script or a located error, never a panic, a hang or
 //! unbounded memory.
@@ -38,7 +38,7 @@ fn sandbox() -> &'static Sandbox {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if data.len() as u64 > executor::config::input_file::MAX_SCRIPT {
+    if data.len() as u64 > executor::input::input_file::MAX_SCRIPT {
         return;
     }
     let Ok(text) = std::str::from_utf8(data) else {

@@ -368,7 +368,7 @@ fn watchdog(
         tokio::spawn(async move {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {
-                    warn!(phase = "run", "ACTION_TIMEOUT ({}) reached: stopping", crate::config::duration::format_duration(timeout));
+                    warn!(phase = "run", "ACTION_TIMEOUT ({}) reached: stopping", crate::input::duration::format_duration(timeout));
                 }
                 () = signal() => {
                     interrupted.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -52,7 +52,7 @@ fn run_with(action: Action, args: &GlobalArgs, given: Vec<Problem>) -> Outcome {
             environment: output.tier.map(|t| t.to_string()),
             trace_id: Some(output.trace.trace_id.clone()),
             span_id: Some(output.trace.span_id.clone()),
-            trace_in_text: args.trace_id.as_deref().is_some_and(|t| !t.trim().is_empty()),
+            trace_in_text: args.text(&config::inputs::TRACE_ID.spec).is_some(),
         },
     );
     let environment = output.tier.map_or_else(|| "unknown".to_owned(), |t| t.to_string());

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::lock::{Lock, LockedFile};
 use super::object;
-use crate::config::input_file::{self, InputFileError};
-use crate::config::yaml;
 use crate::config::{Problem, Source};
+use crate::input::input_file::{self, InputFileError};
+use crate::input::yaml;
 
 /// An upstream file of the bundle, verified and parsed.
 #[derive(Debug, Clone)]

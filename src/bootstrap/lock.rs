@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::yaml;
 use crate::config::{Problem, Source};
+use crate::input::yaml;
 
 /// The lock file's name, in `bundle/` and as the source of its problems.
 pub const LOCK_FILE: &str = "bundle.lock.yaml";

@@ -18,8 +18,8 @@ use std::path::Path;
 
 use crate::redact::Secret;
 
-use super::input_file;
-use super::problem::{Problem, Problems, Source};
+use crate::input::input_file;
+use crate::input::problem::{Problem, Problems, Source};
 
 /// The file holding a bearer token for the Alertmanager.
 pub const TOKEN_FILE: &str = "alertmanager-token";

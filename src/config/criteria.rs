@@ -17,10 +17,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::input_file::{self, InputFileError};
-use super::problem::{Problem, Problems, Source, closest, did_you_mean};
-use super::yaml;
 use crate::dag::ValidGraph;
+use crate::input::input_file::{self, InputFileError};
+use crate::input::problem::{Problem, Problems, Source, closest, did_you_mean};
+use crate::input::yaml;
 
 /// The file name under `$CONFIG_DIR`.
 pub const FILE: &str = "health-criteria.yaml";

@@ -10,16 +10,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::duration::Span;
-use super::input_file::{self, InputFileError};
-use super::names;
-use super::problem::{Problem, Problems, Source};
-use super::yaml;
+use crate::input::duration::{Span, serde_duration};
+use crate::input::input_file::{self, InputFileError};
+use crate::input::names;
+use crate::input::problem::{Problem, Problems, Source};
+use crate::input::yaml;
 
-/// Per-node timeout used when neither environment.yaml nor the graph sets one.
-pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-/// Per-node health timeout used when neither environment.yaml nor the graph sets one.
-pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// `timeouts:`, the default per-node timeouts of the graph's plans.
+pub use crate::dag::plan::{DEFAULT_HEALTH_TIMEOUT, DEFAULT_SYNC_TIMEOUT, Timeouts};
+
 /// Attempts for a transient failure when `retries.maxAttempts` is not set.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 /// First retry delay when `retries.backoff` is not set.
@@ -49,17 +48,6 @@ pub struct EnvironmentConfig {
     pub retries: Retries,
 }
 
-/// Default sync and health timeouts of every node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Timeouts {
-    /// How long a node's Argo CD sync may take.
-    #[serde(with = "serde_duration")]
-    pub sync: Duration,
-    /// How long a node may take to become Healthy after its sync.
-    #[serde(with = "serde_duration")]
-    pub health: Duration,
-}
-
 /// Bounded retries with exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,31 +59,12 @@ pub struct Retries {
     pub backoff: Duration,
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            sync: DEFAULT_SYNC_TIMEOUT,
-            health: DEFAULT_HEALTH_TIMEOUT,
-        }
-    }
-}
-
 impl Default for Retries {
     fn default() -> Self {
         Retries {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: DEFAULT_BACKOFF,
         }
-    }
-}
-
-/// Serialises durations the way operators write them.
-pub mod serde_duration {
-    use std::time::Duration;
-
-    /// Writes `1h30m`-style text.
-    pub fn serialize<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::config::duration::format_duration(*value))
     }
 }
 

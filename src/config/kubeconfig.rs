@@ -14,8 +14,8 @@ use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde_saphyr::{SnippetMode, render_options};
 
-use super::input_file::{self, InputFileError};
-use super::problem::{Problem, Source};
+use crate::input::input_file::{self, InputFileError};
+use crate::input::problem::{Problem, Source};
 use crate::redact;
 
 /// The two ways of passing a kubeconfig, as given.

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::redact::Secret;
 
-use super::input_file;
-use super::problem::{Problem, Source};
+use crate::input::input_file;
+use crate::input::problem::{Problem, Source};
 
 /// Secrets read from the secrets directory, by file name.
 #[derive(Debug, Clone, Default)]

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::model::{App, Graph, GraphOrigin, HookPoint, HookRef, Hooks, Named, NodeTimeouts, ResourceGate, Stack};
-use crate::config::duration::Span;
-use crate::config::problem::{Problem, Problems, Source};
-use crate::config::yaml;
+use crate::input::duration::Span;
+use crate::input::problem::{Problem, Problems, Source};
+use crate::input::yaml;
 
 /// What a `dag.yaml` holds.
 #[derive(Debug)]
@@ -223,7 +223,7 @@ fn convert_app(path: &Path, app: AppDoc, problems: &mut Problems) -> App {
             problems.push(Problem::new(at(value), "must not be empty").field(field));
         }
     }
-    if let Err(message) = crate::config::names::dns_label(&app.namespace.value) {
+    if let Err(message) = crate::input::names::dns_label(&app.namespace.value) {
         problems.push(Problem::new(at(&app.namespace), message).field("namespace"));
     }
     if app.path.value.starts_with('/') || app.path.value.split('/').any(|p| p == "..") {

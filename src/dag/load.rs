@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use super::file::{self, DagFile, Overlay};
 use super::model::{Graph, GraphOrigin, Named};
 use super::validate::{self, Resolved};
-use crate::config::input_file::{self, InputFileError};
-use crate::config::paths;
-use crate::config::problem::{Problem, Problems, Source, closest, did_you_mean};
+use crate::input::input_file::{self, InputFileError};
+use crate::input::paths;
+use crate::input::problem::{Problem, Problems, Source, closest, did_you_mean};
 
 /// The reference platform graph shipped inside the binary.
 pub const BUNDLED_DAG: &str = include_str!("../../bundle/dag.yaml");

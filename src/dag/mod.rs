@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use load::{ValidGraph, load};
 pub use model::{Graph, HookPoint};
-pub use plan::{Action, Plan, PlanNode, Scope};
+pub use plan::{Action, Plan, PlanNode, Scope, Timeouts};
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::problem::Source;
+use crate::input::problem::Source;
 
 /// Where the graph came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

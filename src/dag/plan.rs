@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use super::load::ValidGraph;
 use super::model::{GraphOrigin, ResourceGate};
-use crate::config::environment::{Timeouts, serde_duration};
-use crate::config::problem::{Problem, Source, closest, did_you_mean};
+use crate::input::duration::serde_duration;
+use crate::input::problem::{Problem, Source, closest, did_you_mean};
 
 /// The action of a run, and what its plan is for: the one action type of
 /// the executor (the command line, the configuration and the scripts use it).
@@ -105,6 +105,30 @@ impl fmt::Display for Scope {
 impl Serialize for Scope {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Per-node timeout used when neither environment.yaml nor the graph sets one.
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Per-node health timeout used when neither environment.yaml nor the graph sets one.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Default sync and health timeouts of every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// How long a node's Argo CD sync may take.
+    #[serde(with = "serde_duration")]
+    pub sync: Duration,
+    /// How long a node may take to become Healthy after its sync.
+    #[serde(with = "serde_duration")]
+    pub health: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            sync: DEFAULT_SYNC_TIMEOUT,
+            health: DEFAULT_HEALTH_TIMEOUT,
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::plan::{Action, Plan, Role};
-use crate::config::duration::format_duration;
+use crate::input::duration::format_duration;
 
 /// The formats a plan prints in (`executor plan --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -237,7 +237,7 @@ pub fn critical_path_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::environment::Timeouts;
+    use crate::dag::plan::Timeouts;
     use crate::dag::plan::{self, Action, Scope};
     use std::sync::{Arc, Mutex};
 

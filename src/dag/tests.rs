@@ -7,7 +7,7 @@ use super::load::{self, ValidGraph};
 use super::model::GraphOrigin;
 use super::plan::{self, Action, Role, Scope};
 use super::validate;
-use crate::config::environment::Timeouts;
+use crate::dag::plan::Timeouts;
 
 fn graph(yaml: &str) -> Result<ValidGraph, Vec<String>> {
     let path = Path::new("dag.yaml");
@@ -317,5 +317,5 @@ fn many_unknown_dependencies_are_all_reported_and_few_get_suggestions() {
         problems[0]
     );
     let long = "x".repeat(100_000);
-    assert_eq!(crate::config::problem::closest(&long, ["x"]), None);
+    assert_eq!(crate::input::problem::closest(&long, ["x"]), None);
 }

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{Graph, Named};
-use crate::config::names;
-use crate::config::problem::{Problem, Problems, Source, closest, did_you_mean};
+use crate::input::names;
+use crate::input::problem::{Problem, Problems, Source, closest, did_you_mean};
 
 /// Direct dependencies of every application, by application name.
 #[derive(Debug, Clone, Default)]

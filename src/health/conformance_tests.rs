@@ -85,7 +85,7 @@ impl Assessor {
             &crate::dag::load::bundled().unwrap(),
             crate::dag::Action::Validate,
             &crate::dag::Scope::Platform,
-            crate::config::environment::Timeouts::default(),
+            crate::dag::plan::Timeouts::default(),
         )
         .unwrap();
         let mut engine = engine::build(&library, &origins, Limits::default());

@@ -54,7 +54,7 @@ pub enum K8sError {
     #[error("invalid object: {0}")]
     Invalid(String),
     /// A wait ran out of time.
-    #[error("timed out after {} waiting for {what}", crate::config::duration::format_duration(*after))]
+    #[error("timed out after {} waiting for {what}", crate::input::duration::format_duration(*after))]
     Timeout {
         /// What was awaited.
         what: String,

@@ -36,6 +36,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLevel(pub Level);
 
+/// `info`, the default level.
+impl Default for LogLevel {
+    fn default() -> Self {
+        LogLevel(Level::INFO)
+    }
+}
+
 impl std::str::FromStr for LogFormat {
     type Err = String;
 

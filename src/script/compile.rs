@@ -13,8 +13,8 @@ use rhai::{AST, Dynamic, Engine, Scope};
 use super::calls::{KnownFunctions, unknown};
 use super::error::{Origins, ScriptError, from_rhai};
 use super::source::{Library, Source};
-use crate::config::problem::{Problem, Source as ProblemSource};
 use crate::dag::{HookPoint, Plan};
+use crate::input::problem::{Problem, Source as ProblemSource};
 
 /// A compiled script and where it came from.
 #[derive(Debug, Clone)]

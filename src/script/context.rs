@@ -97,12 +97,12 @@ pub fn context_json(parts: &ContextParts<'_>) -> Value {
             "argocdNamespace": env.argocd_namespace,
             "workflowsNamespace": env.workflows_namespace,
             "timeouts": {
-                "sync": crate::config::duration::format_duration(env.timeouts.sync),
-                "health": crate::config::duration::format_duration(env.timeouts.health),
+                "sync": crate::input::duration::format_duration(env.timeouts.sync),
+                "health": crate::input::duration::format_duration(env.timeouts.health),
             },
             "retries": {
                 "maxAttempts": env.retries.max_attempts,
-                "backoff": crate::config::duration::format_duration(env.retries.backoff),
+                "backoff": crate::input::duration::format_duration(env.retries.backoff),
             },
         },
         "plan": serde_json::to_value(parts.plan).unwrap_or(Value::Null),

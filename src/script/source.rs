@@ -11,7 +11,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{input_file, paths};
+use crate::input::{input_file, paths};
 
 pub use crate::embedded::{bundled, bundled_names};
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Secrets;
-use crate::config::input_file;
+use crate::input::input_file;
 
 /// A ConfigMap holds at most 1 MiB; keep a margin for its metadata.
 pub const MAX_CONFIG_BYTES: usize = 900 * 1024;

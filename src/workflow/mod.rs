@@ -55,15 +55,12 @@ pub struct WorkflowSettings {
 /// The inputs' problems: the graph, `environment.yaml` (needed: the
 /// namespace and name), `ENVIRONMENT`, `CONFIG_DIR`'s files.
 pub fn plan_text(action: Action, args: &crate::cli::GlobalArgs) -> Result<String, Vec<crate::config::Problem>> {
-    use crate::config::problem::{Problem, Source};
+    use crate::input::problem::{Problem, Source};
     let plan = crate::config::load_plan(action, args)?;
     let config_dir = crate::config::config_dir(args);
     let environment = crate::config::environment::load(&config_dir.join("environment.yaml"))?;
     let tier = args
-        .environment
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .text(&crate::config::inputs::ENVIRONMENT.spec)
         .ok_or_else(|| {
             vec![Problem::new(
                 Source::Var("ENVIRONMENT"),
@@ -75,10 +72,9 @@ pub fn plan_text(action: Action, args: &crate::cli::GlobalArgs) -> Result<String
         .to_string();
     let files = config::ConfigFiles::read(&config_dir).map_err(|m| vec![Problem::new(Source::Var("CONFIG_DIR"), m)])?;
     let image = args
-        .executor_image
-        .clone()
+        .raw(&crate::config::inputs::EXECUTOR_IMAGE.spec)
         .filter(|i| !i.trim().is_empty())
-        .unwrap_or_else(crate::config::default_executor_image);
+        .map_or_else(crate::config::default_executor_image, str::to_owned);
     let inputs = render::WorkflowInputs {
         plan: &plan,
         tier: &tier,

@@ -188,7 +188,7 @@ pub fn duration_arg(value: &Dynamic) -> Result<Duration> {
     if value.is_string() {
         let text = value.clone().into_string().unwrap_or_default();
         return text
-            .parse::<crate::config::duration::Span>()
+            .parse::<crate::input::duration::Span>()
             .map(|s| s.0)
             .map_err(|e| script_error(e.to_string()));
     }

@@ -105,7 +105,7 @@ fn files(paths: &[PathBuf]) -> Result<Vec<TestFile>, String> {
     Ok(found
         .into_iter()
         .map(|path| {
-            let text = crate::config::input_file::read_text(&path, crate::config::input_file::MAX_SCRIPT, None)
+            let text = crate::input::input_file::read_text(&path, crate::input::input_file::MAX_SCRIPT, None)
                 .unwrap_or_else(|error| format!("throw \"{} {error}\";", path.display()));
             let stem = path
                 .file_name()

@@ -84,6 +84,16 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// Serialises durations the way operators write them.
+pub mod serde_duration {
+    use std::time::Duration;
+
+    /// Writes `1h30m`-style text.
+    pub fn serialize<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::input::duration::format_duration(*value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
