@@ -371,7 +371,12 @@ impl Deployer {
         .unwrap_or_else(|e| Err(crate::script::host::script_error(e.to_string())));
         result.map_err(|error| match crate::script::error::thrown(&error) {
             Some((reason, message, diagnostics)) => {
-                NodeFailure::new(FailureReason::from(reason.as_str()), message, diagnostics)
+                // A throw without a reason keeps none, as thrown.
+                NodeFailure::new(
+                    reason.unwrap_or(FailureReason::Other(String::new())),
+                    message,
+                    diagnostics,
+                )
             }
             None => NodeFailure::new(FailureReason::ScriptError, error.to_string(), Vec::new()),
         })

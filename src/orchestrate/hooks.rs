@@ -59,7 +59,7 @@ pub fn call(host: &Host, node: &PlanNode, node_arg: Dynamic, point: HookPoint) -
         .map_err(|error| {
             if let Some((reason, message, diagnostics)) = thrown(&error) {
                 return NodeFailure::new(
-                    FailureReason::or_else(&reason, FailureReason::HookFailed),
+                    reason.unwrap_or(FailureReason::HookFailed),
                     format!("hook {} of {name}: {message}", point.function()),
                     diagnostics,
                 );

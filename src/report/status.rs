@@ -270,15 +270,6 @@ impl FailureReason {
             _ => "api",
         }
     }
-
-    /// `reason`, or `fallback` when a script gave none.
-    pub fn or_else(reason: &str, fallback: FailureReason) -> FailureReason {
-        if reason.is_empty() {
-            fallback
-        } else {
-            FailureReason::from(reason)
-        }
-    }
 }
 
 impl From<&str> for FailureReason {

@@ -42,7 +42,7 @@ fn outcome_of(
             let located = from_rhai(&error, &script, &host.origins);
             let (reason, message, diagnostics) = match thrown(&error) {
                 Some((reason, message, diagnostics)) => {
-                    let reason = FailureReason::or_else(&reason, FailureReason::ScriptError);
+                    let reason = reason.unwrap_or(FailureReason::ScriptError);
                     let message = if message.is_empty() {
                         located.to_string()
                     } else {
