@@ -26,6 +26,26 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, from best to worst exit code.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::Partial,
+        Outcome::Invalid,
+        Outcome::TimedOut,
+    ];
+
+    /// The exact spelling (`Succeeded`, `TimedOut`, ...), as serialised.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "Succeeded",
+            Outcome::Failed => "Failed",
+            Outcome::Partial => "Partial",
+            Outcome::Invalid => "Invalid",
+            Outcome::TimedOut => "TimedOut",
+        }
+    }
+
     /// The process exit code of the executor's contract.
     pub fn exit_code(self) -> u8 {
         match self {
@@ -59,6 +79,23 @@ impl Outcome {
             Outcome::Invalid => 4,
         };
         if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+/// An outcome string that is not one of the spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("outcome `{0}`: expected Succeeded, Failed, Partial, Invalid or TimedOut")]
+pub struct ParseOutcomeError(pub String);
+
+impl std::str::FromStr for Outcome {
+    type Err = ParseOutcomeError;
+
+    /// Parses the exact, case-sensitive spelling.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| ParseOutcomeError(s.to_owned()))
     }
 }
 

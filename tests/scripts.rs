@@ -111,7 +111,7 @@ fn overrides_of_an_action_and_of_a_stdlib_module_are_used() {
 
     platform.sandbox.config_file(
         "scripts/deploy.rhai",
-        "report::component(#{name: \"custom-step\", kind: \"bootstrap\", status: \"Done\", health: \"Healthy\"});\nreport::outcome(\"Succeeded\");\n",
+        "report::component(#{name: \"custom-step\", kind: \"bootstrap\", status: \"Deployed\", health: \"Healthy\"});\nreport::outcome(\"Succeeded\");\n",
     );
     let run = platform.run(&["deploy"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -119,6 +119,26 @@ fn overrides_of_an_action_and_of_a_stdlib_module_are_used() {
     assert_eq!(components.len(), 1, "only the mounted script ran: {components:#?}");
     assert_eq!(components[0]["name"], "custom-step");
     assert!(run.stderr.contains("deploy.rhai (override)"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unknown_status_from_a_script_is_an_error_at_its_line() {
+    let (code, report, _, _) = hostile(
+        "let ok = 1;\nreport::component(#{name: \"custom-step\", status: \"Done\"});\n",
+        &[],
+    );
+    assert_eq!(code, 1);
+    let text = failure_text(&report);
+    assert!(
+        text.contains("deploy.rhai:2:") && text.contains("unknown component status `Done`: expected one of Deployed, "),
+        "{text}"
+    );
+    let (code, report, _, _) = hostile("report::outcome(\"Fine\");\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        failure_text(&report).contains("outcome `Fine`: expected Succeeded"),
+        "{report}"
+    );
 }
 
 /// Runs a hostile deploy.rhai; returns (exit code, report, stderr, seconds).

@@ -22,7 +22,7 @@ use crate::k8s::wait::Bounds;
 use crate::observe::trace::TraceContext;
 use crate::orchestrate::outcome;
 use crate::outcome::Outcome;
-use crate::report::{Failure, Report};
+use crate::report::{Failure, FailureReason, Report};
 use crate::script::compile::{Compiled, Needs, Script, compile_all};
 use crate::script::context;
 use crate::script::engine::{self, Limits};
@@ -415,11 +415,11 @@ fn record_script_end(
         Ok(Ok(())) => None,
         Ok(Err(script_error)) => {
             let (reason, forced) = match script_error.kind {
-                ScriptErrorKind::Timeout => ("TimedOut", Outcome::TimedOut),
-                ScriptErrorKind::Cancelled if deadline_passed => ("TimedOut", Outcome::TimedOut),
-                ScriptErrorKind::Cancelled => ("Interrupted", Outcome::Failed),
-                _ if deadline_passed => ("TimedOut", Outcome::TimedOut),
-                _ => ("ScriptError", Outcome::Failed),
+                ScriptErrorKind::Timeout => (FailureReason::TimedOut, Outcome::TimedOut),
+                ScriptErrorKind::Cancelled if deadline_passed => (FailureReason::TimedOut, Outcome::TimedOut),
+                ScriptErrorKind::Cancelled => (FailureReason::Interrupted, Outcome::Failed),
+                _ if deadline_passed => (FailureReason::TimedOut, Outcome::TimedOut),
+                _ => (FailureReason::ScriptError, Outcome::Failed),
             };
             error!(phase = "run", "{script_error}");
             let already = report
@@ -429,7 +429,7 @@ fn record_script_end(
             if !already {
                 report.failures.push(Failure {
                     component: action,
-                    reason: reason.to_owned(),
+                    reason,
                     message: script_error.to_string(),
                     diagnostics: script_error.trace.clone(),
                 });
@@ -439,7 +439,7 @@ fn record_script_end(
         Err(join_error) => {
             report.failures.push(Failure {
                 component: action,
-                reason: "InternalError".to_owned(),
+                reason: FailureReason::InternalError,
                 message: format!("the action's worker ended abnormally: {join_error}"),
                 diagnostics: Vec::new(),
             });
@@ -460,7 +460,7 @@ fn record_refusal(
     if let Some(lock) = lock.filter(|l| l.refused()) {
         report.failures = vec![Failure {
             component,
-            reason: "Locked".to_owned(),
+            reason: FailureReason::Locked,
             message: lock.refusal(),
             diagnostics: Vec::new(),
         }];
@@ -474,7 +474,7 @@ fn record_refusal(
     }
     report.failures.push(Failure {
         component,
-        reason: "Interrupted".to_owned(),
+        reason: FailureReason::Interrupted,
         message: "the executor received a termination signal".to_owned(),
         diagnostics: Vec::new(),
     });

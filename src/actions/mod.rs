@@ -200,7 +200,7 @@ fn invalid(report: &mut Report, problems: Vec<Problem>) -> Outcome {
         error!(phase = "config", "{problem}");
         report.failures.push(Failure {
             component: "input".to_owned(),
-            reason: "Invalid".to_owned(),
+            reason: crate::report::FailureReason::Invalid,
             message: problem.to_string(),
             diagnostics: vec![format!("source: {}", problem.source)],
         });

@@ -28,7 +28,7 @@ pub enum NodeEnd {
     /// Failed: a reason (`Degraded`, `SyncFailed`, `ScriptError`, ...) and a message.
     Failed {
         /// Short machine-friendly reason.
-        reason: String,
+        reason: crate::report::FailureReason,
         /// What happened.
         message: String,
     },
@@ -36,6 +36,19 @@ pub enum NodeEnd {
     TimedOut(String),
     /// Not started: a prerequisite did not succeed, or the run stopped.
     Skipped(String),
+}
+
+impl NodeEnd {
+    /// How it ended, in one word: `Succeeded`, `Failed`, `TimedOut` or
+    /// `Skipped` (a span's `executor.outcome`, a result's `end`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeEnd::Succeeded => "Succeeded",
+            NodeEnd::Failed { .. } => "Failed",
+            NodeEnd::TimedOut(_) => "TimedOut",
+            NodeEnd::Skipped(_) => "Skipped",
+        }
+    }
 }
 
 /// What a node runner returns: how it ended plus anything it wants to carry.
@@ -273,7 +286,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let end = if node.name == "b" {
                     NodeEnd::Failed {
-                        reason: "Degraded".into(),
+                        reason: crate::report::FailureReason::Degraded,
                         message: "boom".into(),
                     }
                 } else {

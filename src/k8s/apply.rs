@@ -100,27 +100,6 @@ impl ApplyCounts {
         self.created + self.updated + self.would_create + self.would_update
     }
 
-    /// The status of a component made of these objects: `Deployed` when
-    /// all were created, `Updated` when any changed, else `Unchanged`; in
-    /// a dry run `WouldCreate`, `WouldUpdate` or `Unchanged`.
-    pub fn status(&self, dry_run: bool) -> &'static str {
-        if dry_run {
-            if self.would_create > 0 {
-                "WouldCreate"
-            } else if self.would_update > 0 {
-                "WouldUpdate"
-            } else {
-                "Unchanged"
-            }
-        } else if self.created > 0 && self.updated == 0 && self.unchanged == 0 {
-            "Deployed"
-        } else if self.changed() > 0 {
-            "Updated"
-        } else {
-            "Unchanged"
-        }
-    }
-
     /// As JSON: `{created, updated, unchanged, wouldcreate, wouldupdate,
     /// changed}` (the keys scripts read).
     pub fn to_json(&self) -> Value {
@@ -263,16 +242,8 @@ mod tests {
     }
 
     #[test]
-    fn a_components_status_follows_what_its_objects_underwent() {
+    fn counts_add_up_and_read_as_scripts_see_them() {
         use ApplyAction::*;
-        assert_eq!(counts(&[Created, Created]).status(false), "Deployed");
-        assert_eq!(counts(&[Created, Unchanged]).status(false), "Updated");
-        assert_eq!(counts(&[Updated, Unchanged]).status(false), "Updated");
-        assert_eq!(counts(&[Unchanged]).status(false), "Unchanged");
-        assert_eq!(counts(&[]).status(false), "Unchanged");
-        assert_eq!(counts(&[WouldUpdate, WouldCreate]).status(true), "WouldCreate");
-        assert_eq!(counts(&[WouldUpdate, Unchanged]).status(true), "WouldUpdate");
-        assert_eq!(counts(&[Unchanged]).status(true), "Unchanged");
         let both = counts(&[Created, WouldUpdate, Unchanged]);
         assert_eq!(both.changed(), 2);
         assert_eq!(both.to_json()["wouldupdate"], 1);

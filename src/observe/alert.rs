@@ -46,17 +46,6 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The outcomes that fire the alert, each with its own label set.
 pub const FAILING: [Outcome; 4] = [Outcome::Failed, Outcome::Partial, Outcome::TimedOut, Outcome::Invalid];
 
-/// The `status` label: the report's `summary.status`.
-pub fn status_label(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Succeeded => "Succeeded",
-        Outcome::Failed => "Failed",
-        Outcome::Partial => "Partial",
-        Outcome::Invalid => "Invalid",
-        Outcome::TimedOut => "TimedOut",
-    }
-}
-
 /// The `severity` label, by exit code: `critical` when the action did not
 /// get done (1 failed, 4 timed out), `warning` when part of it is done or
 /// nothing was attempted (2 partial, 3 invalid inputs: the cluster is as
@@ -83,7 +72,7 @@ fn labels(run: &AlertRun<'_>, outcome: Outcome) -> Value {
         "alertname": ALERT_NAME,
         "environment": run.environment,
         "action": run.action,
-        "status": status_label(outcome),
+        "status": outcome.as_str(),
         "severity": severity(outcome),
     })
 }
@@ -108,7 +97,7 @@ fn annotations(report: &Report, run: &AlertRun<'_>) -> Value {
                 .as_deref()
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default(),
-            status_label(report.summary.status),
+            report.summary.status.as_str(),
             report.summary.exit_code,
             report.failures.len()
         )
@@ -263,7 +252,7 @@ pub fn deliver(
         Ok(()) => tracing::info!(
             phase = "alert",
             "{ALERT_NAME} ({}) posted to {}",
-            status_label(outcome),
+            outcome.as_str(),
             alerts_url(&settings.url)
         ),
         Err(message) => tracing::warn!(phase = "alert", "the alert was not delivered: {message}"),

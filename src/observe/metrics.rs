@@ -32,7 +32,7 @@ use crate::report::{ComponentKind, Report};
 /// Every status `executor_action_status` can take.
 pub const STATUSES: [&str; 6] = ["running", "succeeded", "failed", "partial", "invalid", "timed_out"];
 
-/// Every `type` of `executor_errors_total`: the values of [`error_type`].
+/// Every `type` of `executor_errors_total`: the values of [`crate::report::FailureReason::error_type`].
 pub const ERROR_TYPES: [&str; 9] = [
     "config",
     "api",
@@ -80,21 +80,6 @@ pub struct RunMetrics {
 #[derive(Debug, thiserror::Error)]
 #[error("metrics: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
-
-/// The `executor_errors_total` type of a failure reason.
-pub fn error_type(reason: &str) -> &'static str {
-    match reason {
-        "Invalid" | "DependentsOutsideScope" => "config",
-        "TimedOut" | "DeleteTimedOut" => "timeout",
-        "ScriptError" | "InternalError" => "script",
-        "Degraded" | "NotHealthy" | "HealthHook" | "HookFailed" | "Missing" | "Unknown" => "health",
-        "SyncFailed" => "sync",
-        "PreflightFailed" | "Forbidden" | "Unreachable" => "preflight",
-        "PolicyFailed" => "policy",
-        "Interrupted" => "interrupted",
-        _ => "api",
-    }
-}
 
 impl RunMetrics {
     /// Metrics of a run of `action` in `environment` (`ENVIRONMENT`, or `unknown`).
@@ -221,7 +206,7 @@ impl RunMetrics {
         }
         let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
         for failure in &report.failures {
-            *errors.entry(error_type(&failure.reason)).or_default() += 1;
+            *errors.entry(failure.reason.error_type()).or_default() += 1;
         }
         for (kind, count) in errors {
             self.errors.with_label_values(&[kind]).inc_by(count);
@@ -265,7 +250,8 @@ mod tests {
             "Interrupted",
             "SomethingElse",
         ] {
-            assert!(ERROR_TYPES.contains(&error_type(reason)), "{reason}");
+            let error_type = crate::report::FailureReason::from(reason).error_type();
+            assert!(ERROR_TYPES.contains(&error_type), "{reason}");
         }
     }
 

@@ -139,17 +139,16 @@ pub fn node(node: &crate::dag::PlanNode, id: &str, application_namespace: &str) 
 /// status) and its attempts.
 pub fn end_node(cx: &Context, how: &crate::dag::scheduler::NodeEnd, attempts: u32) {
     use crate::dag::scheduler::NodeEnd;
-    let (outcome, failure) = match how {
-        NodeEnd::Succeeded => ("Succeeded", None),
-        NodeEnd::Failed { reason, message } => ("Failed", Some(format!("{reason}: {message}"))),
-        NodeEnd::TimedOut(message) => ("TimedOut", Some(format!("TimedOut: {message}"))),
-        NodeEnd::Skipped(message) => ("Skipped", Some(format!("Skipped: {message}"))),
+    let failure = match how {
+        NodeEnd::Succeeded => None,
+        NodeEnd::Failed { reason, message } => Some(format!("{reason}: {message}")),
+        NodeEnd::TimedOut(message) | NodeEnd::Skipped(message) => Some(format!("{}: {message}", how.name())),
     };
     end(
         cx,
         failure.as_deref(),
         vec![
-            KeyValue::new("executor.outcome", outcome),
+            KeyValue::new("executor.outcome", how.name()),
             KeyValue::new("executor.attempt", i64::from(attempts)),
         ],
     );

@@ -29,6 +29,7 @@ use crate::k8s::apply::{self, ApplyAction};
 use crate::k8s::wait::Bounds;
 use crate::k8s::{K8sError, ObjectKey};
 use crate::observe::span;
+use crate::report::{ComponentStatus, FailureReason};
 use crate::script::convert::to_json;
 use crate::script::host::Host;
 
@@ -77,9 +78,9 @@ impl Deployer {
             Err(failure) => {
                 tracing::error!(phase = "node", component = node.name.as_str(), "{}", failure.message);
                 let deadline_passed = tokio::time::Instant::now() >= self.host.bounds.deadline;
-                let failure = if failure.reason == "Interrupted" && deadline_passed {
+                let failure = if failure.reason == FailureReason::Interrupted && deadline_passed {
                     NodeFailure {
-                        reason: "TimedOut".to_owned(),
+                        reason: FailureReason::TimedOut,
                         message: format!("the action's deadline passed: {}", failure.message),
                         ..failure
                     }
@@ -115,8 +116,8 @@ impl Deployer {
         let written_at = jiff::Timestamp::now();
         let applied = {
             let _permit = self.permits.acquire().await;
-            let key =
-                ObjectKey::of(&application).map_err(|e| NodeFailure::new("ScriptError", e.to_string(), Vec::new()))?;
+            let key = ObjectKey::of(&application)
+                .map_err(|e| NodeFailure::new(FailureReason::ScriptError, e.to_string(), Vec::new()))?;
             let applied = bounds
                 .run(
                     &format!("applying {key}"),
@@ -134,16 +135,16 @@ impl Deployer {
         let message = if changed { applied.why.join("; ") } else { String::new() };
         if dry_run {
             return Ok(NodeReport {
-                status: format!("{:?}", applied.action),
+                status: ComponentStatus::of_apply(applied.action),
                 health: "Unknown".to_owned(),
                 message,
                 ..NodeReport::default()
             });
         }
         let status = match applied.action {
-            ApplyAction::Created => "Deployed",
-            ApplyAction::Updated => "Updated",
-            _ => "Unchanged",
+            ApplyAction::Created => ComponentStatus::Deployed,
+            ApplyAction::Updated => ComponentStatus::Updated,
+            _ => ComponentStatus::Unchanged,
         };
         let live = applied.live.clone();
         let automated = acd::is_automated(&application);
@@ -194,14 +195,14 @@ impl Deployer {
             && health.status != HealthStatus::Healthy
         {
             return Err(NodeFailure::new(
-                "HealthHook",
+                FailureReason::HealthHook,
                 format!("health hook of {}: {}: {}", node.name, health.status, health.message),
                 Vec::new(),
             ));
         }
         let _: Dynamic = hooks::run(host, node, HookPoint::PostSync, bounds).await?;
         Ok(NodeReport {
-            status: status.to_owned(),
+            status,
             health: "Healthy".to_owned(),
             sync: acd::state(&final_state).sync,
             message,
@@ -216,7 +217,7 @@ impl Deployer {
     ///
     /// # Errors
     /// The Application builder's failure, or the API's.
-    pub async fn plan_node(&self, node: &PlanNode) -> Result<(&'static str, bool), NodeFailure> {
+    pub async fn plan_node(&self, node: &PlanNode) -> Result<(ComponentStatus, bool), NodeFailure> {
         let bounds = self.host.bounds.within(node.sync_timeout);
         let application = self.build(node, &bounds).await?;
         let applied = bounds
@@ -227,9 +228,9 @@ impl Deployer {
             .await
             .map_err(|e| failure_of(e, Vec::new()))?;
         let status = match applied.action {
-            ApplyAction::Created | ApplyAction::WouldCreate => "Deployed",
-            ApplyAction::Updated | ApplyAction::WouldUpdate => "Updated",
-            ApplyAction::Unchanged => "Unchanged",
+            ApplyAction::Created | ApplyAction::WouldCreate => ComponentStatus::Deployed,
+            ApplyAction::Updated | ApplyAction::WouldUpdate => ComponentStatus::Updated,
+            ApplyAction::Unchanged => ComponentStatus::Unchanged,
         };
         let ready =
             applied.action == ApplyAction::Unchanged && acd::verdict(Some(&applied.live), None) == acd::Verdict::Ready;
@@ -245,21 +246,21 @@ impl Deployer {
             .map_err(|error| {
                 let located = crate::script::error::from_rhai(&error, "the Application builder", &self.host.origins);
                 NodeFailure::new(
-                    "ScriptError",
+                    FailureReason::ScriptError,
                     format!("building the Application of {}: {located}", node.name),
                     Vec::new(),
                 )
             })?;
         let mut application = to_json(&built).map_err(|e| {
             NodeFailure::new(
-                "ScriptError",
+                FailureReason::ScriptError,
                 format!("the Application of {}: {e}", node.name),
                 Vec::new(),
             )
         })?;
         if !application.is_object() {
             return Err(NodeFailure::new(
-                "ScriptError",
+                FailureReason::ScriptError,
                 format!(
                     "the Application builder returned {} for {}, not an object map",
                     built.type_name(),
@@ -325,10 +326,14 @@ impl Deployer {
                 Ok(_) => {}
                 Err(failure) => {
                     return Err(match failure.error {
-                        K8sError::Invalid(_) => NodeFailure::new("Degraded", described.clone(), vec![described]),
-                        K8sError::Timeout { .. } => {
-                            NodeFailure::new("TimedOut", format!("{}; {described}", failure.error), vec![described])
+                        K8sError::Invalid(_) => {
+                            NodeFailure::new(FailureReason::Degraded, described.clone(), vec![described])
                         }
+                        K8sError::Timeout { .. } => NodeFailure::new(
+                            FailureReason::TimedOut,
+                            format!("{}; {described}", failure.error),
+                            vec![described],
+                        ),
                         other => failure_of(other, vec![described]),
                     });
                 }
@@ -365,8 +370,15 @@ impl Deployer {
         .await
         .unwrap_or_else(|e| Err(crate::script::host::script_error(e.to_string())));
         result.map_err(|error| match crate::script::error::thrown(&error) {
-            Some((reason, message, diagnostics)) => NodeFailure::new(&reason, message, diagnostics),
-            None => NodeFailure::new("ScriptError", error.to_string(), Vec::new()),
+            Some((reason, message, diagnostics)) => {
+                // A throw without a reason keeps none, as thrown.
+                NodeFailure::new(
+                    reason.unwrap_or(FailureReason::Other(String::new())),
+                    message,
+                    diagnostics,
+                )
+            }
+            None => NodeFailure::new(FailureReason::ScriptError, error.to_string(), Vec::new()),
         })
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::k8s::Cluster;
-use crate::report::{Component, ComponentKind, Failure};
+use crate::report::{Component, ComponentKind, ComponentStatus, Failure, FailureReason};
 
 /// `reportingController` of every Event the executor writes.
 pub const REPORTING_CONTROLLER: &str = "executor";
@@ -46,10 +46,10 @@ pub struct RunEvents<'a> {
 /// out; otherwise the failure's own reason (`SyncFailed`, `HookFailed`,
 /// `Degraded`, ...).
 pub fn reason(component: &Component, failure: Option<&Failure>) -> String {
-    match (component.status.as_str(), failure.map(|f| f.reason.as_str())) {
-        ("Skipped", _) => "DependencyFailed".to_owned(),
-        ("TimedOut", _) | (_, Some("TimedOut")) => "HealthTimeout".to_owned(),
-        (_, Some(reason)) if !reason.is_empty() => reason.chars().take(128).collect(),
+    match (component.status, failure.map(|f| &f.reason)) {
+        (ComponentStatus::Skipped, _) => "DependencyFailed".to_owned(),
+        (ComponentStatus::TimedOut, _) | (_, Some(FailureReason::TimedOut)) => "HealthTimeout".to_owned(),
+        (_, Some(reason)) if !reason.as_str().is_empty() => reason.as_str().chars().take(128).collect(),
         _ => "Failed".to_owned(),
     }
 }
@@ -233,7 +233,7 @@ async fn record_bootstrap(
 fn not_done<'a>(components: &'a [Component], failures: &'a [Failure]) -> Vec<(&'a Component, Option<&'a Failure>)> {
     components
         .iter()
-        .filter(|c| c.kind == ComponentKind::App && matches!(c.status.as_str(), "Failed" | "TimedOut" | "Skipped"))
+        .filter(|c| c.kind == ComponentKind::App && c.status.is_incomplete())
         .map(|c| (c, failures.iter().find(|f| f.component == c.name)))
         .collect()
 }
@@ -325,7 +325,7 @@ mod tests {
             name: "keycloak".into(),
             stack: "identity".into(),
             kind: ComponentKind::App,
-            status: status.into(),
+            status: status.parse().unwrap(),
             health: "Unknown".into(),
             sync: "Unknown".into(),
             message: "skipped: `postgres-clusters` did not succeed and it depends on".into(),

@@ -13,6 +13,7 @@ use rhai::{CallFnOptions, Dynamic, Scope};
 use super::NodeFailure;
 use crate::dag::{HookPoint, PlanNode};
 use crate::k8s::wait::Bounds;
+use crate::report::FailureReason;
 use crate::script::control;
 use crate::script::convert::to_dynamic;
 use crate::script::error::{from_rhai, thrown};
@@ -33,7 +34,7 @@ pub fn call(host: &Host, node: &PlanNode, node_arg: Dynamic, point: HookPoint) -
     let Some(path) = node.hooks.get(point.key()) else {
         return Ok(Dynamic::UNIT);
     };
-    let failed = |message: String| NodeFailure::new("HookFailed", message, Vec::new());
+    let failed = |message: String| NodeFailure::new(FailureReason::HookFailed, message, Vec::new());
     let script = host
         .scripts
         .hooks
@@ -58,9 +59,8 @@ pub fn call(host: &Host, node: &PlanNode, node_arg: Dynamic, point: HookPoint) -
         )
         .map_err(|error| {
             if let Some((reason, message, diagnostics)) = thrown(&error) {
-                let reason = if reason.is_empty() { "HookFailed" } else { &reason };
                 return NodeFailure::new(
-                    reason,
+                    reason.unwrap_or(FailureReason::HookFailed),
                     format!("hook {} of {name}: {message}", point.function()),
                     diagnostics,
                 );
@@ -101,7 +101,7 @@ pub async fn run(host: &Arc<Host>, node: &PlanNode, point: HookPoint, bounds: &B
     .await
     .unwrap_or_else(|error| {
         Err(NodeFailure::new(
-            "HookFailed",
+            FailureReason::HookFailed,
             format!("the hook's worker ended abnormally: {error}"),
             Vec::new(),
         ))

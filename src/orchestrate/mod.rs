@@ -21,14 +21,14 @@ pub mod teardown;
 pub mod verify;
 
 use crate::dag::scheduler::{NodeEnd, NodeOutcome};
+use crate::report::{ComponentStatus, FailureReason};
 
 /// What became of a node that succeeded: the report's `status`, `health`,
 /// `sync` and `message` of its component.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeReport {
-    /// `Deployed`, `Updated`, `Unchanged`, `WouldCreate`, ... (see
-    /// docs/observability.md for the vocabulary).
-    pub status: String,
+    /// What the node's run did with it.
+    pub status: ComponentStatus,
     /// Health at the end (`Healthy`, or `Unknown` in a dry run).
     pub health: String,
     /// Sync status at the end.
@@ -91,7 +91,7 @@ impl Timeline {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeFailure {
     /// `SyncFailed`, `Degraded`, `Unknown`, `TimedOut`, `HookFailed`, ...
-    pub reason: String,
+    pub reason: FailureReason,
     /// What happened.
     pub message: String,
     /// What was seen (conditions, unhealthy resources, positions).
@@ -106,9 +106,9 @@ impl std::fmt::Display for NodeFailure {
 
 impl NodeFailure {
     /// A failure from its parts.
-    pub fn new(reason: &str, message: impl Into<String>, diagnostics: Vec<String>) -> NodeFailure {
+    pub fn new(reason: FailureReason, message: impl Into<String>, diagnostics: Vec<String>) -> NodeFailure {
         NodeFailure {
-            reason: reason.to_owned(),
+            reason,
             message: crate::redact::scrub(&message.into()).into_owned(),
             diagnostics,
         }
@@ -116,7 +116,7 @@ impl NodeFailure {
 
     /// The scheduler's outcome for this failure.
     pub fn into_outcome(self) -> NodeOutcome<NodeReport> {
-        let end = if self.reason == "TimedOut" {
+        let end = if self.reason == FailureReason::TimedOut {
             NodeEnd::TimedOut(self.message)
         } else {
             NodeEnd::Failed {

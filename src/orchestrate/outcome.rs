@@ -7,11 +7,8 @@ use crate::config::Action;
 use crate::dag::Plan;
 use crate::health::{HealthStatus, aggregate};
 use crate::outcome::Outcome;
-use crate::report::{Component, ComponentKind, Report};
+use crate::report::{Component, ComponentKind, ComponentStatus, Report};
 use crate::script::host::ReportParts;
-
-/// Statuses of components that did not complete.
-const NOT_DONE: [&str; 3] = ["Failed", "TimedOut", "Skipped"];
 
 /// The outcome of a run whose script did not decide one (the one place
 /// outcomes are derived): deploy from its components
@@ -26,7 +23,7 @@ pub fn decide(action: Action, parts: &ReportParts, deadline_passed: bool) -> Out
             let not_done = parts
                 .components
                 .iter()
-                .any(|c| c.kind == ComponentKind::App && NOT_DONE.contains(&c.status.as_str()));
+                .any(|c| c.kind == ComponentKind::App && c.status.is_incomplete());
             let left = !parts.orphans.is_empty();
             if deadline_passed && (not_done || left) {
                 Outcome::TimedOut
@@ -46,10 +43,10 @@ pub fn decide(action: Action, parts: &ReportParts, deadline_passed: bool) -> Out
 /// Partial (TimedOut when the action's deadline passed); none done → Failed.
 pub fn from_components(components: &[Component], deadline_passed: bool) -> Outcome {
     let apps: Vec<&Component> = components.iter().filter(|c| c.kind == ComponentKind::App).collect();
-    let not_done = apps.iter().filter(|c| NOT_DONE.contains(&c.status.as_str())).count();
+    let not_done = apps.iter().filter(|c| c.status.is_incomplete()).count();
     let bootstrap_failed = components
         .iter()
-        .any(|c| c.kind == ComponentKind::Bootstrap && NOT_DONE.contains(&c.status.as_str()));
+        .any(|c| c.kind == ComponentKind::Bootstrap && c.status.is_incomplete());
     if deadline_passed && (not_done > 0 || bootstrap_failed) {
         return Outcome::TimedOut;
     }
@@ -76,7 +73,7 @@ pub fn add_stacks(report: &mut Report, plan: &Plan) {
             continue;
         }
         let health = aggregate(apps.iter().map(|c| {
-            if NOT_DONE.contains(&c.status.as_str()) && c.status != "Skipped" {
+            if c.status.is_failure() {
                 HealthStatus::Failed
             } else {
                 c.health.parse().unwrap_or(HealthStatus::Unknown)
@@ -86,20 +83,20 @@ pub fn add_stacks(report: &mut Report, plan: &Plan) {
         for app in &apps {
             *counts.entry(app.status.as_str()).or_default() += 1;
         }
-        let status = if apps.iter().any(|c| c.status == "Failed" || c.status == "TimedOut") {
-            "Failed"
-        } else if apps.iter().any(|c| c.status == "Skipped") {
-            "Skipped"
+        let status = if apps.iter().any(|c| c.status.is_failure()) {
+            ComponentStatus::Failed
+        } else if apps.iter().any(|c| c.status == ComponentStatus::Skipped) {
+            ComponentStatus::Skipped
         } else if apps.iter().all(|c| c.status == apps[0].status) {
-            apps[0].status.as_str()
+            apps[0].status
         } else {
-            "Deployed"
+            ComponentStatus::Deployed
         };
         stacks.push(Component {
             name: stack.name.clone(),
             stack: stack.name.clone(),
             kind: ComponentKind::Stack,
-            status: status.to_owned(),
+            status,
             health: health.to_string(),
             sync: if apps.iter().all(|c| c.sync == "Synced") {
                 "Synced".to_owned()

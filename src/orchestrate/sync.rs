@@ -20,6 +20,7 @@ use crate::argocd::store::AppStore;
 use crate::argocd::{self as acd, Expectation, SyncRequest, Verdict};
 use crate::k8s::K8sError;
 use crate::k8s::wait::{Bounds, WaitFailure};
+use crate::report::FailureReason;
 use crate::script::host::Host;
 
 /// How many times a dropped sync request is made again before giving up.
@@ -178,11 +179,11 @@ pub async fn wait_ready(
                 );
                 sent = request(host, name, &revision_of(last.as_ref()))
                     .await
-                    .map_err(|e| NodeFailure::new("SyncFailed", e.to_string(), diagnostics.clone()))?;
+                    .map_err(|e| NodeFailure::new(FailureReason::SyncFailed, e.to_string(), diagnostics.clone()))?;
             }
             (K8sError::Invalid(_), Verdict::RequestLost) => {
                 return Err(NodeFailure::new(
-                    "SyncFailed",
+                    FailureReason::SyncFailed,
                     format!(
                         "{name}: Argo CD dropped the sync request {lost} times (other operations kept ending over it)"
                     ),
@@ -209,20 +210,20 @@ pub async fn wait_ready(
                     .map_err(|e| failure_of(e, diagnostics.clone()))?;
                 sent = request(host, name, &revision_of(last.as_ref()))
                     .await
-                    .map_err(|e| NodeFailure::new("SyncFailed", e.to_string(), diagnostics.clone()))?;
+                    .map_err(|e| NodeFailure::new(FailureReason::SyncFailed, e.to_string(), diagnostics.clone()))?;
             }
             (K8sError::Invalid(message), Verdict::SyncFailed(_)) => {
                 return Err(NodeFailure::new(
-                    "SyncFailed",
+                    FailureReason::SyncFailed,
                     format!("{name}: {message} (after {attempt} attempts)"),
                     diagnostics,
                 ));
             }
             (K8sError::Invalid(message), _) => {
                 let reason = if message.starts_with("Unknown") {
-                    "Unknown"
+                    FailureReason::Unknown
                 } else {
-                    "Degraded"
+                    FailureReason::Degraded
                 };
                 return Err(NodeFailure::new(reason, format!("{name}: {message}"), diagnostics));
             }
@@ -231,7 +232,11 @@ pub async fn wait_ready(
                     Verdict::Waiting(reason) => format!("; still {reason}"),
                     _ => String::new(),
                 };
-                return Err(NodeFailure::new("TimedOut", format!("{error}{still}"), diagnostics));
+                return Err(NodeFailure::new(
+                    FailureReason::TimedOut,
+                    format!("{error}{still}"),
+                    diagnostics,
+                ));
             }
             (error, _) => return Err(failure_of(error, diagnostics)),
         }
@@ -242,8 +247,8 @@ pub async fn wait_ready(
 /// keeps its kind, anything else is the step's error.
 pub fn failure_of(error: K8sError, diagnostics: Vec<String>) -> NodeFailure {
     match error {
-        K8sError::Timeout { .. } => NodeFailure::new("TimedOut", error.to_string(), diagnostics),
-        K8sError::Cancelled(_) => NodeFailure::new("Interrupted", error.to_string(), diagnostics),
-        other => NodeFailure::new("ApiError", other.to_string(), diagnostics),
+        K8sError::Timeout { .. } => NodeFailure::new(FailureReason::TimedOut, error.to_string(), diagnostics),
+        K8sError::Cancelled(_) => NodeFailure::new(FailureReason::Interrupted, error.to_string(), diagnostics),
+        other => NodeFailure::new(FailureReason::ApiError, other.to_string(), diagnostics),
     }
 }

@@ -27,7 +27,7 @@ use crate::dag::scheduler::{NodeEnd, NodeOutcome};
 use crate::dag::{HookPoint, PlanNode};
 use crate::k8s::wait::{Bounds, WaitFailure, wait_for};
 use crate::k8s::{Cluster, K8sError, Kind, ObjectKey, Propagation};
-use crate::report::ListedObject;
+use crate::report::{ComponentStatus, FailureReason, ListedObject};
 use crate::script::host::Host;
 
 /// How long removing one resource of an Application may take once Argo
@@ -191,7 +191,7 @@ impl Remover {
         let name = node.name.as_str();
         let Some(app) = self.apps.get(name).cloned() else {
             return Ok(NodeReport {
-                status: "Absent".to_owned(),
+                status: ComponentStatus::Absent,
                 health: "Missing".to_owned(),
                 message: "nothing to remove".to_owned(),
                 ..NodeReport::default()
@@ -209,7 +209,7 @@ impl Remover {
                 what.join(", ")
             );
             return Ok(NodeReport {
-                status: "WouldRemove".to_owned(),
+                status: ComponentStatus::WouldRemove,
                 health: "Healthy".to_owned(),
                 message: format!(
                     "{} resources, {} volume claims ({})",
@@ -284,7 +284,7 @@ impl Remover {
         }
         let _: Dynamic = hooks::run(host, node, HookPoint::PostDelete, bounds).await?;
         Ok(NodeReport {
-            status: "Removed".to_owned(),
+            status: ComponentStatus::Removed,
             health: "Missing".to_owned(),
             message: format!("{} resources removed", resources.len()),
             ..NodeReport::default()
@@ -459,7 +459,7 @@ pub fn delete_failure(name: &str, WaitFailure { error, last }: WaitFailure) -> N
     }
     match error {
         K8sError::Cancelled(_) => failure_of(error, diagnostics),
-        error => NodeFailure::new("DeleteTimedOut", format!("{name}: {error}"), diagnostics),
+        error => NodeFailure::new(FailureReason::DeleteTimedOut, format!("{name}: {error}"), diagnostics),
     }
 }
 
@@ -597,7 +597,7 @@ pub async fn remove_bootstrap(host: &Host, remove_crds: bool, bounds: &Bounds) -
         host.with_report(|r| {
             r.failures.push(crate::report::Failure {
                 component: "bootstrap".to_owned(),
-                reason: "ApplicationsRemain".to_owned(),
+                reason: FailureReason::ApplicationsRemain,
                 message: format!(
                     "Argo CD is kept: {} Application(s) it manages still exist, and removing it would leave their resources with nobody to delete them",
                     names.len()

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::argocd as acd;
 use crate::k8s::wait::Bounds;
 use crate::k8s::{K8sError, Kind};
-use crate::report::Failure;
+use crate::report::{ComponentStatus, Failure, FailureReason};
 use crate::script::host::Host;
 
 /// Checks that every Application whose node the run changed and finished
@@ -70,7 +70,7 @@ pub async fn verify(host: &Host, changed: &[String], selector: &str, bounds: &Bo
                 .iter_mut()
                 .find(|c| c.name == *name && c.kind == crate::report::ComponentKind::App)
             {
-                component.status = "Failed".to_owned();
+                component.status = ComponentStatus::Failed;
                 component.health = if health.is_empty() {
                     "Unknown".to_owned()
                 } else {
@@ -81,7 +81,7 @@ pub async fn verify(host: &Host, changed: &[String], selector: &str, bounds: &Bo
             }
             report.failures.push(Failure {
                 component: name.clone(),
-                reason: "NotHealthy".to_owned(),
+                reason: FailureReason::NotHealthy,
                 message: message.clone(),
                 diagnostics,
             });

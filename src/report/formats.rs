@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::graph::{Graph, OutcomeClass};
-use super::{ComponentKind, Report};
+use super::{ComponentKind, ComponentStatus, Report};
 
 fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -30,11 +30,10 @@ fn kind_name(kind: ComponentKind) -> &'static str {
     }
 }
 
-const FAILED: [&str; 2] = ["Failed", "TimedOut"];
 const FAILED_HEALTH: [&str; 4] = ["Degraded", "Missing", "Unknown", "Failed"];
 
-fn failed(status: &str, health: &str, validate: bool) -> bool {
-    FAILED.contains(&status) || (validate && FAILED_HEALTH.contains(&health))
+fn failed(status: ComponentStatus, health: &str, validate: bool) -> bool {
+    status.is_failure() || (validate && FAILED_HEALTH.contains(&health))
 }
 
 /// JUnit XML: one `testcase` per component (classname `<kind>.<stack>`);
@@ -59,7 +58,7 @@ pub fn junit(report: &Report) -> String {
             xml(&c.name),
             c.duration_seconds
         );
-        if failed(&c.status, &c.health, validate) {
+        if failed(c.status, &c.health, validate) {
             failures += 1;
             let failure = report.failures.iter().find(|f| f.component == c.name);
             let reason = failure.map_or(c.status.as_str(), |f| f.reason.as_str());
@@ -72,14 +71,14 @@ pub fn junit(report: &Report) -> String {
                 xml(message),
                 xml(&diagnostics)
             );
-        } else if c.status == "Skipped" {
+        } else if c.status == ComponentStatus::Skipped {
             skipped += 1;
             let _ = writeln!(cases, "      <skipped message=\"{}\"/>", xml(&c.message));
         }
         let _ = writeln!(
             cases,
             "      <system-out>status {}, health {}, sync {}{}</system-out>",
-            xml(&c.status),
+            xml(c.status.as_str()),
             xml(&c.health),
             xml(if c.sync.is_empty() { "-" } else { &c.sync }),
             if c.message.is_empty() {
@@ -101,7 +100,7 @@ pub fn junit(report: &Report) -> String {
             cases,
             "    <testcase classname=\"run\" name=\"{}\" time=\"0.000\">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
             xml(&f.component),
-            xml(&f.reason),
+            xml(f.reason.as_str()),
             xml(&f.message),
             xml(&f.diagnostics.join("\n"))
         );
@@ -172,7 +171,7 @@ pub fn markdown(report: &Report) -> String {
                 cell(&c.name),
                 cell(&c.stack),
                 kind_name(c.kind),
-                cell(&c.status),
+                cell(c.status.as_str()),
                 cell(&c.health),
                 cell(&c.sync),
                 c.duration_seconds,
@@ -287,7 +286,7 @@ fn mermaid_block(graph: &Graph<'_>) -> String {
             out,
             "  n{i}[\"{}<br/>{}\"]",
             mermaid_label(&node.component.name),
-            mermaid_label(&node.component.status)
+            mermaid_label(node.component.status.as_str())
         );
     }
     for edge in &graph.edges {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Component, ComponentKind};
+use super::{Component, ComponentKind, ComponentStatus};
 
 /// Seconds of slack when deciding that a node ended before another began
 /// (times are rounded to milliseconds and measured by different clocks).
@@ -44,13 +44,13 @@ impl OutcomeClass {
     ];
 
     /// The class of a component's `status`.
-    pub fn of(status: &str) -> OutcomeClass {
+    pub fn of(status: ComponentStatus) -> OutcomeClass {
         match status {
-            "Deployed" | "Updated" | "Unchanged" | "Healthy" | "Removed" | "Absent" => OutcomeClass::Succeeded,
-            "Failed" => OutcomeClass::Failed,
-            "TimedOut" => OutcomeClass::TimedOut,
-            "Skipped" => OutcomeClass::Skipped,
-            s if s.starts_with("Would") => OutcomeClass::Planned,
+            ComponentStatus::Failed => OutcomeClass::Failed,
+            ComponentStatus::TimedOut => OutcomeClass::TimedOut,
+            ComponentStatus::Skipped => OutcomeClass::Skipped,
+            s if s.is_success() => OutcomeClass::Succeeded,
+            s if s.is_planned() => OutcomeClass::Planned,
             _ => OutcomeClass::Other,
         }
     }
@@ -166,7 +166,7 @@ impl<'a> Graph<'a> {
                 if let Some(next) = rows.get_mut(level) {
                     *next += 1;
                 }
-                let class = OutcomeClass::of(&component.status);
+                let class = OutcomeClass::of(component.status);
                 GraphNode {
                     component,
                     level,
@@ -283,7 +283,7 @@ mod tests {
             name: name.to_owned(),
             stack: "s".to_owned(),
             kind: ComponentKind::App,
-            status: status.to_owned(),
+            status: status.parse().unwrap(),
             health: String::new(),
             sync: String::new(),
             message: String::new(),

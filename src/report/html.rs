@@ -226,7 +226,7 @@ fn graph_svg(out: &mut String, graph: &Graph<'_>) {
              <rect x=\"{x}\" y=\"{y}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"6\"/>\
              <text x=\"{tx}\" y=\"{ty}\">{label}</text><text x=\"{tx}\" y=\"{sy}\" class=\"tick\">{status}</text></g>",
             name = esc(&c.name),
-            status = esc(&c.status),
+            status = esc(c.status.as_str()),
             stack = esc(&c.stack),
             label = esc(&label),
             tx = x + 8,
@@ -282,7 +282,7 @@ fn timeline_rows(report: &Report) -> Vec<Row> {
         })
         .collect();
     for c in report.components.iter().filter(|c| c.kind == ComponentKind::App) {
-        let class = OutcomeClass::of(&c.status);
+        let class = OutcomeClass::of(c.status);
         let on_path = critical.contains(&c.name);
         let mut classes = format!("bar {}", class.name());
         if on_path {
@@ -304,7 +304,7 @@ fn timeline_rows(report: &Report) -> Vec<Row> {
             note: if c.start_seconds.is_some() {
                 format!("{} · {:.1} s", c.status, c.duration_seconds)
             } else {
-                c.status.clone()
+                c.status.to_string()
             },
         });
     }
@@ -427,7 +427,7 @@ fn failures(out: &mut String, report: &Report) {
         let _ = writeln!(
             out,
             "<div class=\"failure\" data-component=\"{c}\"><h3>{c} <span class=\"reason\">{}</span></h3><p>{}</p>",
-            esc(&f.reason),
+            esc(f.reason.as_str()),
             esc(&f.message),
             c = esc(&f.component)
         );
@@ -461,8 +461,8 @@ fn components(out: &mut String, report: &Report) {
             "<tr><td>{}</td><td>{}</td><td>{kind}</td><td><span class=\"status {}\">{}</span></td><td>{}</td><td>{}</td><td class=\"num\">{:.1} s</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&c.name),
             esc(&c.stack),
-            OutcomeClass::of(&c.status).name(),
-            esc(&c.status),
+            OutcomeClass::of(c.status).name(),
+            esc(c.status.as_str()),
             esc(&c.health),
             esc(&c.sync),
             c.duration_seconds,

@@ -8,6 +8,9 @@ pub mod formats;
 pub mod graph;
 pub mod html;
 pub mod render;
+pub mod status;
+
+pub use status::{ComponentStatus, FailureReason};
 
 #[cfg(test)]
 pub mod tests;
@@ -127,7 +130,7 @@ pub struct Component {
     /// What it is.
     pub kind: ComponentKind,
     /// What the run did with it (`Deployed`, `Unchanged`, `Failed`, ...).
-    pub status: String,
+    pub status: ComponentStatus,
     /// Health as Argo CD reports it (`Healthy`, `Degraded`, ...).
     pub health: String,
     /// Sync status (`Synced`, `OutOfSync`, ...).
@@ -157,7 +160,7 @@ pub struct Failure {
     /// The failed component, or `input` for invalid inputs.
     pub component: String,
     /// A short machine-friendly reason (`Invalid`, `Degraded`, `TimedOut`, ...).
-    pub reason: String,
+    pub reason: FailureReason,
     /// What happened.
     pub message: String,
     /// Supporting detail: conditions, unhealthy resources, positions.

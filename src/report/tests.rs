@@ -18,7 +18,7 @@ pub fn fixed_report() -> Report {
             name: name.to_owned(),
             stack: stack.to_owned(),
             kind,
-            status: status.to_owned(),
+            status: status.parse().unwrap(),
             health: health.to_owned(),
             sync: sync.to_owned(),
             message: message.to_owned(),
@@ -105,7 +105,7 @@ pub fn fixed_report() -> Report {
     report.components[3].depends_on = vec!["redis-clusters".to_owned(), "postgres-clusters".to_owned()];
     report.failures = vec![Failure {
         component: "postgres-clusters".to_owned(),
-        reason: "Degraded".to_owned(),
+        reason: "Degraded".into(),
         message: "postgres-clusters: Degraded: database unreachable".to_owned(),
         diagnostics: vec![
             "health Degraded: database unreachable".to_owned(),

@@ -12,6 +12,7 @@ use rhai::{EvalAltResult, Position};
 
 use super::control::{TERMINATED_CANCELLED, TERMINATED_COMPUTE, TERMINATED_DEADLINE, TERMINATED_MEMORY};
 use super::source::Origin;
+use crate::report::FailureReason;
 
 /// Which scripts are bundled and which are overrides, by their display name.
 #[derive(Debug, Default, Clone)]
@@ -150,7 +151,9 @@ fn kind_of(error: &EvalAltResult) -> ScriptErrorKind {
             // A structured failure with reason `TimedOut` (a gate), or a
             // primitive's error, which says what it is in its Rhai tag.
             if let Some(map) = value.read_lock::<rhai::Map>()
-                && map.get("reason").map(super::convert::text).as_deref() == Some("TimedOut")
+                && map
+                    .get("reason")
+                    .is_some_and(|r| FailureReason::from(super::convert::text(r).as_str()) == FailureReason::TimedOut)
             {
                 return ScriptErrorKind::Timeout;
             }
@@ -243,9 +246,9 @@ pub fn map_field(map: &rhai::Map, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a thrown value: a map `#{reason, message, diagnostics}`, or `None`
-/// for anything else.
-pub fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
+/// Reads a thrown value: a map `#{reason, message, diagnostics}` (its
+/// reason `None` when it gives none), or `None` for anything else.
+pub fn thrown(error: &EvalAltResult) -> Option<(Option<FailureReason>, String, Vec<String>)> {
     let mut current = error;
     loop {
         match current {
@@ -261,7 +264,10 @@ pub fn thrown(error: &EvalAltResult) -> Option<(String, String, Vec<String>)> {
                             .map(|a| a.iter().map(super::convert::text).collect())
                     })
                     .unwrap_or_default();
-                return Some((map_field(&map, "reason"), map_field(&map, "message"), diagnostics));
+                let reason = Some(map_field(&map, "reason"))
+                    .filter(|r| !r.is_empty())
+                    .map(|r| FailureReason::from(r.as_str()));
+                return Some((reason, map_field(&map, "message"), diagnostics));
             }
             _ => return None,
         }

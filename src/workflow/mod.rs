@@ -27,6 +27,7 @@ use crate::dag::{Action, Plan, PlanNode};
 use crate::k8s::wait::{Bounds, WaitFailure, wait_for};
 use crate::k8s::{K8sError, Kind, ObjectKey};
 use crate::orchestrate::NodeReport;
+use crate::report::{ComponentStatus, FailureReason};
 use crate::script::host::Host;
 
 /// What the workflow backend needs beyond the run's settings.
@@ -126,7 +127,7 @@ pub async fn run(
     settings: &WorkflowSettings,
     action: Action,
     nodes: &[PlanNode],
-    planned: &HashMap<String, String>,
+    planned: &HashMap<String, ComponentStatus>,
 ) -> Result<(Schedule<NodeReport>, String), K8sError> {
     let started = tokio::time::Instant::now();
     let plan = Plan {
@@ -400,7 +401,7 @@ async fn map_nodes(
     settings: &WorkflowSettings,
     workflow: &Value,
     nodes: &[PlanNode],
-    planned: &HashMap<String, String>,
+    planned: &HashMap<String, ComponentStatus>,
     action: Action,
 ) -> Vec<NodeResult<NodeReport>> {
     let tasks: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
@@ -415,10 +416,7 @@ async fn map_nodes(
         let mut report = NodeReport::default();
         let end = match phase {
             "Succeeded" => {
-                report.status = planned
-                    .get(&node.name)
-                    .cloned()
-                    .unwrap_or_else(|| "Unchanged".to_owned());
+                report.status = planned.get(&node.name).copied().unwrap_or(ComponentStatus::Unchanged);
                 report.health = if action == Action::Teardown {
                     "Missing"
                 } else {
@@ -438,7 +436,7 @@ async fn map_nodes(
                     NodeEnd::TimedOut(why)
                 } else {
                     NodeEnd::Failed {
-                        reason: "Interrupted".to_owned(),
+                        reason: FailureReason::Interrupted,
                         message: why,
                     }
                 }
@@ -466,7 +464,7 @@ async fn map_nodes(
                     NodeEnd::TimedOut(why)
                 } else {
                     NodeEnd::Failed {
-                        reason: "Interrupted".to_owned(),
+                        reason: FailureReason::Interrupted,
                         message: why,
                     }
                 }
@@ -527,8 +525,8 @@ async fn task_failure(
     settings: &WorkflowSettings,
     workflow: &Value,
     task: Option<&Value>,
-) -> (String, String) {
-    let fallback = ("TaskFailed".to_owned(), String::new());
+) -> (FailureReason, String) {
+    let fallback = (FailureReason::TaskFailed, String::new());
     let Some(task) = task else { return fallback };
     // A retried task's last attempt ran the last pod; a Pod node's
     // `children` are the tasks that follow it in the DAG, not attempts.
@@ -597,7 +595,7 @@ async fn task_failure(
 /// The reason and message of a failed task from its log: the first failure
 /// of its own JSON report (pretty-printed on stdout, in the same log), else
 /// the last error line it logged.
-fn task_outcome(log: &str) -> Option<(String, String)> {
+fn task_outcome(log: &str) -> Option<(FailureReason, String)> {
     let report = log
         .match_indices("{\n")
         .filter(|(at, _)| *at == 0 || log.as_bytes()[at - 1] == b'\n')
@@ -610,7 +608,9 @@ fn task_outcome(log: &str) -> Option<(String, String)> {
         });
     if let Some(failure) = report.as_ref().map(|r| &r["failures"][0]).filter(|f| f.is_object()) {
         return Some((
-            failure["reason"].as_str().unwrap_or("TaskFailed").to_owned(),
+            failure["reason"]
+                .as_str()
+                .map_or(FailureReason::TaskFailed, FailureReason::from),
             failure["message"].as_str().unwrap_or_default().to_owned(),
         ));
     }
@@ -621,7 +621,7 @@ fn task_outcome(log: &str) -> Option<(String, String)> {
         .find_map(|line| {
             line["message"]
                 .as_str()
-                .map(|m| ("TaskFailed".to_owned(), m.to_owned()))
+                .map(|m| (FailureReason::TaskFailed, m.to_owned()))
         })
 }
 
@@ -643,7 +643,7 @@ async fn application_diagnostics(host: &Host, name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::task_outcome;
+    use super::{FailureReason, task_outcome};
 
     #[test]
     fn a_task_failure_comes_from_its_report_else_its_last_error_line() {
@@ -656,11 +656,11 @@ mod tests {
         let report = "{\n  \"summary\": {\"status\": \"Failed\"},\n  \"failures\": [{\"reason\": \"Degraded\", \"message\": \"x is Degraded\"}]\n}\n";
         assert_eq!(
             task_outcome(&format!("{lines}{report}")),
-            Some(("Degraded".to_owned(), "x is Degraded".to_owned()))
+            Some((FailureReason::Degraded, "x is Degraded".to_owned()))
         );
         assert_eq!(
             task_outcome(lines),
-            Some(("TaskFailed".to_owned(), "x: health Degraded".to_owned()))
+            Some((FailureReason::TaskFailed, "x: health Degraded".to_owned()))
         );
         assert_eq!(task_outcome("exec format error\n"), None);
     }

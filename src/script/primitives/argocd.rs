@@ -11,13 +11,14 @@ use super::Result;
 use crate::argocd as acd;
 use crate::k8s::Propagation;
 use crate::k8s::wait::{WaitFailure, wait_for};
+use crate::report::FailureReason;
 use crate::script::host::Host;
 
 /// A failure with structure: scripts and the scheduler read `message`,
 /// `reason` and `diagnostics` from the thrown map.
-pub fn failure(reason: &str, message: impl Into<String>, diagnostics: Vec<String>) -> Box<EvalAltResult> {
+pub fn failure(reason: &FailureReason, message: impl Into<String>, diagnostics: Vec<String>) -> Box<EvalAltResult> {
     let mut map = Map::new();
-    map.insert("reason".into(), Dynamic::from(reason.to_owned()));
+    map.insert("reason".into(), Dynamic::from(reason.to_string()));
     map.insert(
         "message".into(),
         Dynamic::from(crate::redact::scrub(&message.into()).into_owned()),
@@ -91,7 +92,11 @@ fn delete_app(host: &Host, name: &str, timeout: Duration) -> Result<bool> {
                         .join(", ")
                 ));
             }
-            Err(failure("DeleteTimedOut", format!("{name}: {error}"), diagnostics))
+            Err(failure(
+                &FailureReason::DeleteTimedOut,
+                format!("{name}: {error}"),
+                diagnostics,
+            ))
         }
     }
 }

@@ -154,7 +154,7 @@ fn record(host: &Host) -> Result<Map> {
         name: "bootstrap".to_owned(),
         stack: String::new(),
         kind: crate::report::ComponentKind::Bootstrap,
-        status: counts.status(dry_run).to_owned(),
+        status: crate::report::ComponentStatus::of_counts(&counts, dry_run),
         health: if dry_run { "Unknown" } else { "Healthy" }.to_owned(),
         sync: String::new(),
         message,

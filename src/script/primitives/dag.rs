@@ -17,7 +17,7 @@ use crate::orchestrate::NodeReport;
 use crate::orchestrate::deploy::Deployer;
 use crate::orchestrate::script_fn::ScriptFn;
 use crate::orchestrate::teardown::Remover;
-use crate::report::{Component, ComponentKind, Failure, Phase, round_seconds};
+use crate::report::{Component, ComponentKind, ComponentStatus, Failure, FailureReason, Phase, round_seconds};
 use crate::script::control;
 use crate::script::error::{ScriptErrorKind, from_rhai, map_field, thrown};
 use crate::script::host::{Host, script_error};
@@ -43,11 +43,7 @@ fn outcome_of(
             let located = from_rhai(&error, &script, &host.origins);
             let (reason, message, diagnostics) = match thrown(&error) {
                 Some((reason, message, diagnostics)) => {
-                    let reason = if reason.is_empty() {
-                        "ScriptError".to_owned()
-                    } else {
-                        reason
-                    };
+                    let reason = reason.unwrap_or(FailureReason::ScriptError);
                     let message = if message.is_empty() {
                         located.to_string()
                     } else {
@@ -55,7 +51,7 @@ fn outcome_of(
                     };
                     (reason, message, diagnostics)
                 }
-                None => ("ScriptError".to_owned(), located.to_string(), Vec::new()),
+                None => (FailureReason::ScriptError, located.to_string(), Vec::new()),
             };
             let mut diagnostics = diagnostics;
             if thrown(&error).is_some() && located.position.is_some() {
@@ -69,12 +65,12 @@ fn outcome_of(
             tracing::error!(phase = "node", component = node, "{message}");
             let end = match located.kind {
                 ScriptErrorKind::Timeout => NodeEnd::TimedOut(message),
-                _ if reason == "TimedOut" => NodeEnd::TimedOut(message),
+                _ if reason == FailureReason::TimedOut => NodeEnd::TimedOut(message),
                 ScriptErrorKind::Cancelled if tokio::time::Instant::now() >= host.bounds.deadline => {
                     NodeEnd::TimedOut(format!("the action's deadline passed: {message}"))
                 }
                 ScriptErrorKind::Cancelled => NodeEnd::Failed {
-                    reason: "Interrupted".to_owned(),
+                    reason: FailureReason::Interrupted,
                     message,
                 },
                 _ => NodeEnd::Failed { reason, message },
@@ -87,23 +83,30 @@ fn outcome_of(
     }
 }
 
-fn default_status(action: Action) -> &'static str {
+fn default_status(action: Action) -> ComponentStatus {
     match action {
-        Action::Deploy => "Deployed",
-        Action::Validate => "Healthy",
-        Action::Teardown => "Removed",
+        Action::Deploy => ComponentStatus::Deployed,
+        Action::Validate => ComponentStatus::Healthy,
+        Action::Teardown => ComponentStatus::Removed,
     }
 }
 
 /// What a script's node function returned, read as a node report.
-fn report_of(action: Action, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>)>) -> NodeReport {
+///
+/// # Errors
+/// A `status` that is not a [`ComponentStatus`].
+fn report_of(
+    action: Action,
+    end: &NodeEnd,
+    value: Option<&(Dynamic, Vec<String>)>,
+) -> std::result::Result<NodeReport, crate::report::status::ParseStatusError> {
     let map = value
         .and_then(|(v, _)| v.read_lock::<Map>().map(|m| m.clone()))
         .unwrap_or_default();
     let field = |name: &str| Some(map_field(&map, name)).filter(|s| !s.is_empty());
     let succeeded = *end == NodeEnd::Succeeded;
-    NodeReport {
-        status: field("status").unwrap_or_else(|| default_status(action).to_owned()),
+    Ok(NodeReport {
+        status: field("status").map_or(Ok(default_status(action)), |s| s.parse())?,
         health: field("health").unwrap_or_else(|| {
             match (succeeded, action) {
                 (true, Action::Teardown) => "Missing",
@@ -116,6 +119,29 @@ fn report_of(action: Action, end: &NodeEnd, value: Option<&(Dynamic, Vec<String>
         message: field("message").unwrap_or_default(),
         diagnostics: value.map(|(_, d)| d.clone()).unwrap_or_default(),
         phases: Vec::new(),
+    })
+}
+
+/// A script node function's result as a node report; a `status` it
+/// returned that is not a [`ComponentStatus`] fails the node, as a script
+/// error.
+fn typed_result(action: Action, raw: &NodeResult<(Dynamic, Vec<String>)>) -> NodeResult<NodeReport> {
+    let (end, report) = match report_of(action, &raw.end, raw.value.as_ref()) {
+        Ok(report) => (raw.end.clone(), report),
+        Err(error) => (
+            NodeEnd::Failed {
+                reason: FailureReason::ScriptError,
+                message: format!("{}: {error}", raw.name),
+            },
+            NodeReport::default(),
+        ),
+    };
+    NodeResult {
+        name: raw.name.clone(),
+        end,
+        value: Some(report),
+        duration: raw.duration,
+        started_after: raw.started_after,
     }
 }
 
@@ -143,14 +169,18 @@ fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>], b
             let (status, health, message) = match &result.end {
                 NodeEnd::Succeeded => (own.status, own.health, own.message),
                 NodeEnd::Failed { message, .. } => (
-                    "Failed".to_owned(),
+                    ComponentStatus::Failed,
                     Some(own.health)
                         .filter(|h| !h.is_empty())
                         .unwrap_or_else(|| "Degraded".to_owned()),
                     message.clone(),
                 ),
-                NodeEnd::TimedOut(message) => ("TimedOut".to_owned(), "Unknown".to_owned(), message.clone()),
-                NodeEnd::Skipped(reason) => ("Skipped".to_owned(), "Unknown".to_owned(), format!("skipped: {reason}")),
+                NodeEnd::TimedOut(message) => (ComponentStatus::TimedOut, "Unknown".to_owned(), message.clone()),
+                NodeEnd::Skipped(reason) => (
+                    ComponentStatus::Skipped,
+                    "Unknown".to_owned(),
+                    format!("skipped: {reason}"),
+                ),
             };
             report.upsert(Component {
                 name: result.name.clone(),
@@ -168,7 +198,7 @@ fn record(host: &Host, nodes: &[PlanNode], results: &[NodeResult<NodeReport>], b
             });
             let failed = match &result.end {
                 NodeEnd::Failed { reason, message } => Some((reason.clone(), message.clone())),
-                NodeEnd::TimedOut(message) => Some(("TimedOut".to_owned(), message.clone())),
+                NodeEnd::TimedOut(message) => Some((FailureReason::TimedOut, message.clone())),
                 _ => None,
             };
             if let Some((reason, message)) = failed {
@@ -191,14 +221,15 @@ fn result_map(result: &NodeResult<NodeReport>, extra: Option<&Dynamic>) -> Dynam
         .and_then(|v| v.read_lock::<Map>().map(|m| m.clone()))
         .unwrap_or_default();
     let own = result.value.clone().unwrap_or_default();
-    let (end, reason, message) = match &result.end {
-        NodeEnd::Succeeded => ("Succeeded", String::new(), own.message.clone()),
-        NodeEnd::Failed { reason, message } => ("Failed", reason.clone(), message.clone()),
-        NodeEnd::TimedOut(message) => ("TimedOut", "TimedOut".to_owned(), message.clone()),
-        NodeEnd::Skipped(reason) => ("Skipped", "Skipped".to_owned(), reason.clone()),
+    let (reason, message) = match &result.end {
+        NodeEnd::Succeeded => (String::new(), own.message.clone()),
+        NodeEnd::Failed { reason, message } => (reason.to_string(), message.clone()),
+        NodeEnd::TimedOut(message) | NodeEnd::Skipped(message) => (result.end.name().to_owned(), message.clone()),
     };
+    let end = result.end.name();
     if result.end == NodeEnd::Succeeded {
-        for (key, value) in [("status", &own.status), ("health", &own.health), ("sync", &own.sync)] {
+        map.insert("status".into(), Dynamic::from(own.status.to_string()));
+        for (key, value) in [("health", &own.health), ("sync", &own.sync)] {
             if !value.is_empty() {
                 map.insert(key.into(), Dynamic::from(value.clone()));
             }
@@ -320,7 +351,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
                 .await;
                 let outcome = joined.unwrap_or_else(|error| NodeOutcome {
                     end: NodeEnd::Failed {
-                        reason: "InternalError".to_owned(),
+                        reason: FailureReason::InternalError,
                         message: format!("the node's worker ended abnormally: {error}"),
                     },
                     value: None,
@@ -337,17 +368,7 @@ fn run(host: &Arc<Host>, context: &NativeCallContext, plan: &Dynamic, node_fn: F
     ));
     trace_skipped(host, &nodes, &schedule.results);
     record_schedule(host, &schedule, nodes.len(), concurrency);
-    let typed: Vec<NodeResult<NodeReport>> = schedule
-        .results
-        .iter()
-        .map(|r| NodeResult {
-            name: r.name.clone(),
-            end: r.end.clone(),
-            value: Some(report_of(action, &r.end, r.value.as_ref())),
-            duration: r.duration,
-            started_after: r.started_after,
-        })
-        .collect();
+    let typed: Vec<NodeResult<NodeReport>> = schedule.results.iter().map(|r| typed_result(action, r)).collect();
     record(host, &nodes, &typed, Some(began));
     Ok(schedule
         .results
@@ -387,7 +408,7 @@ where
                     .await
                     .unwrap_or_else(|error| NodeOutcome {
                         end: NodeEnd::Failed {
-                            reason: "InternalError".to_owned(),
+                            reason: FailureReason::InternalError,
                             message: format!("the node's task ended abnormally: {error}"),
                         },
                         value: None,
@@ -465,7 +486,7 @@ fn deploy_as_workflow(
             match deployer.plan_node(node).await {
                 Ok((status, ready)) => {
                     all_ready &= ready;
-                    planned.insert(node.name.clone(), status.to_owned());
+                    planned.insert(node.name.clone(), status);
                 }
                 Err(failure) => return Err(failure),
             }
@@ -479,7 +500,7 @@ fn deploy_as_workflow(
             "every node is Synced, Healthy and unchanged: no Workflow to submit"
         );
         let report = NodeReport {
-            status: "Unchanged".to_owned(),
+            status: ComponentStatus::Unchanged,
             health: "Healthy".to_owned(),
             sync: "Synced".to_owned(),
             ..NodeReport::default()
@@ -495,7 +516,7 @@ fn run_workflow(
     workflow: &crate::workflow::WorkflowSettings,
     action: Action,
     nodes: &[PlanNode],
-    planned: &HashMap<String, String>,
+    planned: &HashMap<String, ComponentStatus>,
 ) -> Result<Map> {
     // The Workflow's run keeps to the deadline itself: at ACTION_TIMEOUT
     // or on a signal it stops the Workflow and maps what ran.
@@ -586,21 +607,21 @@ fn teardown(host: &Arc<Host>, plan: &Dynamic) -> Result<Map> {
     if let Some(workflow) = host.settings.workflow.clone() {
         let present: std::collections::BTreeSet<&str> =
             apps.iter().filter_map(|a| a["metadata"]["name"].as_str()).collect();
-        let planned: HashMap<String, String> = nodes
+        let planned: HashMap<String, ComponentStatus> = nodes
             .iter()
             .map(|n| {
                 let status = if present.contains(n.name.as_str()) {
-                    "Removed"
+                    ComponentStatus::Removed
                 } else {
-                    "Absent"
+                    ComponentStatus::Absent
                 };
-                (n.name.clone(), status.to_owned())
+                (n.name.clone(), status)
             })
             .collect();
-        if planned.values().all(|s| s == "Absent") {
+        if planned.values().all(|s| *s == ComponentStatus::Absent) {
             // Nothing to remove: no Workflow, as a local run writes nothing.
             let report = NodeReport {
-                status: "Absent".to_owned(),
+                status: ComponentStatus::Absent,
                 health: "Missing".to_owned(),
                 message: "nothing to remove".to_owned(),
                 ..NodeReport::default()
@@ -625,10 +646,9 @@ fn verify(host: &Host, results: &Map, selector: &str) -> Result<rhai::Array> {
         .filter(|(_, r)| {
             r.read_lock::<Map>().is_some_and(|r| {
                 r.get("ok").and_then(|o| o.as_bool().ok()) == Some(true)
-                    && !matches!(
-                        map_field(&r, "status").as_str(),
-                        "Unchanged" | "WouldCreate" | "WouldUpdate"
-                    )
+                    && map_field(&r, "status")
+                        .parse::<ComponentStatus>()
+                        .map_or(true, ComponentStatus::is_change)
             })
         })
         .map(|(name, _)| name.to_string())

@@ -12,6 +12,7 @@ use crate::argocd as acd;
 use crate::health::{Health, HealthStatus, Recorded, managing, recorded};
 use crate::k8s::wait::{WaitFailure, wait_for};
 use crate::k8s::{K8sError, Kind, ObjectKey};
+use crate::report::FailureReason;
 use crate::script::host::{Host, script_error};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -181,11 +182,15 @@ pub fn gate(host: &Host, gate_value: &Value, options: &Value) -> Result<Dynamic>
         Err(WaitFailure {
             error: K8sError::Invalid(_),
             ..
-        }) => Err(failure("Degraded", described.clone(), vec![described])),
+        }) => Err(failure(&FailureReason::Degraded, described.clone(), vec![described])),
         Err(WaitFailure {
             error: error @ K8sError::Timeout { .. },
             ..
-        }) => Err(failure("TimedOut", format!("{error}; {described}"), vec![described])),
+        }) => Err(failure(
+            &FailureReason::TimedOut,
+            format!("{error}; {described}"),
+            vec![described],
+        )),
         Err(WaitFailure { error, .. }) => Err(crate::script::error::cluster_error(&error)),
     }
 }

@@ -15,7 +15,7 @@ fn field(map: &Map, name: &str) -> String {
 /// Reads a component map (`#{name, stack, kind, status, health, sync, message, ...}`).
 ///
 /// # Errors
-/// Missing name or an unknown kind.
+/// Missing name, an unknown kind or an unknown (or missing) status.
 pub fn component_of(map: &Map) -> Result<Component> {
     let name = field(map, "name");
     if name.is_empty() {
@@ -35,7 +35,9 @@ pub fn component_of(map: &Map) -> Result<Component> {
         name,
         stack: field(map, "stack"),
         kind,
-        status: field(map, "status"),
+        status: field(map, "status")
+            .parse()
+            .map_err(|e: crate::report::status::ParseStatusError| script_error(e.to_string()))?,
         health: field(map, "health"),
         sync: field(map, "sync"),
         message: field(map, "message"),
@@ -109,13 +111,15 @@ pub mod api {
 
     use super::super::{Result, with_host};
     use super::{List, component_of, list};
-    use crate::outcome::Outcome;
+    use crate::outcome::{Outcome, ParseOutcomeError};
     use crate::report::Failure;
     use crate::script::convert::{text, to_json};
     use crate::script::host::script_error;
 
     /// Adds or replaces a component entry:
     /// `#{name, stack, kind: "app"|"stack"|"bootstrap", status, health, sync, message}`.
+    /// `status` is one of the report's statuses (`Deployed`, `Unchanged`,
+    /// `Healthy`, ...: docs/observability.md); any other is an error.
     #[rhai_fn(volatile, return_raw)]
     pub fn component(ctx: NativeCallContext, component: Map) -> Result<()> {
         with_host(&ctx, |h| {
@@ -137,7 +141,7 @@ pub mod api {
         with_host(&ctx, |h| {
             let failure = Failure {
                 component: component.to_owned(),
-                reason: reason.to_owned(),
+                reason: reason.into(),
                 message: message.to_owned(),
                 diagnostics: diagnostics.iter().map(text).collect(),
             };
@@ -182,18 +186,9 @@ pub mod api {
     #[rhai_fn(volatile, return_raw)]
     pub fn outcome(ctx: NativeCallContext, status: &str) -> Result<()> {
         with_host(&ctx, |h| {
-            let outcome = match status {
-                "Succeeded" => Outcome::Succeeded,
-                "Failed" => Outcome::Failed,
-                "Partial" => Outcome::Partial,
-                "TimedOut" => Outcome::TimedOut,
-                "Invalid" => Outcome::Invalid,
-                other => {
-                    return Err(script_error(format!(
-                        "outcome `{other}`: expected Succeeded, Failed, Partial, Invalid or TimedOut"
-                    )));
-                }
-            };
+            let outcome: Outcome = status
+                .parse()
+                .map_err(|e: ParseOutcomeError| script_error(e.to_string()))?;
             h.with_report(|r| r.outcome = Some(outcome));
             Ok(())
         })
