@@ -13,7 +13,8 @@ use crate::script::host::ReportParts;
 /// The outcome of a run whose script did not decide one (the one place
 /// outcomes are derived): deploy from its components
 /// ([`from_components`]); teardown from what is left (orphans → Partial, a
-/// node not removed → Failed, else Succeeded); validate decides its own.
+/// node not removed → Failed, else Succeeded); validate from its verdicts
+/// ([`from_verdicts`]).
 pub fn decide(action: Action, parts: &ReportParts, deadline_passed: bool) -> Outcome {
     if let Some(outcome) = parts.outcome {
         return outcome;
@@ -35,7 +36,25 @@ pub fn decide(action: Action, parts: &ReportParts, deadline_passed: bool) -> Out
                 Outcome::Succeeded
             }
         }
-        _ => from_components(&parts.components, deadline_passed),
+        Action::Validate => from_verdicts(parts),
+        Action::Deploy => from_components(&parts.components, deadline_passed),
+    }
+}
+
+/// Validate's outcome: a recorded failure (a critical component failing,
+/// a required policy failed) → Failed; else a component not Healthy
+/// (non-critical, or still progressing) → Partial; else Succeeded.
+pub fn from_verdicts(parts: &ReportParts) -> Outcome {
+    if !parts.failures.is_empty() {
+        Outcome::Failed
+    } else if parts
+        .components
+        .iter()
+        .any(|c| c.health.parse::<HealthStatus>() != Ok(HealthStatus::Healthy))
+    {
+        Outcome::Partial
+    } else {
+        Outcome::Succeeded
     }
 }
 

@@ -170,7 +170,7 @@ fn report_map(host: &Host, action: crate::dag::Action) -> Dynamic {
             "retained": r.retained,
             "orphans": r.orphans,
             // As a run decides it (a script's decision, else derived).
-            "outcome": format!("{:?}", crate::orchestrate::outcome::decide(action, r, false)),
+            "outcome": crate::orchestrate::outcome::decide(action, r, false).as_str(),
             "metrics": r.metrics,
         })
     });
