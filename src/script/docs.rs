@@ -13,7 +13,7 @@ use super::source::Library;
 use crate::outcome::Outcome;
 
 /// What each module is for, in the reference's order.
-const MODULES: [(&str, &str); 9] = [
+const MODULES: [(&str, &str); 10] = [
     (
         "k8s",
         "Kubernetes objects of any kind: read, list, apply (compare first), delete, wait by watching.",
@@ -27,6 +27,10 @@ const MODULES: [(&str, &str); 9] = [
         "Health of objects (Argo CD-parity rules and Rhai health checks) and aggregation.",
     ),
     ("dag", "The graph: hand the plan to the Rust scheduler; run node hooks."),
+    (
+        "teardown",
+        "Teardown's steps around the graph: dependents outside the scope, the bootstrap, namespaces, orphans.",
+    ),
     (
         "bundle",
         "The bootstrap bundle (Argo CD, Argo Workflows) and its ApplySet inventory.",
@@ -127,5 +131,138 @@ pub fn write(path: &Path, check: bool) -> Outcome {
             eprintln!("error: cannot write {}: {error}", path.display());
             Outcome::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use rhai::{ASTNode, Dynamic, Expr, OptimizationLevel, Stmt};
+
+    use super::*;
+    use crate::script::calls::{KnownFunctions, unknown};
+    use crate::script::compile::script_scope;
+
+    /// The ```` ```rhai ```` blocks of a function's doc comments, as scripts.
+    fn examples(function: &Value) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut current: Option<Vec<String>> = None;
+        for comment in function["docComments"].as_array().into_iter().flatten() {
+            for line in comment.as_str().unwrap_or_default().lines() {
+                let line = line.trim_start().trim_start_matches("///");
+                let line = line.strip_prefix(' ').unwrap_or(line);
+                match current.as_mut() {
+                    None if line.trim() == "```rhai" => current = Some(Vec::new()),
+                    Some(block) if line.trim() == "```" => {
+                        found.push(block.join("\n"));
+                        current = None;
+                    }
+                    Some(block) => block.push(line.to_owned()),
+                    None => {}
+                }
+            }
+        }
+        found
+    }
+
+    /// Each call of a primitive in `ast` whose number of arguments no
+    /// overload of that primitive takes.
+    fn wrong_arity(ast: &rhai::AST, arities: &HashSet<(String, usize)>, modules: &HashSet<&str>) -> Vec<String> {
+        let mut found = Vec::new();
+        ast.walk(&mut |path: &[ASTNode]| {
+            if let Some(ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _))) = path.last()
+                && !call.namespace.is_empty()
+            {
+                let namespace = call
+                    .namespace
+                    .path
+                    .iter()
+                    .map(|segment| segment.as_str())
+                    .collect::<Vec<_>>()
+                    .join("::");
+                let name = format!("{namespace}::{}", call.name);
+                if modules.contains(namespace.as_str()) && !arities.contains(&(name.clone(), call.args.len())) {
+                    found.push(format!("`{name}` with {} arguments", call.args.len()));
+                }
+            }
+            true
+        });
+        found
+    }
+
+    /// Every primitive's doc comment (what `executor scripts docs` prints)
+    /// has a script example, and every example compiles with `ctx` defined
+    /// and calls only functions that exist, primitives with a number of
+    /// arguments one of their overloads takes. The examples are compiled,
+    /// never run (they need a cluster).
+    #[test]
+    fn every_primitive_has_an_example_that_compiles_and_calls_only_real_functions() {
+        let mut engine = engine::build(&Library::new(Path::new(".")), &Origins::default(), Limits::default());
+        primitives::register_modules(&mut engine);
+        // Nothing folded away: a call in a branch the optimizer could prove
+        // dead is still checked.
+        engine.set_optimization_level(OptimizationLevel::None);
+        let known = KnownFunctions::of(&engine);
+        let metadata: Value = serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap()).unwrap();
+
+        let modules: Vec<&str> = primitives::modules().into_iter().map(|(name, _)| name).collect();
+        let documented: HashSet<&str> = MODULES.iter().map(|(name, _)| *name).collect();
+        let mut arities = HashSet::new();
+        for module in &modules {
+            assert!(
+                documented.contains(module),
+                "module `{module}` is missing from the reference (MODULES)"
+            );
+            for function in metadata["modules"][module]["functions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = function["name"].as_str().unwrap_or_default();
+                let params = usize::try_from(function["numParams"].as_u64().unwrap_or_default()).unwrap_or_default();
+                arities.insert((format!("{module}::{name}"), params));
+            }
+        }
+        let namespaces: HashSet<&str> = modules.iter().copied().collect();
+
+        let mut problems = Vec::new();
+        for module in &modules {
+            let functions = metadata["modules"][module]["functions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(!functions.is_empty(), "no functions in the metadata of `{module}`");
+            for function in &functions {
+                let signature = format!(
+                    "{module}::{}",
+                    readable(function["signature"].as_str().unwrap_or_default())
+                );
+                let examples = examples(function);
+                if examples.is_empty() {
+                    problems.push(format!("{signature}: no ```rhai example in its doc comment"));
+                }
+                for example in examples {
+                    let ast = match engine.compile_with_scope(&script_scope(Dynamic::UNIT), &example) {
+                        Ok(ast) => ast,
+                        Err(error) => {
+                            problems.push(format!("{signature}: the example does not compile: {error}\n{example}"));
+                            continue;
+                        }
+                    };
+                    for (name, position) in unknown(&known, &ast) {
+                        problems.push(format!(
+                            "{signature}: the example calls `{name}` ({position}), which does not exist"
+                        ));
+                    }
+                    for call in wrong_arity(&ast, &arities, &namespaces) {
+                        problems.push(format!(
+                            "{signature}: the example calls {call}, which no overload takes"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

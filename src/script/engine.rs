@@ -102,11 +102,13 @@ pub fn build(library: &Library, origins: &Origins, limits: Limits) -> Engine {
             .collect::<Vec<_>>()
             .join(separator)
     });
-    // `sync` is reserved by Rhai for future use, but `argocd::sync(name)` is
-    // part of the executor's scripting contract: read it as a plain name.
+    // `sync` is reserved by Rhai for future use and `debug` is a keyword
+    // function, but `argocd::sync(name)` and `log::debug(message)` are part
+    // of the executor's scripting contract: read both as plain names (a
+    // call `debug(x)` is still Rhai's, which is a call by that name).
     #[allow(deprecated)] // Rhai marks the token mapper as volatile, not deprecated
     engine.on_parse_token(|token, _, _| match token {
-        rhai::Token::Reserved(name) if name.as_str() == "sync" => rhai::Token::Identifier(name),
+        rhai::Token::Reserved(name) if matches!(name.as_str(), "sync" | "debug") => rhai::Token::Identifier(name),
         other => other,
     });
     engine
@@ -114,3 +116,20 @@ pub fn build(library: &Library, origins: &Origins, limits: Limits) -> Engine {
 
 /// A built engine shared by the threads of a run.
 pub type SharedEngine = Arc<Engine>;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn debug_is_both_rhais_keyword_function_and_a_log_level() {
+        let mut engine = build(&Library::new(Path::new(".")), &Origins::default(), Limits::default());
+        super::super::primitives::register_modules(&mut engine);
+        engine
+            .run("debug(\"keyword\"); log::debug(\"primitive\"); log::debug(\"fields\", #{component: \"x\"});")
+            .unwrap();
+        assert!(engine.compile("log::info(\"ok\"); let x = debug(1);").is_ok());
+    }
+}

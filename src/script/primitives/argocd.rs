@@ -118,6 +118,11 @@ pub mod api {
 
     /// The Application `name` in Argo CD's namespace as it is now (one request),
     /// or `()`.
+    ///
+    /// ```rhai
+    /// let app = argocd::app("vault");
+    /// if app == () { log::warn("no vault Application") }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn app(ctx: NativeCallContext, name: &str) -> Result<Dynamic> {
         with_host(&ctx, |h| {
@@ -130,6 +135,11 @@ pub mod api {
 
     /// Every Application in Argo CD's namespace matching `label_selector`
     /// (`""`: all), in one request.
+    ///
+    /// ```rhai
+    /// let apps = argocd::apps("app.kubernetes.io/managed-by=executor");
+    /// log::info(`${apps.len()} platform Applications`);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn apps(ctx: NativeCallContext, label_selector: &str) -> Result<Array> {
         with_host(&ctx, |h| {
@@ -147,6 +157,13 @@ pub mod api {
     /// Creates or updates an Application (server-side apply, compare first:
     /// nothing is written when the live Application already matches). Returns
     /// `#{action, changed, why, object}` like `k8s::ensure`.
+    ///
+    /// ```rhai
+    /// import "stdlib/platform" as platform;
+    /// let node = ctx.plan.nodes[0];
+    /// let result = argocd::ensure_app(platform::application(node, ctx));
+    /// if result.changed { argocd::sync(node.name); }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn ensure_app(ctx: NativeCallContext, application: Map) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -162,6 +179,11 @@ pub mod api {
     /// `argocd app sync` does, through the Application's `operation`). Does
     /// nothing if a sync is already running or requested. Returns whether a sync
     /// was requested.
+    ///
+    /// ```rhai
+    /// if argocd::sync("vault") { log::info("vault: sync requested") }
+    /// argocd::wait_healthy("vault", ctx.config.timeouts.sync);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn sync(ctx: NativeCallContext, name: &str) -> Result<bool> {
         with_host(&ctx, |h| {
@@ -199,6 +221,11 @@ pub mod api {
     /// times with exponential backoff. Throws `#{reason, message, diagnostics}`
     /// when the Application is Degraded, the sync keeps failing, or `timeout`
     /// passes.
+    ///
+    /// ```rhai
+    /// argocd::sync("vault");
+    /// let app = argocd::wait_healthy("vault", ctx.config.timeouts.health);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn wait_healthy(ctx: NativeCallContext, name: &str, timeout: Dynamic) -> Result<Dynamic> {
         with_host(&ctx, |h| {
@@ -227,6 +254,10 @@ pub mod api {
     /// its resources first, and waits (watch) until it is gone. Returns `false`
     /// when it did not exist. Throws `#{reason, message, diagnostics}` on timeout
     /// (e.g. a finalizer that never completes).
+    ///
+    /// ```rhai
+    /// if !argocd::delete_app("vault", "10m") { log::info("vault was already gone") }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn delete_app(ctx: NativeCallContext, name: &str, timeout: Dynamic) -> Result<bool> {
         with_host(&ctx, |h| delete_application(h, name, duration_arg(&timeout)?))
@@ -258,6 +289,13 @@ pub mod api {
 
     /// An Application's state, flattened: `#{sync, health, health_message,
     /// operation_phase, operation_message, conditions, revision}`.
+    ///
+    /// ```rhai
+    /// for app in argocd::apps("app.kubernetes.io/managed-by=executor") {
+    ///     let s = argocd::state(app);
+    ///     log::info(`${app.metadata.name}: ${s.sync}, ${s.health}`);
+    /// }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn state(application: Map) -> Result<Map> {
         let app = to_json(&Dynamic::from_map(application)).map_err(script_error)?;
@@ -271,6 +309,13 @@ pub mod api {
 
     /// Why an Application is not healthy: its conditions, the operation's message
     /// and each unhealthy resource with its message.
+    ///
+    /// ```rhai
+    /// let app = argocd::app("vault");
+    /// if app != () && argocd::state(app).health != "Healthy" {
+    ///     report::failure("vault", "NotHealthy", "vault is not healthy", argocd::diagnostics(app));
+    /// }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn diagnostics(application: Map) -> Result<Array> {
         let app = to_json(&Dynamic::from_map(application)).map_err(script_error)?;

@@ -191,6 +191,10 @@ pub mod api {
     /// `workloads`, `custom-resources`). Objects within a phase may be applied
     /// in parallel (`k8s::apply_all`). Deploy only: the files of `BUNDLE_DIR`
     /// were verified against the lock before the run.
+    ///
+    /// ```rhai
+    /// for phase in bundle::phases() { log::info(`${phase.name}: ${phase.objects.len()} objects`); }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn phases(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| {
@@ -203,6 +207,10 @@ pub mod api {
 
     /// The names of the bundle's phases, in apply order (the ApplySet
     /// parent's, `parent`, right after `namespaces`). Deploy only.
+    ///
+    /// ```rhai
+    /// for phase in bundle::phase_names() { bundle::apply(phase); }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn phase_names(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| {
@@ -214,6 +222,13 @@ pub mod api {
     }
 
     /// The objects of one phase (e.g. `"workloads"` to wait for them). Deploy only.
+    ///
+    /// ```rhai
+    /// for o in bundle::objects("workloads") {
+    ///     k8s::wait(o.apiVersion, o.kind, o.metadata.namespace ?? "", o.metadata.name,
+    ///               |live| live != () && health::assess(live).status == "Healthy", ctx.config.timeouts.health);
+    /// }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn objects(ctx: NativeCallContext, phase: &str) -> Result<Array> {
         with_host(&ctx, |h| {
@@ -225,6 +240,11 @@ pub mod api {
     /// Applies one phase of the bundle as `k8s::apply_all` would (compare first,
     /// in parallel, CRDs waited Established), without copying its objects into
     /// the script. Returns the counts of `k8s::apply_all`. Deploy only.
+    ///
+    /// ```rhai
+    /// let result = bundle::apply("crds");
+    /// if result.changed > 0 { log::info(`crds: ${result.created} created, ${result.updated} updated`) }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn apply(ctx: NativeCallContext, phase: &str) -> Result<Map> {
         with_host(&ctx, |h| apply_phase(h, phase))
@@ -256,6 +276,11 @@ pub mod api {
     /// id, why}` (`action`: `Unchanged`, `Created`, `Updated`, `WouldCreate`,
     /// `WouldUpdate`, or `Skipped` when the bundle declares no account). The
     /// token itself is never returned. Deploy only (docs/bootstrap.md).
+    ///
+    /// ```rhai
+    /// let token = bundle::api_token(ctx.config.timeouts.health);
+    /// log::info(`Argo CD API token of ${token.account}: ${token.action}`);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn api_token(ctx: NativeCallContext, timeout: Dynamic) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -267,6 +292,10 @@ pub mod api {
 
     /// The ApplySet parent object (a ConfigMap in Argo CD's namespace) describing
     /// the bundle's members. Deploy only.
+    ///
+    /// ```rhai
+    /// let inventory = k8s::apply(bundle::parent());
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn parent(ctx: NativeCallContext) -> Result<Map> {
         with_host(&ctx, |h| Ok(to_map(&loaded(h)?.parent)))
@@ -274,6 +303,10 @@ pub mod api {
 
     /// The distinct kinds of the bundle's objects: `[#{apiVersion, kind}]`, what a
     /// bulk read of the current state lists. Deploy only.
+    ///
+    /// ```rhai
+    /// let counts = k8s::snapshot(bundle::kinds(), bundle::selector());
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn kinds(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| Ok(kinds_array(&bootstrap::kinds(&*loaded(h)?))))
@@ -282,6 +315,12 @@ pub mod api {
     /// The kinds an ApplySet parent says its members have (its
     /// `applyset.kubernetes.io/contains-group-kinds` annotation):
     /// `[#{apiVersion, kind}]`. Works without the bundle files (teardown).
+    ///
+    /// ```rhai
+    /// let at = bundle::parent_name();
+    /// let parent = k8s::get("v1", "ConfigMap", at.namespace, at.name);
+    /// if parent != () { k8s::snapshot(bundle::member_kinds(parent), bundle::selector()); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn member_kinds(parent: Map) -> Result<Array> {
         let parent = to_json(&Dynamic::from_map(parent)).map_err(script_error)?;
@@ -290,6 +329,10 @@ pub mod api {
 
     /// The label selector of the bundle's members:
     /// `applyset.kubernetes.io/part-of=<id>` for this Argo CD namespace.
+    ///
+    /// ```rhai
+    /// let workloads = k8s::list("apps/v1", "Deployment", "", bundle::selector());
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn selector(ctx: NativeCallContext) -> Result<String> {
         with_host(&ctx, |h| {
@@ -302,6 +345,11 @@ pub mod api {
     }
 
     /// Where the ApplySet parent lives: `#{namespace, name}`.
+    ///
+    /// ```rhai
+    /// let at = bundle::parent_name();
+    /// let parent = k8s::get("v1", "ConfigMap", at.namespace, at.name);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn parent_name(ctx: NativeCallContext) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -313,6 +361,11 @@ pub mod api {
 
     /// The pinned versions of the bundle's components (`#{"argo-cd": "v3.5.1", ...}`),
     /// from the lock compiled into the executor.
+    ///
+    /// ```rhai
+    /// let versions = bundle::versions();
+    /// log::info(`Argo CD ${versions["argo-cd"]}`);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn versions() -> Result<Map> {
         super::versions()

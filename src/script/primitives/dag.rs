@@ -701,7 +701,7 @@ pub mod api {
     /// waiting nodes hold no thread.)
     ///
     /// ```rhai
-    /// let results = dag::run(ctx.plan, |node| check(node, ctx));
+    /// let results = dag::run(ctx.plan, |node| dag::hook(node, "health"));
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn run(ctx: NativeCallContext, plan: Plan, node_fn: FnPtr) -> Result<Map> {
@@ -719,6 +719,7 @@ pub mod api {
     /// durationSeconds}}` and records every node in the report.
     ///
     /// ```rhai
+    /// import "stdlib/platform" as platform;
     /// let results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));
     /// ```
     #[rhai_fn(volatile, return_raw)]
@@ -734,6 +735,8 @@ pub mod api {
     /// the run. Returns their names (empty: all verified).
     ///
     /// ```rhai
+    /// import "stdlib/platform" as platform;
+    /// let results = dag::deploy(ctx.plan, |node| platform::application(node, ctx));
     /// let unhealthy = dag::verify(results, "app.kubernetes.io/managed-by=executor");
     /// ```
     #[rhai_fn(volatile, return_raw)]
@@ -763,6 +766,13 @@ pub mod api {
     /// `fn <point>(node, ctx)` in the hook script; returns its result, or `()`
     /// when the node has no such hook. An error thrown by the hook fails the node
     /// with the hook's message and position.
+    ///
+    /// ```rhai
+    /// for node in ctx.plan.nodes {
+    ///     let verdict = dag::hook(node, "health");
+    ///     if verdict != () && verdict.status != "Healthy" { log::warn(`${node.name}: ${verdict.message}`) }
+    /// }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn hook(ctx: NativeCallContext, node: Map, point: &str) -> Result<Dynamic> {
         with_host(&ctx, |h| super::hook(h, node, point))

@@ -116,6 +116,11 @@ pub mod api {
     /// Aggregates statuses (strings, or maps with a `status`) as a stack or the
     /// platform does: all Healthy → Healthy; any Failed → Failed; any Degraded,
     /// Missing or Unknown → Degraded; any Progressing or Suspended → Progressing.
+    ///
+    /// ```rhai
+    /// let judged = argocd::judge(ctx.plan);
+    /// let overall = health::aggregate(judged.values().map(|j| j.health));
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn aggregate(statuses: Array) -> Result<String> {
         let mut parsed = Vec::with_capacity(statuses.len());
@@ -141,6 +146,11 @@ pub mod api {
     /// until Healthy; without it, judge once). Returns `#{status, message,
     /// decided_by, app}`; while waiting, throws `#{reason, message, diagnostics}`
     /// when Degraded (at once) or at the timeout.
+    ///
+    /// ```rhai
+    /// let verdict = health::gate(#{apiVersion: "cert-manager.io/v1", kind: "Certificate", namespace: "web",
+    ///                              name: "web-tls", check: "executor"}, #{timeout: "5m"});
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn gate(ctx: NativeCallContext, gate: Map, options: Map) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -152,6 +162,11 @@ pub mod api {
 
     /// The health-check key of an object's kind, `<group>_<Kind>` (e.g.
     /// `ceph.rook.io_CephCluster`, `apps_Deployment`, `_Service`).
+    ///
+    /// ```rhai
+    /// let d = k8s::get("apps/v1", "Deployment", "argocd", "argocd-server");
+    /// log::debug(health::check_key(d));   // "apps_Deployment"
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn check_key(object: Map) -> Result<String> {
         let object = to_json(&Dynamic::from_map(object)).map_err(script_error)?;

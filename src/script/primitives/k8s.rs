@@ -203,6 +203,11 @@ pub mod api {
 
     /// The object as this run last saw it (from a `k8s::list`, `get` or write),
     /// without asking the cluster; `()` if this run has not seen it.
+    ///
+    /// ```rhai
+    /// let live = k8s::known("apps/v1", "Deployment", "argocd", "argocd-server");
+    /// if live == () { log::info("argocd-server not seen by this run yet") }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn known(
         ctx: NativeCallContext,
@@ -224,6 +229,12 @@ pub mod api {
     /// `label_selector`, one request per kind, so that later `k8s::apply` calls
     /// compare against what is there without asking again. Returns the number of
     /// objects found per kind (the objects stay in Rust: `k8s::known` reads one).
+    ///
+    /// ```rhai
+    /// let counts = k8s::snapshot([#{apiVersion: "argoproj.io/v1alpha1", kind: "Application"}],
+    ///                            "app.kubernetes.io/managed-by=executor");
+    /// log::info(`${counts.Application} platform Applications`);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn snapshot(ctx: NativeCallContext, kinds: Array, label_selector: &str) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -260,6 +271,11 @@ pub mod api {
     /// Like `k8s::apply`, but returns what happened:
     /// `#{action, changed, why, object}` where `action` is `Created`, `Updated`,
     /// `Unchanged`, `WouldCreate` or `WouldUpdate` and `why` lists the differences.
+    ///
+    /// ```rhai
+    /// let result = k8s::ensure(#{apiVersion: "v1", kind: "Namespace", metadata: #{name: "demo", labels: ctx.labels}});
+    /// if result.changed { log::info(`namespace demo ${result.action}: ${result.why}`) }
+    /// ```
     #[rhai_fn(name = "ensure", volatile, return_raw)]
     pub fn ensure_object(ctx: NativeCallContext, object: Map) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -271,6 +287,11 @@ pub mod api {
     /// Applies objects that may go in parallel (compare first, as `k8s::apply`).
     /// CustomResourceDefinitions among them are waited `Established` before it
     /// returns. Returns counts: `#{created, updated, unchanged, wouldcreate, wouldupdate, changed}`.
+    ///
+    /// ```rhai
+    /// let counts = k8s::apply_all(bundle::objects("crds"));
+    /// log::info(`${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged`);
+    /// ```
     #[rhai_fn(name = "apply_all", volatile, return_raw)]
     pub fn apply_objects(ctx: NativeCallContext, objects: Array) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -281,6 +302,10 @@ pub mod api {
 
     /// Deletes an object (background propagation). Returns `false` if it did not
     /// exist. In a dry run nothing is deleted and the result says whether it exists.
+    ///
+    /// ```rhai
+    /// if k8s::delete("v1", "ConfigMap", "argocd", "argocd-cm") { log::info("argocd-cm deleted") }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn delete(ctx: NativeCallContext, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<bool> {
         with_host(&ctx, |h| {
@@ -294,6 +319,10 @@ pub mod api {
 
     /// Deletes an object with a propagation policy: `"Background"`,
     /// `"Foreground"` or `"Orphan"`.
+    ///
+    /// ```rhai
+    /// k8s::delete("apps/v1", "Deployment", "argocd", "argocd-server", "Foreground");
+    /// ```
     #[rhai_fn(name = "delete", volatile, return_raw)]
     pub fn delete_with(
         ctx: NativeCallContext,
@@ -321,6 +350,11 @@ pub mod api {
     /// A JSON merge patch of an existing object (for fields server-side apply
     /// should not own, e.g. an annotation added before a deletion). Nothing is
     /// written in a dry run. Returns the object.
+    ///
+    /// ```rhai
+    /// k8s::patch("v1", "PersistentVolumeClaim", "vault", "data-vault-0",
+    ///            #{metadata: #{annotations: #{"argocd.argoproj.io/sync-options": "Delete=false"}}});
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn patch(
         ctx: NativeCallContext,
@@ -392,6 +426,11 @@ pub mod api {
     }
 
     /// Waits (watch) until the object no longer exists. Throws on timeout.
+    ///
+    /// ```rhai
+    /// k8s::delete("v1", "Namespace", "", "demo");
+    /// k8s::wait_deleted("v1", "Namespace", "", "demo", "5m");
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn wait_deleted(
         ctx: NativeCallContext,
@@ -417,6 +456,11 @@ pub mod api {
     }
 
     /// The API server's version (`/version`: `gitVersion`, `major`, `minor`, ...).
+    ///
+    /// ```rhai
+    /// let version = k8s::version();
+    /// log::info(`API server ${version.gitVersion}`, #{phase: "preflight"});
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn version(ctx: NativeCallContext) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -428,6 +472,12 @@ pub mod api {
     /// Asks the API server (SelfSubjectAccessReview) whether the executor's
     /// credentials allow `verb` on `resource` of `group` in `namespace`
     /// (`""`: cluster-wide).
+    ///
+    /// ```rhai
+    /// if !k8s::can_i("patch", "apiextensions.k8s.io", "customresourcedefinitions", "") {
+    ///     report::recommend("Grant the executor's identity permission to patch CRDs.");
+    /// }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn can_i(ctx: NativeCallContext, verb: &str, group: &str, resource: &str, namespace: &str) -> Result<bool> {
         with_host(&ctx, |h| {
@@ -446,6 +496,11 @@ pub mod api {
 
     /// What the executor's credentials may do in `namespace`
     /// (SelfSubjectRulesReview): `#{resourceRules, nonResourceRules, incomplete}`.
+    ///
+    /// ```rhai
+    /// let review = k8s::rules(ctx.config.argocdNamespace);
+    /// if review.incomplete { log::warn("the permission review is incomplete", #{phase: "preflight"}) }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn rules(ctx: NativeCallContext, namespace: &str) -> Result<Map> {
         with_host(&ctx, |h| {
@@ -460,6 +515,11 @@ pub mod api {
     }
 
     /// Whether objects of a kind live in namespaces (asks discovery once for unknown kinds).
+    ///
+    /// ```rhai
+    /// let ns = if k8s::namespaced("argoproj.io/v1alpha1", "Application") { ctx.config.argocdNamespace } else { "" };
+    /// let apps = k8s::list("argoproj.io/v1alpha1", "Application", ns, "");
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn namespaced(ctx: NativeCallContext, api_version: &str, kind: &str) -> Result<bool> {
         with_host(&ctx, |h| {
@@ -469,6 +529,10 @@ pub mod api {
     }
 
     /// A readable identity of an object: `apiVersion Kind namespace/name`.
+    ///
+    /// ```rhai
+    /// for object in bundle::objects("workloads") { log::debug(k8s::key(object)); }
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn key(object: Map) -> Result<String> {
         let object = json_of(&Dynamic::from_map(object))?;

@@ -60,7 +60,9 @@ pub fn module() -> Module {
             &mut m,
             name,
             &["message: &str", "()"],
-            &format!("Logs `message` at {name} level, with the current action, phase and component."),
+            &format!(
+                "Logs `message` at {name} level, with the current action, phase and component.\n\n```rhai\nlog::{name}(\"bootstrap: Argo CD is up to date\");\n```"
+            ),
             move |message: &str| emit(level, message, &Map::new()),
         );
         register(

@@ -241,6 +241,11 @@ pub mod api {
     /// Applications, the workloads, the bootstrap versions) and returns
     /// `[#{name, origin, severity, description, status, results}]`, sorted by
     /// name. A policy that throws is reported as failed with its error.
+    ///
+    /// ```rhai
+    /// let policies = policy::run_all(policy::input(ctx));
+    /// let failed = policies.filter(|p| p.status == "fail" && p.severity == "required");
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn run_all(ctx: NativeCallContext, input: Map) -> Result<Array> {
         with_host(&ctx, |h| Ok(super::run_all(h, ctx.engine(), input)))

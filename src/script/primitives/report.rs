@@ -120,6 +120,11 @@ pub mod api {
     /// `#{name, stack, kind: "app"|"stack"|"bootstrap", status, health, sync, message}`.
     /// `status` is one of the report's statuses (`Deployed`, `Unchanged`,
     /// `Healthy`, ...: docs/observability.md); any other is an error.
+    ///
+    /// ```rhai
+    /// report::component(#{name: "vault", stack: "security", kind: "app",
+    ///                     status: "Healthy", health: "Healthy", sync: "Synced", message: ""});
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn component(ctx: NativeCallContext, component: Map) -> Result<()> {
         with_host(&ctx, |h| {
@@ -130,6 +135,11 @@ pub mod api {
     }
 
     /// Records a failure with diagnostics (e.g. conditions, unhealthy resources).
+    ///
+    /// ```rhai
+    /// report::failure("preflight", "Forbidden", "the credentials lack 2 permission(s) deploy needs",
+    ///                 ["patch namespaces (core)", "list applications (argoproj.io)"]);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn failure(
         ctx: NativeCallContext,
@@ -151,6 +161,10 @@ pub mod api {
     }
 
     /// Adds a recommendation (once).
+    ///
+    /// ```rhai
+    /// report::recommend("Include the dependents in TARGET_SCOPE (or remove them first), then run teardown again.");
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn recommend(ctx: NativeCallContext, text: &str) -> Result<()> {
         with_host(&ctx, |h| {
@@ -160,6 +174,10 @@ pub mod api {
     }
 
     /// Sets a value in the report's `metrics` section.
+    ///
+    /// ```rhai
+    /// report::metric("platformApplications", argocd::apps("app.kubernetes.io/managed-by=executor").len());
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn metric(ctx: NativeCallContext, name: &str, value: Dynamic) -> Result<()> {
         with_host(&ctx, |h| {
@@ -170,6 +188,11 @@ pub mod api {
     }
 
     /// Sets the report's `compliance` section (validate).
+    ///
+    /// ```rhai
+    /// let policies = policy::run_all(policy::input(ctx));
+    /// report::compliance(#{policies: policies});
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn compliance(ctx: NativeCallContext, compliance: Dynamic) -> Result<()> {
         with_host(&ctx, |h| {
@@ -183,6 +206,10 @@ pub mod api {
     /// (2), `Invalid` (3: refuse, e.g. a scope that would orphan dependents) or
     /// `TimedOut` (4). Without it the executor decides from the
     /// components: all done → Succeeded, some failed → Partial, none → Failed.
+    ///
+    /// ```rhai
+    /// if !teardown::dependents_outside().is_empty() { report::outcome("Invalid"); return; }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn outcome(ctx: NativeCallContext, status: &str) -> Result<()> {
         with_host(&ctx, |h| {
@@ -195,18 +222,34 @@ pub mod api {
     }
 
     /// Lists an object (`#{apiVersion, kind, namespace, name}` or the object itself) as removed.
+    ///
+    /// ```rhai
+    /// if k8s::delete("v1", "ConfigMap", "argocd", "argocd-cm") {
+    ///     report::removed(#{apiVersion: "v1", kind: "ConfigMap", namespace: "argocd", name: "argocd-cm"}, "replaced");
+    /// }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn removed(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
         with_host(&ctx, |h| list(h, List::Removed, &object, reason))
     }
 
     /// Lists an object as kept on purpose, with the reason.
+    ///
+    /// ```rhai
+    /// let pvc = k8s::get("v1", "PersistentVolumeClaim", "vault", "data-vault-0");
+    /// if pvc != () { report::retained(pvc, "PV_POLICY=retain"); }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn retained(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
         with_host(&ctx, |h| list(h, List::Retained, &object, reason))
     }
 
     /// Lists an object that should be gone but is not, with the reason.
+    ///
+    /// ```rhai
+    /// let app = argocd::app("vault");
+    /// if app != () { report::orphan(app, "the cascade finalizer did not complete"); }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn orphan(ctx: NativeCallContext, object: Map, reason: &str) -> Result<()> {
         with_host(&ctx, |h| list(h, List::Orphans, &object, reason))

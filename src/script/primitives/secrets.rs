@@ -32,12 +32,23 @@ pub mod api {
     }
 
     /// Whether `$SECRETS_DIR` has a file `name`.
+    ///
+    /// ```rhai
+    /// if secrets::has("git-password") {
+    ///     k8s::apply(#{apiVersion: "v1", kind: "Secret", metadata: #{name: "repo-creds", namespace: ctx.config.argocdNamespace},
+    ///                  stringData: #{password: secrets::read("git-password")}});
+    /// }
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn has(ctx: NativeCallContext, name: &str) -> Result<bool> {
         with_host(&ctx, |h| Ok(h.secrets.get(name).is_some()))
     }
 
     /// The names of the secrets present (never their values).
+    ///
+    /// ```rhai
+    /// log::info(`secrets present: ${secrets::names()}`);
+    /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn names(ctx: NativeCallContext) -> Result<Array> {
         with_host(&ctx, |h| {

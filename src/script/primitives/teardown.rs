@@ -163,6 +163,8 @@ pub mod api {
     /// waits until they are gone. Returns those that did not finish terminating.
     ///
     /// ```rhai
+    /// let results = dag::teardown(ctx.plan);
+    /// let bootstrap = teardown::remove_bootstrap(ctx.teardown_crds);
     /// let left = teardown::remove_namespaces(results, bootstrap.namespaces);
     /// ```
     #[rhai_fn(volatile, return_raw)]
@@ -182,7 +184,9 @@ pub mod api {
     /// carrying its inventory label. Returns how many.
     ///
     /// ```rhai
-    /// teardown::orphans(results, left, bootstrap.removed);
+    /// let results = dag::teardown(ctx.plan);
+    /// let left = teardown::remove_namespaces(results, []);
+    /// teardown::orphans(results, left, false);
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn orphans(

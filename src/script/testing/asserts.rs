@@ -179,7 +179,7 @@ fn report_map(host: &Host, action: crate::dag::Action) -> Dynamic {
 
 /// The `test` module: run an action, arrange the fake cluster and read
 /// the context. Its functions reach the test's host as primitives do,
-/// through the engine's tag ([`with_host`]).
+/// through the engine's tag (`primitives::with_host`).
 pub fn module(fake: &Arc<FakeCluster>, ctx: &Dynamic, library: &Library) -> Module {
     let mut m = Module::new();
     run_fns(&mut m, ctx, library);
