@@ -74,13 +74,7 @@ pub fn unknown(known: &KnownFunctions, ast: &AST) -> Vec<(String, Position)> {
             let missing = if call.namespace.is_empty() {
                 !(known.names.contains(name) || defined.contains(name) || KEYWORDS.contains(&name))
             } else {
-                let namespace = call
-                    .namespace
-                    .path
-                    .iter()
-                    .map(|segment| segment.as_str())
-                    .collect::<Vec<_>>()
-                    .join("::");
+                let namespace = namespace_of(call);
                 // Only the primitives' namespaces: an imported module's
                 // functions are known when the import runs.
                 known.namespaces.contains(&namespace) && !known.names.contains(&format!("{namespace}::{name}"))
@@ -97,6 +91,16 @@ pub fn unknown(known: &KnownFunctions, ast: &AST) -> Vec<(String, Position)> {
         true
     });
     found
+}
+
+/// The namespace a call is qualified with (`k8s`, `a::b`), empty for none.
+pub(crate) fn namespace_of(call: &rhai::FnCallExpr) -> String {
+    call.namespace
+        .path
+        .iter()
+        .map(|segment| segment.as_str())
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 #[cfg(test)]

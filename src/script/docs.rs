@@ -174,13 +174,7 @@ mod tests {
             if let Some(ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _))) = path.last()
                 && !call.namespace.is_empty()
             {
-                let namespace = call
-                    .namespace
-                    .path
-                    .iter()
-                    .map(|segment| segment.as_str())
-                    .collect::<Vec<_>>()
-                    .join("::");
+                let namespace = crate::script::calls::namespace_of(call);
                 let name = format!("{namespace}::{}", call.name);
                 if modules.contains(namespace.as_str()) && !arities.contains(&(name.clone(), call.args.len())) {
                     found.push(format!("`{name}` with {} arguments", call.args.len()));
