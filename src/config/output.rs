@@ -18,7 +18,7 @@ use crate::input::input_file;
 use crate::input::problem::{Problem, Problems, Source};
 use crate::observe::log::{self, LogFormat};
 use crate::observe::otel::{self, OtelSettings};
-use crate::observe::trace::{self, TraceContext, TraceError};
+use crate::observe::trace::{TraceContext, TraceError};
 
 /// Reads the output settings, recording problems with them.
 pub fn output_settings(values: &Values, problems: &mut Problems) -> OutputSettings {
@@ -96,11 +96,7 @@ fn trace_context(values: &Values, problems: &mut Problems) -> TraceContext {
                 SPAN_ID.spec.env
             };
             problems.push(Problem::new(Source::Var(var), error.to_string()));
-            TraceContext::from_inputs(None, None).unwrap_or_else(|_| TraceContext {
-                trace_id: trace::random_hex(16),
-                parent_span_id: None,
-                span_id: trace::random_hex(8),
-            })
+            TraceContext::new_root()
         }
     }
 }
